@@ -1,0 +1,58 @@
+// Command-line parsing for gen-modules. Unknown flags are usage errors (exit 2) with a suggestion.
+import { closest } from '../config/closest.js';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export interface CliArgs {
+  command: 'generate' | 'probe';
+  config?: string;
+  check: boolean;
+  watch: boolean;
+  json: boolean;
+  help: boolean;
+  version: boolean;
+  files: string[];
+}
+
+const FLAGS = ['--config', '--check', '--watch', '--json', '--help', '--version'];
+
+export function parseArgs(argv: readonly string[]): CliArgs {
+  const args: CliArgs = { command: 'generate', check: false, watch: false, json: false, help: false, version: false, files: [] };
+  const rest = [...argv];
+  if (rest[0] === 'probe' || rest[0] === 'generate') args.command = rest.shift() as CliArgs['command'];
+  while (rest.length > 0) {
+    const arg = rest.shift()!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    switch (flag) {
+      case '--config': {
+        const value = inline ?? rest.shift();
+        if (!value) throw new UsageError('--config needs a file name');
+        args.config = value;
+        break;
+      }
+      case '--check':
+      case '--watch':
+      case '--json':
+      case '--help':
+      case '--version':
+        if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
+        args[flag.slice(2) as 'check' | 'watch' | 'json' | 'help' | 'version'] = true;
+        break;
+      case '-h':
+        args.help = true;
+        break;
+      default:
+        if (arg.startsWith('-') && arg !== '-') {
+          const guess = closest(flag, FLAGS);
+          throw new UsageError(`unknown option '${flag}'${guess ? `; did you mean '${guess}'?` : ''}`);
+        }
+        if (args.command !== 'probe') throw new UsageError(`unexpected argument '${arg}'`);
+        args.files.push(arg);
+    }
+  }
+  if (args.command === 'probe' && args.files.length === 0 && !args.help) throw new UsageError('probe needs at least one FILE');
+  if (args.check && args.watch) throw new UsageError('--check and --watch cannot be used together');
+  return args;
+}

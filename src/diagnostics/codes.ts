@@ -1,0 +1,59 @@
+// Every diagnostic the tool can report, one factory per code. Codes are stable: tools and
+// fixtures match on them. GM1xxx sources, GM2xxx cross-driver checks, GM3xxx probes, GM9xxx config.
+import type { Diagnostic, RelatedLocation, Severity } from './diagnostic.js';
+
+export interface At {
+  file: string;
+  line: number;
+  column: number;
+  length?: number;
+}
+
+function make(code: string, severity: Severity, at: At, message: string, related: RelatedLocation[] = []): Diagnostic {
+  return {
+    code,
+    severity,
+    file: at.file,
+    line: at.line,
+    column: at.column,
+    length: Math.max(1, at.length ?? 1),
+    message,
+    related,
+  };
+}
+
+export const diagnostics = {
+  syntaxError: (at: At, message: string) => make('GM1001', 'error', at, `syntax error: ${message}`),
+  notConstant: (at: At, what: string, why: string) =>
+    make('GM1002', 'error', at, `${what} must be a compile-time constant: ${why}`),
+  badOptionType: (at: At, key: string, expected: string, got: string) =>
+    make('GM1003', 'error', at, `option '${key}' must be ${expected}, got ${got}`),
+  unknownOption: (at: At, key: string, decorator: string, suggestion?: string) =>
+    make(
+      'GM1004',
+      'error',
+      at,
+      `unknown option '${key}' in @${decorator}(...)` + (suggestion ? `; did you mean '${suggestion}'?` : ''),
+    ),
+  missingName: (at: At, decorator: string, keys: readonly string[]) =>
+    make('GM1005', 'error', at, `@${decorator}(...) needs exactly one of ${keys.map((k) => `'${k}'`).join(', ')}`),
+  notExported: (at: At, className: string, decorator: string) =>
+    make('GM1006', 'error', at, `class '${className}' has @${decorator} but is not exported, so no chunk can load it`),
+  badArguments: (at: At, decorator: string) =>
+    make('GM1007', 'error', at, `@${decorator} takes one object literal argument: @${decorator}({ ... })`),
+  unsafeName: (at: At, name: string, pattern: string) =>
+    make('GM1008', 'error', at, `driver name '${name}' is not allowed: names must match ${pattern}`),
+  cannotReadFile: (file: string, why: string) => make('GM1009', 'error', { file, line: 1, column: 1 }, `cannot read file: ${why}`),
+  duplicateName: (at: At, kind: string, name: string, first: RelatedLocation) =>
+    make('GM2001', 'error', at, `duplicate ${kind} name '${name}'`, [first]),
+  duplicateSignature: (at: At, name: string, other: string, first: RelatedLocation) =>
+    make('GM2002', 'error', at, `driver '${name}' declares the same definite probe signature as '${other}'`, [first]),
+  duplicatePrefix: (at: At, prefix: string, first: RelatedLocation) =>
+    make('GM2003', 'error', at, `protocol prefix '${prefix}' is declared twice`, [first]),
+  badProbe: (at: At, message: string) => make('GM3001', 'error', at, `invalid probe: ${message}`),
+  probeModuleMissing: (at: At, path: string) => make('GM3002', 'error', at, `probe module '${path}' does not exist`),
+  config: (file: string, message: string, line = 1, column = 1) =>
+    make('GM9001', 'error', { file, line, column }, message),
+  noDriverFiles: (file: string, patterns: readonly string[]) =>
+    make('GM9002', 'warning', { file, line: 1, column: 1 }, `no files match ${patterns.map((p) => `'${p}'`).join(', ')}`),
+} as const;

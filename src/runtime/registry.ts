@@ -1,0 +1,190 @@
+// The registry an application builds from its generated table: look drivers up by name, load
+// them on first use (or on a user's command), list them with their state, choose a protocol by
+// filename prefix and probe an image's format without loading any format driver.
+import type { DriverKind, DriverState, ProbeData } from '../model.js';
+import { probeWithIndex, type ProbeIndex, type ProbeModule, type ProbeResult } from './probe.js';
+import { registeredClass } from './registered.js';
+
+export interface DriverTableEntry<N extends string = string> {
+  readonly name: N;
+  readonly kind: DriverKind;
+  readonly state: DriverState;
+  /** Source file relative to the config root. */
+  readonly source: string;
+  readonly exportName: string;
+  readonly prefixes: readonly string[];
+  /** Absent for disabled drivers. */
+  readonly load?: () => Promise<unknown>;
+}
+
+export interface DriverTable<N extends string = string> {
+  readonly registry: string;
+  readonly drivers: readonly DriverTableEntry<N>[];
+  readonly probeModules: Readonly<Record<string, () => Promise<unknown>>>;
+  readonly probeIndex: ProbeIndex;
+}
+
+/** Identity with types; generated tables call it so that a table is checked where it is written. */
+export function defineDriverTable<N extends string>(table: DriverTable<N>): DriverTable<N> {
+  return table;
+}
+
+export type LoadStatus = 'builtin' | 'not-loaded' | 'loading' | 'loaded' | 'failed' | 'unavailable';
+
+export interface DriverStatus {
+  name: string;
+  kind: DriverKind;
+  state: DriverState;
+  status: LoadStatus;
+  /** The chunk the driver is loaded from (from the build manifest when known, else its source). */
+  chunk: string;
+  prefixes: readonly string[];
+}
+
+export type DriverErrorCode = 'unknown-driver' | 'not-available' | 'load-failed' | 'not-registered';
+
+/** Typed errors: every message names the driver and, for loads, the chunk. */
+export class DriverError extends Error {
+  override readonly name = 'DriverError';
+  constructor(
+    readonly code: DriverErrorCode,
+    readonly driver: string,
+    message: string,
+    readonly chunk?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface RegistryOptions {
+  /** The chunk file of a driver in this build (from the build manifest), for messages and reports. */
+  chunkOf?: (name: string) => string | undefined;
+  /** Called after each successful chunk load, in load order. */
+  onLoad?: (name: string) => void;
+}
+
+export interface DriverRegistry<N extends string = string> {
+  readonly table: DriverTable<N>;
+  /** Load a driver (once) and return its decorated class. */
+  load<T = unknown>(name: N | (string & {})): Promise<T>;
+  /** Load several drivers at once, in parallel. */
+  preload(names: readonly (N | (string & {}))[]): Promise<void>;
+  list(): DriverStatus[];
+  /** Names of the drivers whose chunks this registry loaded, in load order (builtins excluded). */
+  loadedDrivers(): string[];
+  /** The protocol whose prefix starts `filename` (longest prefix wins). */
+  findProtocol(filename: string): { name: N; prefix: string } | undefined;
+  /** Decide an image's format from its bytes; loads at most the probe modules whose guard held. */
+  probe(data: ProbeData): Promise<ProbeResult>;
+}
+
+const describeKind = (kind: DriverKind | undefined) => (kind === 'protocol' ? 'protocol' : 'format');
+
+export function createDriverRegistry<N extends string>(table: DriverTable<N>, options: RegistryOptions = {}): DriverRegistry<N> {
+  const byName = new Map<string, DriverTableEntry<N>>(table.drivers.map((d) => [d.name, d]));
+  const status = new Map<string, LoadStatus>();
+  const pending = new Map<string, Promise<unknown>>();
+  const loadOrder: string[] = [];
+  const probeModules = new Map<string, Promise<ProbeModule>>();
+  const chunkOf = (entry: DriverTableEntry<N>) => options.chunkOf?.(entry.name) ?? entry.source;
+
+  const initialStatus = (entry: DriverTableEntry<N>): LoadStatus =>
+    entry.state === 'disabled' ? 'unavailable' : entry.state === 'builtin' ? 'builtin' : 'not-loaded';
+
+  async function importOnce(entry: DriverTableEntry<N>): Promise<unknown> {
+    const chunk = chunkOf(entry);
+    status.set(entry.name, 'loading');
+    try {
+      await entry.load!();
+    } catch (first) {
+      // A missing file or a dropped connection succeeds on a second try of the same URL; a
+      // broken module fails again (engines cache it) and we report that.
+      try {
+        await entry.load!();
+      } catch (error) {
+        status.set(entry.name, 'failed');
+        throw new DriverError('load-failed', entry.name, `failed to load ${describeKind(entry.kind)} driver '${entry.name}' from chunk ${chunk}: ${messageOf(error ?? first)}`, chunk, { cause: error });
+      }
+    }
+    const registered = registeredClass(table.registry, entry.name);
+    if (!registered) {
+      status.set(entry.name, 'failed');
+      throw new DriverError('not-registered', entry.name, `chunk ${chunk} loaded but did not register ${describeKind(entry.kind)} driver '${entry.name}' (is @${table.registry} still on ${entry.exportName}?)`, chunk);
+    }
+    if (entry.state === 'module') {
+      loadOrder.push(entry.name);
+      options.onLoad?.(entry.name);
+    }
+    status.set(entry.name, entry.state === 'builtin' ? 'builtin' : 'loaded');
+    return registered.target;
+  }
+
+  const registry: DriverRegistry<N> = {
+    table,
+    async load<T>(name: string): Promise<T> {
+      const entry = byName.get(name);
+      if (!entry) {
+        const known = table.drivers.filter((d) => d.state !== 'disabled').map((d) => d.name);
+        throw new DriverError('unknown-driver', name, `unknown driver '${name}' (this build has: ${known.join(', ') || 'none'})`);
+      }
+      if (entry.state === 'disabled' || !entry.load) {
+        throw new DriverError('not-available', name, `${describeKind(entry.kind)} ${name} is not available in this build`);
+      }
+      let promise = pending.get(name);
+      if (!promise) {
+        promise = importOnce(entry);
+        pending.set(name, promise);
+        // A failed load leaves the registry usable: the next request tries again.
+        promise.catch(() => pending.delete(name));
+      }
+      return (await promise) as T;
+    },
+    async preload(names) {
+      await Promise.all(names.map((name) => registry.load(name)));
+    },
+    list() {
+      return table.drivers.map((entry) => ({
+        name: entry.name,
+        kind: entry.kind,
+        state: entry.state,
+        status: status.get(entry.name) ?? initialStatus(entry),
+        chunk: entry.state === 'disabled' ? '' : chunkOf(entry),
+        prefixes: entry.prefixes,
+      }));
+    },
+    loadedDrivers: () => [...loadOrder],
+    findProtocol(filename) {
+      let best: { name: N; prefix: string } | undefined;
+      for (const entry of table.drivers) {
+        if (entry.kind !== 'protocol') continue;
+        for (const prefix of entry.prefixes) {
+          if (filename.startsWith(prefix) && (!best || prefix.length > best.prefix.length)) best = { name: entry.name, prefix };
+        }
+      }
+      return best;
+    },
+    probe(data) {
+      return probeWithIndex(table.probeIndex, data, (id) => {
+        let module = probeModules.get(id);
+        if (!module) {
+          const loader = table.probeModules[id];
+          if (!loader) return Promise.reject(new DriverError('unknown-driver', id, `probe module ${id} is not in this build`));
+          module = loader().then((m) => {
+            const decide = (m as { default?: unknown }).default;
+            if (typeof decide !== 'function') throw new DriverError('not-registered', id, `probe module ${id} has no default export function`);
+            return decide as ProbeModule;
+          });
+          probeModules.set(id, module);
+          module.catch(() => probeModules.delete(id));
+        }
+        return module;
+      });
+    },
+  };
+  return registry;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,85 @@
+// From a found `@blockDriver({...})` to a DriverInfo: option keys, types and the safe-name rules.
+import type { ConstValue, DriverInfo, DriverState } from '../model.js';
+import { closest } from '../config/closest.js';
+import { diagnostics as d } from '../diagnostics/codes.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import { probeList, validateProbes } from '../probe/validate.js';
+import type { FoundDecorator } from './scan-file.js';
+
+export const BLOCK_DRIVER_OPTIONS = ['format', 'protocol', 'prefixes', 'probe', 'description'] as const;
+
+/** Driver names become object keys, type-union members and chunk file names: keep them plain. */
+export const NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
+export const NAME_PATTERN_TEXT = '/^[a-z][a-z0-9_-]{0,63}$/ (lower-case letter, then letters, digits, _ or -)';
+/** 'nbd://', 'file:', 'nbd+unix://'. */
+export const PREFIX_PATTERN = /^[a-z][a-z0-9+.-]{0,31}:(\/\/)?$/;
+
+export function toDriverInfo(
+  found: FoundDecorator,
+  states: Readonly<Record<string, DriverState>>,
+  defaultState: DriverState,
+  diagnostics: Diagnostic[],
+): DriverInfo | undefined {
+  const options = found.options;
+  if (!options) return undefined;
+  const place = (key: string) => found.optionLocations[key] ?? found.at;
+  let valid = true;
+  const problem = (diagnostic: Diagnostic) => {
+    diagnostics.push(diagnostic);
+    valid = false;
+  };
+
+  for (const key of Object.keys(options)) {
+    if (!(BLOCK_DRIVER_OPTIONS as readonly string[]).includes(key)) {
+      problem(d.unknownOption(place(key), key, found.decorator, closest(key, BLOCK_DRIVER_OPTIONS)));
+    }
+  }
+  const hasFormat = options.format !== undefined;
+  const hasProtocol = options.protocol !== undefined;
+  if (hasFormat === hasProtocol) {
+    problem(d.missingName(found.at, found.decorator, ['format', 'protocol']));
+    return undefined;
+  }
+  const key = hasFormat ? 'format' : 'protocol';
+  const name = options[key];
+  if (typeof name !== 'string') {
+    problem(d.badOptionType(place(key), key, 'a string', typeName(name)));
+    return undefined;
+  }
+  if (!NAME_PATTERN.test(name)) problem(d.unsafeName(place(key), name, NAME_PATTERN_TEXT));
+  if (!found.exported) problem(d.notExported(found.at, found.className, found.decorator));
+
+  const prefixes = options.prefixes ?? [];
+  if (!Array.isArray(prefixes) || prefixes.some((p) => typeof p !== 'string' || !PREFIX_PATTERN.test(p))) {
+    problem(d.badOptionType(place('prefixes'), 'prefixes', "a list of prefixes such as ['nbd://']", typeName(prefixes)));
+  } else if (hasFormat && prefixes.length > 0) {
+    problem(d.badOptionType(place('prefixes'), 'prefixes', 'absent on a format driver (only protocols have prefixes)', 'a list'));
+  }
+  if (options.description !== undefined && typeof options.description !== 'string') {
+    problem(d.badOptionType(place('description'), 'description', 'a string', typeName(options.description)));
+  }
+  if (options.probe !== undefined) {
+    if (hasProtocol) problem(d.badProbe(place('probe'), 'protocol drivers are chosen by prefix, not probed'));
+    for (const message of validateProbes(options.probe)) problem(d.badProbe(place('probe'), message));
+  }
+  if (!valid) return undefined;
+  return {
+    registry: found.decorator,
+    name,
+    kind: hasFormat ? 'format' : 'protocol',
+    state: states[name] ?? defaultState,
+    file: found.file,
+    exportName: found.exportName,
+    prefixes: prefixes as string[],
+    probes: probeList(options.probe),
+    options,
+    location: found.location,
+  };
+}
+
+function typeName(value: ConstValue | undefined): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+}

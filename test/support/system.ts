@@ -1,0 +1,37 @@
+// System tools the tests use (qemu-img, qemu-nbd, chromium, SeaBIOS). A missing tool skips the
+// test with a printed reason, except under GEN_MODULES_REQUIRE_SYSTEM=1 (CI), where it fails.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const cache = new Map<string, boolean>();
+
+/** Whether `name` is an executable on PATH, or an existing absolute path. */
+export function hasTool(name: string): boolean {
+  let found = cache.get(name);
+  if (found === undefined) {
+    found = name.startsWith('/') ? existsSync(name) : spawnSync('sh', ['-c', `command -v ${JSON.stringify(name)}`]).status === 0;
+    cache.set(name, found);
+  }
+  return found;
+}
+
+export const systemRequired = process.env.GEN_MODULES_REQUIRE_SYSTEM === '1';
+
+/**
+ * True when the tool is there. Otherwise prints why the caller skips and returns false, or throws
+ * when GEN_MODULES_REQUIRE_SYSTEM=1.
+ */
+export function requireTool(name: string, why = 'this test'): boolean {
+  if (hasTool(name)) return true;
+  const message = `${name} is not installed: ${why} needs it (Debian: apt-get install ${debianPackage(name)})`;
+  if (systemRequired) throw new Error(`${message}; GEN_MODULES_REQUIRE_SYSTEM=1 forbids skipping`);
+  console.warn(`skipped: ${message}`);
+  return false;
+}
+
+function debianPackage(tool: string): string {
+  if (tool.startsWith('qemu-')) return 'qemu-utils';
+  if (tool.includes('chromium')) return 'chromium';
+  if (tool.includes('seabios')) return 'seabios';
+  return tool;
+}
