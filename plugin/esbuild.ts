@@ -55,7 +55,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       build.onEnd((result) => {
         if (result.errors.length > 0 || !result.metafile) return;
         const outdir = resolve(cwd, initial.outdir ?? dirname(initial.outfile ?? 'out.js'));
-        const renames = restoreEntryNames(result.metafile, lazy, userEntryNames, cwd, outdir, result.outputFiles);
+        const renames = restoreEntryNames(result.metafile, userEntries, userEntryNames, cwd, outdir, result.outputFiles);
         const manifest = makeManifest(result.metafile, lazy, cwd, outdir, renames, result.outputFiles);
         const file = resolve(outdir, validated.manifest ?? 'gen-modules-manifest.json');
         const text = stringifyManifest(manifest);
@@ -80,16 +80,17 @@ function entryList(entryPoints: EntryPoints | undefined): ({ in: string; out: st
 /** Renames the application's entries from `name-HASH.js` back to what `entryNames` asked for. */
 function restoreEntryNames(
   metafile: Metafile,
-  lazy: readonly LazyEntry[],
+  userEntries: readonly ({ in: string; out: string } | string)[],
   userEntryNames: string,
   cwd: string,
   outdir: string,
   outputFiles: OutputFile[] | undefined,
 ): Map<string, string> {
-  const lazyFiles = new Set(lazy.map((e) => resolve(e.file)));
+  // Only the application's declared entries: dynamic-import targets are entries in the metafile too.
+  const declared = new Set(userEntries.map((e) => resolve(cwd, typeof e === 'string' ? e : e.in)));
   const renames = new Map<string, string>();
   for (const [output, info] of Object.entries(metafile.outputs)) {
-    if (!info.entryPoint || lazyFiles.has(resolve(cwd, info.entryPoint)) || output.endsWith('.map')) continue;
+    if (!info.entryPoint || !declared.has(resolve(cwd, info.entryPoint)) || output.endsWith('.map')) continue;
     const absolute = resolve(cwd, output);
     const match = /^(.*)-[A-Z0-9]{8}(\.[^./]+)$/.exec(absolute);
     if (!match || userEntryNames.includes('[hash]')) continue;

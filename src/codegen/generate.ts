@@ -4,7 +4,7 @@ import type { LoadedConfig } from '../config/config.js';
 import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { DriverInfo } from '../model.js';
 import { compileProbeIndex } from '../probe/compile.js';
-import { probeModulePath, scan } from '../scanner/scan.js';
+import { compareDrivers, probeModulePath, scan } from '../scanner/scan.js';
 import { emitTable } from './emit-table.js';
 import { readIfExists, writeIfChanged } from './write-file.js';
 
@@ -27,7 +27,9 @@ export interface GenerateResult {
   inputs: string[];
 }
 
-export function renderTable(loaded: LoadedConfig, drivers: readonly DriverInfo[]): string {
+export function renderTable(loaded: LoadedConfig, unordered: readonly DriverInfo[]): string {
+  // A total order here, whatever order the caller found the drivers in.
+  const drivers = [...unordered].sort(compareDrivers);
   const probes = compileProbeIndex(drivers, probeModulePath);
   return emitTable(drivers, probes, {
     out: loaded.config.out,

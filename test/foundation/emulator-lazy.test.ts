@@ -1,0 +1,83 @@
+// The foundation's promise, end to end: the esbuild build of the example emulator, run in Node,
+// opens a qcow2 image written by qemu-img, loads the qcow2 chunk and no other format driver's,
+// and converts it byte-identically to qemu-img. Loaded files are recorded by a Node module hook,
+// independently of the registry's own bookkeeping.
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { lazyEmu, repoRoot } from '../support/paths.js';
+import { runNode } from '../support/run-node.js';
+import { requireTool } from '../support/system.js';
+
+const hook = join(repoRoot, 'test/support/log-loads.mjs');
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+function loadedFiles(stderr: string): string[] {
+  const line = stderr.split('\n').find((l) => l.startsWith('[loaded-files] '));
+  return line ? (JSON.parse(line.slice('[loaded-files] '.length)) as string[]) : [];
+}
+
+describe.runIf(requireTool('qemu-img', 'the lazy-loading end-to-end test'))('lazy emulator build', () => {
+  let dir: string;
+  let image: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gm-lazy-'));
+    image = join(dir, 'disk.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '8M']);
+    // Real data: a pattern straddling a cluster edge, text, and a run of random bytes.
+    execFileSync('qemu-io', ['-c', 'write -P 0xa5 65000 70000', '-c', 'write -P 0x31 3000000 4096', image], { stdio: 'ignore' });
+  });
+
+  it('info loads the file and qcow2 chunks and no other driver', async () => {
+    const result = await runNode(['--import', hook, lazyEmu, 'info', '--output=json', image]);
+    expect(result.stderr.replace(/\n?\[loaded-files\].*\n?/, '')).toBe('');
+    expect(result.code).toBe(0);
+    const info = JSON.parse(result.stdout) as Record<string, unknown>;
+    const reference = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', image], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(info.format).toBe('qcow2');
+    expect(info['virtual-size']).toBe(reference['virtual-size']);
+    expect(info['loaded-drivers']).toEqual(['file', 'qcow2']);
+    expect((info.probe as { format: string; score: number }).score).toBe(100);
+
+    const files = loadedFiles(result.stderr).map((url) => url.slice(url.indexOf('/dist/') + '/dist/'.length));
+    const driverChunks = files.filter((f) => f.startsWith('drivers/'));
+    expect(driverChunks.map((f) => f.replace(/-[A-Z0-9]+\.mjs$/, ''))).toEqual(['drivers/file', 'drivers/qcow2']);
+    // The report agrees with what Node actually loaded.
+    for (const chunk of info['loaded-chunks'] as string[]) expect(files).toContain(chunk);
+    // Every format driver of the build has its own chunk, and only qcow2's was touched.
+    const built = readdirSync(join(lazyEmu, '../drivers'));
+    expect(built.length).toBeGreaterThan(2);
+    expect(built.some((f) => f.startsWith('raw-'))).toBe(true);
+  });
+
+  it('convert -O raw is byte-identical to qemu-img convert -O raw', async () => {
+    const ours = join(dir, 'ours.raw');
+    const theirs = join(dir, 'theirs.raw');
+    const result = await runNode([lazyEmu, 'convert', '-O', 'raw', image, ours]);
+    expect(result.code).toBe(0);
+    execFileSync('qemu-img', ['convert', '-O', 'raw', image, theirs]);
+    expect(sha256(ours)).toBe(sha256(theirs));
+  });
+
+  it('-f skips probing; bad input is one line naming the image', async () => {
+    const explicit = await runNode([lazyEmu, 'info', '--output=json', '-f', 'qcow2', image]);
+    expect(JSON.parse(explicit.stdout).probe).toBeUndefined();
+    const missing = await runNode([lazyEmu, 'info', join(dir, 'nope.qcow2')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toContain('nope.qcow2');
+    const unknown = await runNode([lazyEmu, 'info', '-f', 'nosuchformat', image]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("unknown driver 'nosuchformat'");
+  });
+
+  it('emu ls lists every driver with kind, state and chunk', async () => {
+    const result = await runNode([lazyEmu, 'ls']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^qcow2\s+format\s+module\s+drivers\/qcow2-[A-Z0-9]+\.mjs$/m);
+    expect(result.stdout).toMatch(/^file\s+protocol\s+module\s+drivers\/file-/m);
+  });
+});
