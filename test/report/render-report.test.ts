@@ -1,0 +1,43 @@
+// The chunk report is one self-contained HTML page drawn from a real build manifest.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderReport, type ReportManifest } from '../../src/report/render-report.js';
+import { emulatorDir } from '../support/paths.js';
+
+describe('gen-modules report', () => {
+  const manifest = JSON.parse(readFileSync(join(emulatorDir, 'dist/gen-modules-manifest.json'), 'utf8')) as ReportManifest;
+
+  it('draws main vs every driver with its own and shared chunk sizes', () => {
+    const html = renderReport(manifest);
+    for (const [name, driver] of Object.entries(manifest.drivers)) {
+      expect(html).toContain(`<b>${name}</b>`);
+      for (const shared of driver.imports) expect(html).toContain(shared);
+    }
+    const qcow2 = manifest.drivers.qcow2!;
+    const own = manifest.chunks[qcow2.chunk!]!.bytes;
+    const shared = qcow2.imports.reduce((sum, f) => sum + manifest.chunks[f]!.bytes, 0);
+    expect(html).toContain(`${((own + shared) / 1024).toFixed(1)} KiB`);
+  });
+
+  it('needs no network and runs no script', () => {
+    const html = renderReport(manifest);
+    expect(html).not.toMatch(/<script|<link|src=|https?:\/\//i);
+  });
+
+  it('escapes names from the manifest', () => {
+    const hostile: ReportManifest = {
+      entries: ['main.js'],
+      entryImports: [],
+      drivers: { '<img src=x onerror=alert(1)>': { chunk: 'drivers/"x.js', imports: [] } },
+      chunks: { 'main.js': { bytes: 10 }, 'drivers/"x.js': { bytes: 20 } },
+    };
+    const html = renderReport(hostile);
+    expect(html).not.toContain('<img');
+    expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+
+  it('is deterministic', () => {
+    expect(renderReport(manifest)).toBe(renderReport(JSON.parse(JSON.stringify(manifest)) as ReportManifest));
+  });
+});
