@@ -21,6 +21,9 @@ const TEST_SHAPES: Record<string, readonly string[]> = {
 /** Largest offset magnitude a probe may name: probes read at most this much of each end. */
 export const MAX_PROBE_OFFSET = 1 << 20;
 
+/** QEMU's BLOCK_PROBE_BUF_SIZE (the runtime's PROBE_BUFFER_SIZE). */
+const PROBE_BUFFER_BYTES = 512;
+
 /** Returns a list of problems, each a sentence naming the path inside the probe option. */
 export function validateProbes(value: ConstValue, path = 'probe'): string[] {
   const list = Array.isArray(value) ? value : [value];
@@ -102,6 +105,7 @@ function validateTest(test: ConstValue, path: string): string[] {
     default:
       problems.push(...validateComparison(value, INT_KEYS[kind as IntKey], `${path}.${kind}`));
   }
+  problems.push(...windowProblems(test, kind, path));
   if (test.mask !== undefined) {
     const length = kind === 'hex' ? String(test.hex).length / 2 : String(test.bytes ?? '').length;
     if (typeof test.mask !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(test.mask) || test.mask.length / 2 !== length) {
@@ -109,6 +113,32 @@ function validateTest(test: ConstValue, path: string): string[] {
     }
   }
   return problems;
+}
+
+/** QEMU's probe buffer is 512 bytes: a head test past it, or a tail test past the end, never holds. */
+function windowProblems(test: { readonly [key: string]: ConstValue }, kind: string, path: string): string[] {
+  if (kind === 'minLength') {
+    return typeof test.minLength === 'number' && test.minLength > PROBE_BUFFER_BYTES
+      ? [`${path}.minLength ${test.minLength} can never hold: QEMU probes at most ${PROBE_BUFFER_BYTES} bytes`]
+      : [];
+  }
+  const at = test.at;
+  const value = test[kind];
+  if (typeof at !== 'number' || !Number.isInteger(at)) return [];
+  let length = 0;
+  if (kind === 'bytes' || kind === 'prefix') length = typeof value === 'string' ? value.length : 0;
+  else if (kind === 'cstring') length = typeof value === 'string' ? value.length + 1 : 0;
+  else if (kind === 'hex') length = typeof value === 'string' ? value.length >> 1 : 0;
+  else if (isIntKey(kind)) length = intWidth(kind) / 8;
+  else return [];
+  if (at >= 0) {
+    // A prefix is compared only as far as the data goes, so it needs only its first byte inside.
+    const end = kind === 'prefix' ? at + 1 : at + length;
+    return end > PROBE_BUFFER_BYTES
+      ? [`${path} looks at bytes up to offset ${end - 1}, past QEMU's ${PROBE_BUFFER_BYTES}-byte probe buffer (use a negative offset for the end of the file)`]
+      : [];
+  }
+  return kind !== 'prefix' && at + length > 0 ? [`${path} reads ${length} bytes at ${at}, past the end of the file`] : [];
 }
 
 function validateComparison(value: ConstValue | undefined, bits: number, path: string): string[] {

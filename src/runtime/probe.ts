@@ -1,8 +1,40 @@
-// Evaluating probe signatures on an image's bytes, with QEMU's semantics: the highest score wins,
-// a later candidate must score strictly higher, raw answers 1 when nobody else scores, and a
-// definite match (100) ends the evaluation since nothing can beat it. No driver is loaded to
-// decide; a probe module (vmdk's text descriptor) is loaded only when its guard matched.
+// Deciding an image's format from its bytes with the compiled probe index, with QEMU's semantics
+// and without loading any driver. Browser-safe (no node:*) and total: no input bytes make it throw.
+//
+// The rules (the reference interpreter in src/probe/reference.ts states them as a plain loop):
+// - An empty file (size 0, or a size that is not a positive number) is raw; nothing is probed.
+// - Tests at offsets >= 0 see QEMU's probe buffer, at most its first 512 bytes. How a file
+//   shorter than that fills it is the index's `buffer` mode: 'padded' (the default, QEMU 7.1 and
+//   later, including the 7.2 we compare with: find_image_format() reads 512 bytes, zeros past
+//   the end of the file, and passes buf_size 512, so `minLength` up to 512 always holds and a
+//   cloop prefix is compared in full) or 'exact' (QEMU up to 7.0: buf_size is the number of
+//   bytes the file has, so `minLength` and prefixes see only those). Negative offsets, `suffix`
+//   and tails are not QEMU's and see the file's real tail, never padding.
+// - Signatures are evaluated in one total order: format drivers by name in code-unit order
+//   (plain `<` on UTF-16 code units, so 'Z' < 'a' and 'qcow' < 'qcow2'), then each driver's
+//   probes in declaration order. This order plays the part of QEMU's driver registration order.
+// - A signature matches when all its tests hold; with a probe module, when its guard (the tests)
+//   holds and the module then answers a score above 0 (clamped to the declared score; an answer
+//   that is not a finite number, or a module that throws, counts as 0). Like a QEMU probe, a
+//   module sees the probe buffer (the first 512 bytes or fewer), the file size and name; its
+//   `tail` is empty, so its answer does not depend on what other drivers' signatures need.
+// - The winner starts as raw with score 1. A matching signature replaces it only with a strictly
+//   higher score, so ties go to the earlier signature in the order above, and a driver that
+//   declares score 1 never beats raw.
+// - A definite match (score 100) ends the evaluation: nothing after it can score higher.
+// - `matched` lists every signature that matched, in the order above, up to and including the
+//   first definite match. Signatures after that one are not evaluated (no module is loaded for
+//   them) and are not listed. A module-guarded signature before it is consulted whenever its
+//   guard holds, even if its score could not win, so that the list is complete.
+//
+// The compiled index finds the candidates without walking every signature: each signature is
+// filed under one discriminating test (the bytes at an offset: a 1-, 2- or 4-byte key, or a file
+// name suffix), so one lookup per dispatch group yields the few signatures whose key matches;
+// signatures with no such test are always candidates. Candidates are then evaluated in the total
+// order, which gives exactly the reference result, since a non-candidate cannot match.
 import type { ProbeData, ProbeTest } from '../model.js';
+import { prepareIndex, prepareTest, readKey, type PreparedSignature, type ProbeView } from './probe-prepare.js';
+import { reasonModule } from './probe-reasons.js';
 
 /** The highest score any probe can return. */
 export const DEFINITE_SCORE = 100;
@@ -11,28 +43,62 @@ export const RAW_SCORE = 1;
 /** QEMU's BLOCK_PROBE_BUF_SIZE. */
 export const PROBE_BUFFER_SIZE = 512;
 
-/** A probe after generation: one list of tests, module paths replaced by ids in the table. */
+/** One signature in the index: one declared probe of one driver. */
 export interface IndexedProbe {
+  driver: string;
   score: number;
+  /** The largest top-level `minLength` test (0 when none): checked first. */
+  minLength: number;
+  /** The declared tests, in declared order (explanations follow this order). */
   tests: readonly ProbeTest[];
+  /** Indexes into `tests` in evaluation order: cheap and selective first, `minLength` left out. */
+  check: readonly number[];
   /** Id of a probe module in the table's `probeModules`; its default export decides the score. */
   module?: string;
 }
 
-/** What the generator emits: plain JSON data. */
+/** Signatures filed by the `width` bytes at offset `at` (negative: from the end of the file). */
+export interface DispatchGroup {
+  at: number;
+  width: 1 | 2 | 4;
+  /** [key as `width * 2` lowercase hex digits, signature ids in ascending order], sorted by key. */
+  keys: readonly (readonly [string, readonly number[]])[];
+  /** Signatures that may still match when the data does not hold these bytes (prefix tests). */
+  short: readonly number[];
+}
+
+/** Signatures filed by the last `length` code units of the file name (the name must be longer). */
+export interface SuffixGroup {
+  length: number;
+  keys: readonly (readonly [string, readonly number[]])[];
+}
+
+/**
+ * How a file shorter than the probe buffer fills it: 'padded' as QEMU 7.1+ (zeros past the end,
+ * buf_size 512), 'exact' as QEMU up to 7.0 (only the file's bytes, buf_size = their count).
+ */
+export type ProbeBufferMode = 'padded' | 'exact';
+
+/** What the generator emits into the table: plain JSON data. */
 export interface ProbeIndex {
-  /** Bytes needed from the start of the file. */
+  version: 2;
+  buffer: ProbeBufferMode;
+  /** Bytes needed from the start of the file (at most QEMU's 512-byte probe buffer). */
   headBytes: number;
   /** Bytes needed from the end of the file (for negative offsets). */
   tailBytes: number;
-  /** Format drivers with probes, in tie-break order (driver name, code-unit order). */
-  drivers: readonly { name: string; probes: readonly IndexedProbe[] }[];
+  /** Every signature, in evaluation order; ids below are positions in this list. */
+  signatures: readonly IndexedProbe[];
+  dispatch: readonly DispatchGroup[];
+  suffixes: readonly SuffixGroup[];
+  /** Signatures without a discriminating test: candidates for every image. */
+  always: readonly number[];
 }
 
 export interface ProbeMatch {
   driver: string;
   score: number;
-  /** Why it matched: one line per test, e.g. `u32be at 0 = 0x514649fb`. */
+  /** Why it matched: one line per declared test, e.g. `u32be at 0x4 = 0x3 (>= 0x2)`. */
   because: string[];
   /** The probe module consulted, if any. */
   module?: string;
@@ -41,181 +107,131 @@ export interface ProbeMatch {
 export interface ProbeResult {
   format: string;
   score: number;
-  /** Every signature that matched, in evaluation order. */
+  /** Every signature that matched, in evaluation order, up to the first definite match. */
   matched: ProbeMatch[];
-  /** Bytes of the file the probe looked at (head + tail). */
+  /** Bytes of the file the probe needed: head plus tail, as the index asks (0 for an empty file). */
   bytesRead: number;
-  /** Probe modules loaded to decide. */
+  /** Probe modules loaded to decide, in load order. */
   modulesLoaded: string[];
 }
 
 export type ProbeModule = (data: ProbeData) => number;
 export type ProbeModuleLoader = (id: string) => Promise<ProbeModule>;
 
-/** Evaluate an index on an image's bytes. `data.head`/`data.tail` hold at least what the index asks. */
+const NO_BYTES = new Uint8Array(0);
+
+/** The size used by the probe: a positive number, else 0 (treated as an empty file). */
+export function probeSize(size: unknown): number {
+  return typeof size === 'number' && size > 0 ? size : 0;
+}
+
+/** What the probe sees of `data`: QEMU's probe buffer from the head (see ProbeBufferMode). */
+export function probeView(data: ProbeData, buffer: ProbeBufferMode = 'exact'): ProbeView {
+  let head = data.head.length > PROBE_BUFFER_SIZE ? data.head.subarray(0, PROBE_BUFFER_SIZE) : data.head;
+  if (buffer === 'padded' && head.length < PROBE_BUFFER_SIZE) {
+    const padded = new Uint8Array(PROBE_BUFFER_SIZE);
+    padded.set(head);
+    head = padded;
+  }
+  const size = probeSize(data.size);
+  const bufferSize = buffer === 'padded' ? PROBE_BUFFER_SIZE : Math.min(size, PROBE_BUFFER_SIZE);
+  return { head, tail: data.tail, size, filename: typeof data.filename === 'string' ? data.filename : '', bufferSize };
+}
+
+/** Probe data for an image held in memory: exactly the head and tail windows the index needs. */
+export function probeDataFromBytes(index: Pick<ProbeIndex, 'headBytes' | 'tailBytes'>, bytes: Uint8Array, filename: string): ProbeData {
+  const tail = Math.min(bytes.length, index.tailBytes);
+  return {
+    head: bytes.subarray(0, Math.min(bytes.length, index.headBytes)),
+    tail: bytes.subarray(bytes.length - tail),
+    size: bytes.length,
+    filename,
+  };
+}
+
+/**
+ * Evaluate a compiled index on an image's bytes. `data.head` and `data.tail` hold at least the
+ * index's `headBytes` and `tailBytes` (or the whole file when it is shorter). A probe module that
+ * fails to load rejects the promise (a broken build, not a property of the image).
+ */
 export async function probeWithIndex(index: ProbeIndex, data: ProbeData, loadModule: ProbeModuleLoader): Promise<ProbeResult> {
-  const result: ProbeResult = { format: 'raw', score: RAW_SCORE, matched: [], bytesRead: data.head.length + data.tail.length, modulesLoaded: [] };
+  const result: ProbeResult = { format: 'raw', score: RAW_SCORE, matched: [], bytesRead: 0, modulesLoaded: [] };
   // QEMU: an empty image is raw without asking any driver.
-  if (data.size === 0) return result;
-  const view = { ...data, head: data.head.subarray(0, Math.min(data.head.length, PROBE_BUFFER_SIZE)) };
-  for (const driver of index.drivers) {
-    let best = 0;
-    for (const probe of driver.probes) {
-      if (probe.score <= best) continue;
-      const because: string[] = [];
-      if (!probe.tests.every((test) => evaluateTest(test, view, because))) continue;
-      let score = probe.score;
-      if (probe.module !== undefined) {
-        const decide = await loadModule(probe.module);
-        result.modulesLoaded.push(probe.module);
-        score = Math.min(probe.score, Math.max(0, Math.trunc(Number(decide(view)) || 0)));
-        because.push(`probe module ${probe.module} answered ${score}`);
-        if (score === 0) continue;
-      }
-      result.matched.push({ driver: driver.name, score, because, ...(probe.module ? { module: probe.module } : {}) });
-      best = score;
+  if (probeSize(data.size) === 0) return result;
+  const prepared = prepareIndex(index);
+  const view = probeView(data, index.buffer);
+  result.bytesRead = Math.min(data.head.length, PROBE_BUFFER_SIZE, index.headBytes) + Math.min(data.tail.length, index.tailBytes);
+  for (const id of candidates(prepared, view)) {
+    const signature = prepared.signatures[id]!;
+    if (!holds(signature, view)) continue;
+    let score = signature.score;
+    if (signature.module !== undefined) {
+      const decide = await loadModule(signature.module);
+      result.modulesLoaded.push(signature.module);
+      score = moduleScore(decide, { head: view.head, tail: NO_BYTES, size: view.size, filename: view.filename }, signature.score);
+      if (score === 0) continue;
     }
-    if (best > result.score) {
-      result.format = driver.name;
-      result.score = best;
-      if (best >= DEFINITE_SCORE) break;
+    const because = signature.declared.map((t) => t.reason(view));
+    if (signature.module !== undefined) because.push(reasonModule(signature.module, score));
+    result.matched.push({ driver: signature.driver, score, because, ...(signature.module !== undefined ? { module: signature.module } : {}) });
+    if (score > result.score) {
+      result.format = signature.driver;
+      result.score = score;
     }
+    if (score >= DEFINITE_SCORE) break;
   }
   return result;
 }
 
-/** One test; pushes a human reason when it holds. Never throws, whatever the bytes. */
-export function evaluateTest(test: ProbeTest, data: ProbeData, because: string[]): boolean {
-  if ('minLength' in test) {
-    if (data.head.length < test.minLength) return false;
-    because.push(`at least ${test.minLength} bytes`);
-    return true;
+/** A module's answer as a score: an integer from 0 to the declared score. */
+export function moduleScore(decide: ProbeModule, data: ProbeData, declared: number): number {
+  let answer: number;
+  try {
+    answer = Number(decide(data));
+  } catch {
+    return 0;
   }
-  if ('suffix' in test) {
-    const name = data.filename;
-    if (!(name.length > test.suffix.length && name.endsWith(test.suffix))) return false;
-    because.push(`file name ends in ${JSON.stringify(test.suffix)}`);
-    return true;
-  }
-  if ('any' in test) {
-    for (const alternative of test.any) {
-      const list = (Array.isArray(alternative) ? alternative : [alternative]) as readonly ProbeTest[];
-      const reasons: string[] = [];
-      if (list.every((t) => evaluateTest(t, data, reasons))) {
-        because.push(reasons.join(' and '));
-        return true;
-      }
-    }
-    return false;
-  }
-  const at = test.at;
-  if ('prefix' in test) {
-    const window = bytesAt(data, at, Math.min(test.prefix.length, available(data, at)));
-    if (window === undefined) return false;
-    for (let i = 0; i < window.length; i++) if (window[i] !== test.prefix.charCodeAt(i)) return false;
-    because.push(`the first ${window.length} bytes at ${at} match the prefix ${describeText(test.prefix)}`);
-    return true;
-  }
-  if ('bytes' in test || 'hex' in test || 'cstring' in test) {
-    const expected = 'hex' in test ? hexBytes(test.hex) : latin1('bytes' in test ? test.bytes : `${test.cstring}\0`);
-    const mask = 'mask' in test && test.mask !== undefined ? hexBytes(test.mask) : undefined;
-    const window = bytesAt(data, at, expected.length);
-    if (window === undefined) return false;
-    for (let i = 0; i < expected.length; i++) {
-      const m = mask ? mask[i]! : 0xff;
-      if ((window[i]! & m) !== (expected[i]! & m)) return false;
-    }
-    const shown = 'cstring' in test ? `NUL-terminated ${describeText(test.cstring)}` : 'bytes' in test ? describeText(test.bytes) : test.hex;
-    because.push(`${shown} at ${at}${mask ? ' (masked)' : ''}`);
-    return true;
-  }
-  const [key, width, little] = intField(test);
-  const window = bytesAt(data, at, width / 8);
-  if (window === undefined) return false;
-  let value = 0n;
-  for (let i = 0; i < window.length; i++) {
-    const byte = BigInt(window[little ? window.length - 1 - i : i]!);
-    value = (value << 8n) | byte;
-  }
-  const comparison = (test as Record<string, unknown>)[key];
-  const verdict = compareInt(value, comparison);
-  if (!verdict) return false;
-  because.push(`${key} at ${at} = 0x${value.toString(16)} (${verdict})`);
+  return Number.isFinite(answer) ? Math.min(declared, Math.max(0, Math.trunc(answer))) : 0;
+}
+
+function holds(signature: PreparedSignature, view: ProbeView): boolean {
+  if (view.head.length < signature.minLength) return false;
+  const checks = signature.checks;
+  for (let i = 0; i < checks.length; i++) if (!checks[i]!.holds(view)) return false;
   return true;
 }
 
-function intField(test: ProbeTest): [string, number, boolean] {
-  for (const key of ['u8', 'u16le', 'u16be', 'u32le', 'u32be', 'u64le', 'u64be']) {
-    if (key in test) return [key, key === 'u8' ? 8 : Number(key.slice(1, -2)), key.endsWith('le')];
+/** Ids of the signatures that can match, ascending: one lookup per dispatch group. */
+function candidates(prepared: ReturnType<typeof prepareIndex>, view: ProbeView): readonly number[] {
+  let found: number[] | undefined;
+  let lists = 0;
+  const add = (ids: readonly number[] | undefined) => {
+    if (ids === undefined || ids.length === 0) return;
+    lists++;
+    found = found === undefined ? ids.slice() : found.concat(ids);
+  };
+  for (const group of prepared.groups) {
+    const key = readKey(view, group.at, group.width);
+    add(key < 0 ? group.short : group.keys.get(key));
   }
-  return ['u8', 8, false];
+  const name = view.filename;
+  for (const group of prepared.suffixes) {
+    if (name.length > group.length) add(group.keys.get(name.slice(name.length - group.length)));
+  }
+  add(prepared.always);
+  if (found === undefined) return [];
+  // Each signature sits in exactly one group under distinct keys, so there are no duplicates.
+  return lists > 1 ? found.sort((a, b) => a - b) : found;
 }
 
-function toBig(value: unknown): bigint {
-  return typeof value === 'bigint' ? value : BigInt(value as number | string);
-}
-
-/** Returns a description of why the comparison holds, or '' when it does not. */
-function compareInt(raw: bigint, comparison: unknown): string {
-  if (typeof comparison === 'number' || typeof comparison === 'string') {
-    return raw === toBig(comparison) ? `= ${String(comparison)}` : '';
-  }
-  const c = comparison as { eq?: unknown; ne?: unknown; min?: unknown; max?: unknown; in?: unknown[]; mask?: unknown };
-  const value = c.mask !== undefined ? raw & toBig(c.mask) : raw;
-  const parts: string[] = [];
-  if (c.mask !== undefined) parts.push(`masked with 0x${toBig(c.mask).toString(16)}`);
-  if (c.eq !== undefined) {
-    if (value !== toBig(c.eq)) return '';
-    parts.push(`= ${String(c.eq)}`);
-  }
-  if (c.ne !== undefined) {
-    if (value === toBig(c.ne)) return '';
-    parts.push(`!= ${String(c.ne)}`);
-  }
-  if (c.min !== undefined) {
-    if (value < toBig(c.min)) return '';
-    parts.push(`>= ${String(c.min)}`);
-  }
-  if (c.max !== undefined) {
-    if (value > toBig(c.max)) return '';
-    parts.push(`<= ${String(c.max)}`);
-  }
-  if (c.in !== undefined) {
-    if (!c.in.some((v) => toBig(v) === value)) return '';
-    parts.push(`in [${c.in.map(String).join(', ')}]`);
-  }
-  return parts.join(', ');
-}
-
-/** Bytes the probe can see at `at` (negative: from the end), or undefined when out of range. */
-function bytesAt(data: ProbeData, at: number, length: number): Uint8Array | undefined {
-  if (at >= 0) {
-    if (at + length > data.head.length) return undefined;
-    return data.head.subarray(at, at + length);
-  }
-  // Negative offsets address the file's tail; the tail buffer ends at the end of the file.
-  const start = data.tail.length + at;
-  if (-at > data.size || start < 0 || start + length > data.tail.length) return undefined;
-  return data.tail.subarray(start, start + length);
-}
-
-function available(data: ProbeData, at: number): number {
-  return at >= 0 ? Math.max(0, data.head.length - at) : Math.max(0, Math.min(-at, data.tail.length));
-}
-
-function latin1(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
-  return out;
-}
-
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-function describeText(text: string): string {
-  const shown = text.length > 24 ? `${text.slice(0, 24)}…` : text;
-  return JSON.stringify(shown).replace(/[\u007f-\u00ff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+/**
+ * One declared test on probe data, outside any index (drivers' tests check their declarations
+ * with it). Pushes the reason when the test holds. Never throws, whatever the bytes.
+ */
+export function evaluateTest(test: ProbeTest, data: ProbeData, because: string[]): boolean {
+  const view = probeView(data);
+  const prepared = prepareTest(test);
+  if (!prepared.holds(view)) return false;
+  because.push(prepared.reason(view));
+  return true;
 }

@@ -1,0 +1,243 @@
+// The cloop driver: the committed sample against qemu-img's conversion, samples rebuilt by
+// make-bochs-cloop-dmg.mjs and compared with qemu-img live, bad input (absurd block counts and
+// sizes, broken zlib), and 10,000 seeded mutations.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CloopDriver } from '../../fixtures/emulator/src/drivers/cloop.js';
+import { requireTool } from '../support/system.js';
+import {
+  checkScriptSamples,
+  declaredProbe,
+  expectImageError,
+  firstDifference,
+  fuzz,
+  loadSamples,
+  openBytes,
+  prng,
+  probeScore,
+  qemuInfo,
+  qemuProbeBuffer,
+  readAll,
+  run,
+  sha256,
+} from './disk-formats-support.js';
+
+const driver = new CloopDriver();
+const samples = loadSamples('cloop');
+const S = 'v2-8k.cloop';
+const sample = () => samples.find((s) => s.name === S)!.bytes;
+const work = mkdtempSync(join(tmpdir(), 'cloop-test-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const MAGIC = '#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r -t iso9660 /dev/cloop $1\n';
+
+/** A cloop image of the given blocks (already compressed) with their offsets. */
+function build(blockSize: number, blocks: Uint8Array[], count = blocks.length): Uint8Array {
+  const tableEnd = 136 + 8 * (blocks.length + 1);
+  const total = tableEnd + blocks.reduce((n, b) => n + b.length, 0);
+  const bytes = new Uint8Array(total);
+  const v = new DataView(bytes.buffer);
+  bytes.set(new TextEncoder().encode(MAGIC));
+  v.setUint32(128, blockSize);
+  v.setUint32(132, count);
+  let at = tableEnd;
+  blocks.forEach((b, i) => {
+    v.setBigUint64(136 + 8 * i, BigInt(at));
+    bytes.set(b, at);
+    at += b.length;
+  });
+  v.setBigUint64(136 + 8 * blocks.length, BigInt(at));
+  return bytes;
+}
+
+describe('cloop probe', () => {
+  const probe = declaredProbe('cloop');
+  it('matches QEMU: the V2.0 preamble, compared as far as the data goes, score 2', () => {
+    const head = sample().slice(0, 512);
+    expect(probeScore(probe, head, 'x')).toBe(2);
+    expect(probeScore(probe, head.slice(0, 40), 'x')).toBe(2);
+    const other = head.slice();
+    other[30] = 0x21;
+    expect(probeScore(probe, other, 'x')).toBe(0);
+    if (!requireTool('qemu-img', 'the probe comparison')) return;
+    for (const [name, bytes] of [
+      ['full.img', sample()],
+      ['prefix.img', head.slice(0, 40)],
+      ['other.img', other],
+    ] as const) {
+      const file = join(work, name);
+      writeFileSync(file, bytes);
+      // QEMU pads a short file's probe buffer with zeros: a 40-byte prefix no longer matches.
+      expect(qemuInfo(file).format, name).toBe(probeScore(probe, qemuProbeBuffer(bytes), name) === 2 ? 'cloop' : 'raw');
+    }
+  });
+});
+
+describe('cloop committed sample', () => {
+  it('has the sample the script makes', () => {
+    expect(samples.map((s) => s.key)).toEqual([S]);
+  });
+
+  it(`${S}: reads as qemu-img reads it`, async () => {
+    const s = samples[0]!;
+    const image = await openBytes(driver, s.name, s.bytes);
+    expect(image.format).toBe('cloop');
+    expect(image.virtualSize).toBe(s.expected['virtual-size']);
+    const whole = await readAll(image, 5000);
+    expect(sha256(whole)).toBe(s.expected.sha256);
+    const random = prng(5);
+    for (let i = 0; i < 200; i++) {
+      const offset = Math.floor(random() * image.virtualSize);
+      const length = 1 + Math.floor(random() * Math.min(image.virtualSize - offset, 30_000));
+      expect(firstDifference(await image.read(offset, length), whole.subarray(offset, offset + length))).toBe(-1);
+    }
+    expect(image.details).toMatchObject({ 'block-size': 8192, blocks: 12 });
+  });
+});
+
+describe('cloop against qemu-img (live)', () => {
+  it('rebuilds the sample and extra variants with the script; each reads as qemu-img reads it', async () => {
+    if (!requireTool('qemu-img', 'the live cloop comparison') || !requireTool('bzip2', 'the sample script')) return;
+    const checked = await checkScriptSamples(driver, 'cloop');
+    expect(checked.sort()).toEqual(['extra-v2-512.cloop', 'extra-v2-64k.cloop', 'v2-8k.cloop']);
+  });
+});
+
+describe('cloop bad input', () => {
+  const block = new Uint8Array(4096).fill(0x61);
+  const z = new Uint8Array(deflateSync(block));
+  const edited = (edit: (v: DataView, b: Uint8Array) => void) => {
+    const bytes = sample().slice();
+    edit(new DataView(bytes.buffer), bytes);
+    return bytes;
+  };
+  const cases: { name: string; bytes: () => Uint8Array; pattern: RegExp; onRead?: boolean; qemu: 'open' | 'read' | 'none' }[] = [
+    { name: 'short.cloop', bytes: () => sample().slice(0, 100), pattern: /too small for a cloop header/, qemu: 'open' },
+    { name: 'count-2^32.cloop', bytes: () => edited((v) => v.setUint32(132, 0xffffffff)), pattern: /block count 4294967295 is too large/, qemu: 'open' },
+    {
+      name: 'count-big.cloop',
+      bytes: () => edited((v) => v.setUint32(132, 100_000_000)),
+      pattern: /block count 100000000 needs too many offsets/,
+      qemu: 'open',
+    },
+    {
+      name: 'count-past-eof.cloop',
+      bytes: () => edited((v) => v.setUint32(132, 1_000_000)),
+      pattern: /offset table of 1000001 entries goes past the end of the file/,
+      qemu: 'open',
+    },
+    { name: 'block-zero.cloop', bytes: () => edited((v) => v.setUint32(128, 0)), pattern: /block size is zero/, qemu: 'open' },
+    { name: 'block-513.cloop', bytes: () => edited((v) => v.setUint32(128, 1000)), pattern: /block size 1000 is not a multiple of 512/, qemu: 'open' },
+    { name: 'block-128m.cloop', bytes: () => edited((v) => v.setUint32(128, 128 << 20)), pattern: /larger than 64 MiB/, qemu: 'open' },
+    {
+      name: 'not-monotonic.cloop',
+      bytes: () => edited((v) => v.setBigUint64(136 + 8 * 3, 10n)),
+      pattern: /offsets not monotonically increasing at index 3/,
+      qemu: 'open',
+    },
+    {
+      name: 'block-too-long.cloop',
+      bytes: () => edited((v) => v.setBigUint64(136 + 8 * 12, 1n << 40n)),
+      pattern: /compressed block 11 is \d+ bytes: the image is corrupt/,
+      qemu: 'open',
+    },
+    {
+      name: 'data-past-eof.cloop',
+      bytes: () =>
+        edited((v) => {
+          v.setBigUint64(136 + 8 * 11, BigInt(sample().length + 100_000));
+          v.setBigUint64(136 + 8 * 12, BigInt(sample().length + 200_000));
+        }),
+      pattern: /compressed block 11 .* past the end of the file/,
+      onRead: true,
+      qemu: 'read',
+    },
+    {
+      name: 'garbage.cloop',
+      bytes: () => build(4096, [z, new Uint8Array(300).fill(0x17)]),
+      pattern: /block 1: invalid zlib data/,
+      onRead: true,
+      qemu: 'read',
+    },
+    {
+      // 8 KiB of data in a 4 KiB block: zlib stops with Z_BUF_ERROR, QEMU fails the read.
+      name: 'too-much.cloop',
+      bytes: () => build(4096, [z, new Uint8Array(deflateSync(new Uint8Array(8192)))]),
+      pattern: /block 1: zlib data inflates to more than 4096 bytes/,
+      onRead: true,
+      qemu: 'read',
+    },
+    {
+      name: 'too-little.cloop',
+      bytes: () => build(4096, [z, new Uint8Array(deflateSync(new Uint8Array(1000)))]),
+      pattern: /block 1: zlib data inflates to 1000 bytes instead of 4096/,
+      onRead: true,
+      qemu: 'read',
+    },
+    {
+      name: 'bad-adler.cloop',
+      bytes: () => {
+        const bad = z.slice();
+        bad[bad.length - 1]! ^= 0x55;
+        return build(4096, [z, bad]);
+      },
+      pattern: /block 1: zlib data fails its Adler-32 check/,
+      onRead: true,
+      qemu: 'read',
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: ${c.pattern}`, async () => {
+      const bytes = c.bytes();
+      if (c.onRead) {
+        const image = await openBytes(driver, c.name, bytes);
+        await expectImageError(readAll(image), c.name, c.pattern);
+      } else {
+        await expectImageError(openBytes(driver, c.name, bytes), c.name, c.pattern);
+      }
+      if (c.qemu !== 'none' && requireTool('qemu-img', 'checking that qemu-img refuses it too')) {
+        const file = join(work, c.name);
+        writeFileSync(file, bytes);
+        const args = c.qemu === 'open' ? ['info', '-f', 'cloop', file] : ['convert', '-f', 'cloop', '-O', 'raw', file, `${file}.raw`];
+        expect(run('qemu-img', args).status).not.toBe(0);
+      }
+    });
+  }
+});
+
+describe('cloop, a block whose recorded end is past the end of the file', () => {
+  it('reads as qemu-img reads it: zeros past the end, the zlib stream inside still inflates', async () => {
+    const bytes = sample().slice();
+    new DataView(bytes.buffer).setBigUint64(136 + 8 * 12, BigInt(bytes.length + 100_000));
+    const whole = await readAll(await openBytes(driver, 'over.cloop', bytes));
+    expect(sha256(whole)).toBe(samples[0]!.expected.sha256);
+    if (!requireTool('qemu-img', 'the comparison')) return;
+    const file = join(work, 'over.cloop');
+    writeFileSync(file, bytes);
+    expect(run('qemu-img', ['convert', '-f', 'cloop', '-O', 'raw', file, `${file}.raw`]).status).toBe(0);
+  });
+});
+
+describe('cloop fuzz', () => {
+  it('10,000 seeded mutations give only ImageErrors', async () => {
+    const s = samples[0]!;
+    const v = new DataView(s.bytes.buffer, s.bytes.byteOffset);
+    const tableEnd = 136 + 8 * (v.getUint32(132) + 1);
+    const targets = [
+      {
+        name: s.name,
+        bytes: s.bytes,
+        hot: [
+          [128, tableEnd],
+          [tableEnd, tableEnd + 64],
+        ] as [number, number][],
+      },
+    ];
+    const report = await fuzz(driver, targets, 10_000, 99);
+    if (process.env.FUZZ_REPORT) console.log(report);
+    expect(report.opened).toBeGreaterThan(1000);
+    expect(report.errors.size).toBeGreaterThan(4);
+  });
+});

@@ -1,0 +1,282 @@
+// The qcow (version 1) driver: committed samples against qemu-img's own conversion, live variants
+// (plain, compressed, backing files of several formats, seeded writes), bad input, and a seeded
+// fuzz of 10,000 mutations.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { QcowDriver } from '../../fixtures/emulator/src/drivers/qcow.js';
+import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
+import { evaluateTest } from '../../src/runtime/probe.js';
+import { requireTool } from '../support/system.js';
+import {
+  checkStatus,
+  compareWithQemu,
+  countingWrap,
+  firstDifference,
+  fuzz,
+  loadSamples,
+  makeDiskData,
+  openAndReadAll,
+  openImage,
+  prng,
+  qemuIo,
+  randomWrites,
+  readAll,
+  rejection,
+  run,
+  sha256,
+} from './qcow-family-support.js';
+
+void QcowDriver;
+
+const { expected, files, nameOf } = loadSamples('qcow');
+
+function bytesOf(name: string): Uint8Array {
+  const bytes = files.get(name);
+  if (!bytes) throw new Error(`no sample ${name}`);
+  return bytes;
+}
+
+function patched(name: string, edit: (view: DataView, bytes: Uint8Array) => void, length?: number): Map<string, Uint8Array> {
+  const copy = bytesOf(name).slice(0, length);
+  edit(new DataView(copy.buffer), copy);
+  return new Map(files).set(name, copy);
+}
+
+/** Offsets of the first L2 table and of its entries. */
+function firstL2(bytes: Uint8Array): { l1: number; l2: number; entry: (index: number) => number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const l1 = Number(view.getBigUint64(40));
+  const l2 = Number(view.getBigUint64(l1));
+  return { l1, l2, entry: (index) => l2 + index * 8 };
+}
+
+describe('qcow probe', () => {
+  it('declares QEMU 7.2 qcow_probe: sizeof(QCowHeader) = 48 bytes, magic QFI\\xfb, version 1', () => {
+    const probe = (registeredClass('blockDriver', 'qcow')?.options as { probe: ProbeSignature }).probe;
+    const tests = (Array.isArray(probe.match) ? probe.match : [probe.match]) as ProbeTest[];
+    const matches = (head: Uint8Array) => tests.every((test) => evaluateTest(test, { head, tail: new Uint8Array(0), size: head.length, filename: 'x' }, []));
+    const head = bytesOf('plain.qcow').slice(0, 512);
+    expect(probe.score).toBe(100);
+    expect(matches(head)).toBe(true);
+    expect(matches(head.slice(0, 48))).toBe(true);
+    expect(matches(head.slice(0, 47))).toBe(false);
+    const v2 = head.slice();
+    new DataView(v2.buffer).setUint32(4, 2);
+    expect(matches(v2)).toBe(false);
+  });
+});
+
+describe('qcow committed samples', () => {
+  it('has the samples the script makes', () => {
+    expect(Object.keys(expected).sort()).toEqual(['backing.qcow', 'compressed.qcow', 'plain.qcow']);
+  });
+
+  for (const [key, entry] of Object.entries(expected)) {
+    it(`${key}: ${entry.note}`, async () => {
+      const image = await openImage(nameOf(key), { files });
+      try {
+        expect(image.format).toBe('qcow');
+        expect(image.virtualSize).toBe(entry['virtual-size']);
+        const data = await readAll(image, 100_000);
+        expect(sha256(data)).toBe(entry.sha256);
+        await checkStatus(image, data, 65_536);
+      } finally {
+        await image.close();
+      }
+    });
+  }
+
+  it('reports the cluster size and the backing file', async () => {
+    const image = await openImage('backing.qcow', { files });
+    expect(image.details).toEqual({ 'cluster-size': 512, 'backing-filename': 'plain.qcow' });
+    await image.close();
+    const plain = await openImage('plain.qcow', { files });
+    expect(plain.details).toEqual({ 'cluster-size': 4096 });
+    await plain.close();
+  });
+
+  it('reads at unaligned offsets and lengths equal slices of the whole disk', async () => {
+    const random = prng(62);
+    for (const name of ['compressed.qcow', 'backing.qcow']) {
+      const image = await openImage(name, { files });
+      const whole = await readAll(image);
+      for (let i = 0; i < 150; i++) {
+        const offset = Math.floor(random() * image.virtualSize);
+        const length = 1 + Math.floor(random() * Math.min(image.virtualSize - offset, 70_000));
+        expect(firstDifference(await image.read(offset, length), whole.subarray(offset, offset + length)), `${name} at ${offset}+${length}`).toBe(-1);
+      }
+      await image.close();
+    }
+  });
+
+  it('serves a whole-disk read with one source read per contiguous run', async () => {
+    const counter = { reads: 0, bytes: 0 };
+    const image = await openImage('plain.qcow', { files, wrap: countingWrap(counter) });
+    const opened = counter.reads;
+    await image.read(0, image.virtualSize);
+    const whole = counter.reads - opened;
+    let runs = 0;
+    for (let at = 0; at < image.virtualSize; ) {
+      const status = await image.status!(at, image.virtualSize - at);
+      if (!status.zero) runs++;
+      at += status.length;
+    }
+    expect(whole).toBeLessThanOrEqual(runs + 2);
+    expect(whole).toBeLessThan(image.virtualSize / 4096);
+    await image.close();
+  });
+});
+
+const haveQemu = requireTool('qemu-img', 'the live qcow comparisons') && requireTool('qemu-io', 'the live qcow comparisons');
+
+describe.skipIf(!haveQemu)('qcow live variants against qemu-img', { timeout: 240_000 }, () => {
+  const work = mkdtempSync(join(tmpdir(), 'qcow-live-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  /** qemu-img 7.2 exits 1 without a message after `convert -c -O qcow` although the image is whole. */
+  function convertCompressed(raw: string, name: string): void {
+    try {
+      run('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow', raw, name], work);
+    } catch (error) {
+      if (!/failed \(1\): $/.test((error as Error).message)) throw error;
+    }
+  }
+
+  it('plain and compressed conversions of several sizes', async () => {
+    for (const [seed, size, grain] of [
+      [1, 512 * 1024, 4096],
+      [2, 3 * 1024 * 1024, 65536],
+      [3, 1024 * 1024 + 512, 1000],
+    ] as const) {
+      const raw = join(work, `d${seed}.raw`);
+      makeDiskData(seed + 1100, size, grain, raw);
+      run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow', raw, `p${seed}.qcow`], work);
+      const plain = await compareWithQemu(work, `p${seed}.qcow`);
+      expect(firstDifference(plain, new Uint8Array(readFileSync(raw)))).toBe(-1);
+      convertCompressed(raw, `c${seed}.qcow`);
+      await compareWithQemu(work, `c${seed}.qcow`);
+    }
+  });
+
+  it('seeded writes over backing files of each format (raw, qcow, qcow2, qed)', async () => {
+    const raw = join(work, 'base.raw');
+    makeDiskData(1201, 1024 * 1024, 8192, raw);
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', '-o', 'cluster_size=4096', raw, 'base.qcow2'], work);
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'qed', raw, 'base.qed'], work);
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow', raw, 'base.qcow'], work);
+    for (const [backing, format] of [['base.raw', 'raw'], ['base.qcow', 'qcow'], ['base.qcow2', 'qcow2'], ['base.qed', 'qed']] as const) {
+      const name = `over-${format}.qcow`;
+      run('qemu-img', ['create', '-q', '-f', 'qcow', '-b', backing, '-F', format, name, '1536K'], work);
+      qemuIo(work, name, randomWrites(1300 + format.length, 1536 * 1024, 512, 40, false));
+      await compareWithQemu(work, name);
+    }
+  });
+
+  it('writes into a compressed image (compressed clusters rewritten in place)', async () => {
+    const raw = join(work, 'rw.raw');
+    makeDiskData(1401, 1024 * 1024, 4096, raw);
+    convertCompressed(raw, 'rw.qcow');
+    qemuIo(work, 'rw.qcow', randomWrites(1402, 1024 * 1024, 4096, 30, false));
+    await compareWithQemu(work, 'rw.qcow');
+  });
+});
+
+describe('qcow bad input', () => {
+  async function openError(map: Map<string, Uint8Array>, name: string): Promise<string> {
+    const error = await rejection(openAndReadAll(name, { files: map, format: 'qcow' }));
+    expect(error.image).toBe(name);
+    expect(error.message).not.toContain('\n');
+    return error.problem;
+  }
+
+  it('truncated files', async () => {
+    expect(await openError(patched('plain.qcow', () => {}, 40), 'plain.qcow')).toMatch(/too short for a qcow header/);
+    const half = Math.floor(bytesOf('plain.qcow').length / 2);
+    expect(await openError(patched('plain.qcow', () => {}, half), 'plain.qcow')).toMatch(/past the end of the file/);
+    const compressedHalf = Math.floor(bytesOf('compressed.qcow').length / 2);
+    expect(await openError(patched('compressed.qcow', () => {}, compressedHalf), 'compressed.qcow')).toMatch(
+      /past the end of the file|inflates to less|corrupt/,
+    );
+  });
+
+  it('header fields out of range', async () => {
+    const cases: [string, (view: DataView) => void, RegExp][] = [
+      ['bad magic', (v) => v.setUint32(0, 0), /Image not in qcow format/],
+      ['version 2', (v) => v.setUint32(4, 2), /does not support qcow version 2 \(try the 'qcow2' driver instead\)/],
+      ['version 9', (v) => v.setUint32(4, 9), /does not support qcow version 9$/],
+      ['size 1', (v) => v.setBigUint64(24, 1n), /Image size is too small/],
+      ['cluster_bits 17', (v) => v.setUint8(32, 17), /Cluster size must be between 512 and 64k/],
+      ['cluster_bits 8', (v) => v.setUint8(32, 8), /Cluster size must be between 512 and 64k/],
+      ['l2_bits 14', (v) => v.setUint8(33, 14), /L2 table size must be between 512 and 64k/],
+      ['l2_bits 5', (v) => v.setUint8(33, 5), /L2 table size must be between 512 and 64k/],
+      ['AES', (v) => v.setUint32(36, 1), /AES encryption .* not supported/],
+      ['crypt method 2', (v) => v.setUint32(36, 2), /invalid encryption method in qcow header/],
+      ['size near 2^64', (v) => v.setBigUint64(24, 2n ** 64n - 10n), /Image too large/],
+      ['L1 table of 2^47 entries', (v) => (v.setUint8(32, 9), v.setUint8(33, 6), v.setBigUint64(24, 1n << 62n)), /Image too large/],
+      ['L1 table past EOF', (v) => v.setBigUint64(40, 1n << 40n), /L1 table at offset \d+ lies past the end of the file/],
+      ['backing file name too long', (v) => (v.setBigUint64(8, 48n), v.setUint32(16, 1024)), /Backing file name too long/],
+      ['backing file name past EOF', (v) => (v.setBigUint64(8, 1n << 40n), v.setUint32(16, 10)), /backing file name .* past the end of the file/],
+    ];
+    for (const [label, edit, message] of cases) {
+      const problem = await openError(patched('plain.qcow', edit), 'plain.qcow').catch((error: Error) => `${label}: ${error.message}`);
+      expect(problem, label).toMatch(message);
+    }
+  });
+
+  it('table and cluster pointers past EOF or unaligned, corrupt compressed clusters', async () => {
+    const { l1, entry } = firstL2(bytesOf('plain.qcow'));
+    expect(await openError(patched('plain.qcow', (v) => v.setBigUint64(l1, 1n << 40n)), 'plain.qcow')).toMatch(/L2 table at offset \d+ lies past the end/);
+    expect(await openError(patched('plain.qcow', (v) => v.setBigUint64(entry(0), 1n << 40n)), 'plain.qcow')).toMatch(/maps to host offset \d+, past the end of the file/);
+    expect(await openError(patched('plain.qcow', (v) => v.setBigUint64(entry(0), v.getBigUint64(entry(0)) + 7n)), 'plain.qcow')).toMatch(/unaligned host offset/);
+    expect(await openError(patched('plain.qcow', (v) => v.setBigUint64(entry(0), 0x7fff_ffff_ffff_f000n)), 'plain.qcow')).toMatch(/host offset beyond 2\^53/);
+
+    const bytes = bytesOf('compressed.qcow');
+    const c = firstL2(bytes);
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    let index = 0;
+    while (!(view.getBigUint64(c.entry(index)) & (1n << 63n))) index++;
+    const descriptor = view.getBigUint64(c.entry(index));
+    const hostOffset = Number(descriptor & ((1n << 51n) - 1n)); // 4 KiB clusters: 63 - 12 offset bits
+    expect(await openError(patched('compressed.qcow', (_v, b) => b.fill(0xff, hostOffset, hostOffset + 32)), 'compressed.qcow')).toMatch(
+      /compressed cluster at host offset \d+ \(guest offset \d+\) is corrupt/,
+    );
+    expect(await openError(patched('compressed.qcow', (v) => v.setBigUint64(c.entry(index), descriptor & ((1n << 51n) - 1n) | (1n << 63n))), 'compressed.qcow')).toMatch(
+      /has size 0/,
+    );
+    expect(await openError(patched('compressed.qcow', (v) => v.setBigUint64(c.entry(index), (1n << 63n) | (100n << 51n) | (1n << 40n))), 'compressed.qcow')).toMatch(
+      /compressed cluster .* lies past the end of the file/,
+    );
+  });
+
+  it('backing loops and missing backing files', async () => {
+    // backing.qcow names plain.qcow; serve backing.qcow's own bytes as plain.qcow.
+    const loop = new Map(files).set('plain.qcow', bytesOf('backing.qcow'));
+    expect((await rejection(openImage('backing.qcow', { files: loop }))).message).toMatch(/backing chain loop: backing.qcow -> plain.qcow -> plain.qcow/);
+    const missing = new Map(files);
+    missing.delete('plain.qcow');
+    expect((await rejection(openImage('backing.qcow', { files: missing }))).message).toMatch(/plain.qcow: no such file/);
+  });
+});
+
+describe('qcow fuzz', () => {
+  it('10,000 seeded mutations of the samples: only ImageError, never a hang', async () => {
+    const hot = (_name: string, bytes: Uint8Array): [number, number][] => {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const areas: [number, number][] = [[0, Math.min(bytes.length, 128)]];
+      const l1 = Number(view.getBigUint64(40));
+      const l2Bytes = 8 * 2 ** view.getUint8(33);
+      areas.push([l1, Math.min(bytes.length, l1 + 64)]);
+      for (let i = 0; i < 4 && l1 + i * 8 + 8 <= bytes.length; i++) {
+        const l2 = Number(view.getBigUint64(l1 + i * 8));
+        if (l2 > 0 && l2 < bytes.length) areas.push([l2, Math.min(bytes.length, l2 + Math.min(l2Bytes, 2048))]);
+      }
+      return areas;
+    };
+    const report = await fuzz({ files, targets: Object.keys(expected).map(nameOf), iterations: 10_000, seed: 20240602, hotBytes: hot });
+    expect(report.iterations).toBe(10_000);
+    expect(report.readsCompleted).toBeGreaterThan(1000);
+    expect(report.imageErrors).toBeGreaterThan(1000);
+  }, 120_000);
+});

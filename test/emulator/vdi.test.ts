@@ -1,0 +1,215 @@
+// The vdi driver against qemu-img 7.2: committed samples (dynamic, static, reordered blocks with
+// discarded entries), live images from qemu-img and qemu-io compared byte for byte with
+// `qemu-img convert -O raw`, every header check of QEMU's vdi_open (each bad header is refused by
+// both), bad block maps, and a seeded fuzz.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ByteSource } from '../../fixtures/emulator/src/block/types.js';
+import { emulatorDir } from '../support/paths.js';
+import { requireTool } from '../support/system.js';
+import { fuzz, imageError, loadSamples, openImage, prng, probe, qemuAccepts, qemuRead, readAll, run, sha256 } from './vmdk-family-support.js';
+
+const samples = loadSamples('vdi');
+const scripts = join(emulatorDir, 'scripts/samples');
+const haveQemu = requireTool('qemu-img', 'the vdi live tests') && requireTool('qemu-io', 'the vdi live tests');
+let work = '';
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'gen-modules-vdi-'));
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function diskData(name: string, seed: number, size: number, grain: number): string {
+  const path = join(work, name);
+  const result = spawnSync(process.execPath, [join(scripts, 'disk-data.mjs'), String(seed), String(size), String(grain), path], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(result.stderr);
+  return path;
+}
+
+async function compareWithQemu(file: string): Promise<void> {
+  const qemu = qemuRead(file, work);
+  expect(qemu.format).toBe('vdi');
+  const image = await openImage(file);
+  try {
+    expect(image.format).toBe('vdi');
+    expect(image.virtualSize).toBe(qemu.virtualSize);
+    expect(sha256(await readAll(image, 700_001))).toBe(sha256(qemu.raw));
+  } finally {
+    await image.close();
+  }
+}
+
+describe('vdi: committed samples', () => {
+  for (const [key, entry] of Object.entries(samples.expected)) {
+    it(`${key}: probed as vdi, reads to qemu-img's sha256 and virtual size`, async () => {
+      const name = samples.nameOf(key);
+      expect((await probe(samples.files.get(name)!, name)).format).toBe('vdi');
+      const image = await openImage(name, { files: samples.files });
+      try {
+        expect(image.virtualSize).toBe(entry['virtual-size']);
+        const whole = await readAll(image, 333_333);
+        expect(sha256(whole)).toBe(entry.sha256);
+        const random = prng(key.length);
+        for (let i = 0; i < 40; i++) {
+          const start = Math.floor(random() * image.virtualSize);
+          const length = Math.min(image.virtualSize - start, 1 + Math.floor(random() * 2_500_000));
+          expect(sha256(await image.read(start, length))).toBe(sha256(whole.subarray(start, start + length)));
+        }
+        for (let at = 0; at < image.virtualSize; ) {
+          const answer = await image.status!(at, image.virtualSize - at);
+          expect(answer.length).toBeGreaterThan(0);
+          if (answer.zero) expect(whole.subarray(at, at + answer.length).every((b) => b === 0)).toBe(true);
+          at += answer.length;
+        }
+      } finally {
+        await image.close();
+      }
+    });
+  }
+
+  it('reports unallocated and discarded blocks as zero, and the image type', async () => {
+    const dynamic = await openImage('dynamic.vdi', { files: samples.files });
+    expect(dynamic.details).toMatchObject({ 'image-type': 'dynamic', 'cluster-size': 1 << 20 });
+    expect(await dynamic.status!(2 << 20, 1 << 20)).toEqual({ zero: true, length: 1 << 20 });
+    // Block 3 is allocated (written with zeros): data, as QEMU reports it.
+    expect(await dynamic.status!(3 << 20, 1 << 20)).toEqual({ zero: false, length: 1 << 20 });
+    await dynamic.close();
+    const reordered = await openImage('reordered.vdi', { files: samples.files });
+    // Blocks 2 (unallocated) and 3 (discarded) in one answer.
+    expect(await reordered.status!(2 << 20, 2 << 20)).toEqual({ zero: true, length: 2 << 20 });
+    await reordered.close();
+    const fixed = await openImage('static.vdi', { files: samples.files });
+    expect(fixed.details).toMatchObject({ 'image-type': 'static' });
+    await fixed.close();
+  });
+
+  it('reads a static image in one source read (adjacent blocks merged)', async () => {
+    let reads = 0;
+    const wrap = (source: ByteSource): ByteSource => ({
+      name: source.name,
+      size: source.size,
+      read: (offset, length) => {
+        reads++;
+        return source.read(offset, length);
+      },
+      close: () => source.close(),
+    });
+    const image = await openImage('static.vdi', { files: samples.files, wrap });
+    const before = reads;
+    await image.read(1000, image.virtualSize - 2000);
+    // The block map page is cached from the first lookup on; the data is one run.
+    expect(reads - before).toBeLessThanOrEqual(2);
+    await image.close();
+  });
+});
+
+describe.runIf(haveQemu)('vdi: live images from qemu-img', () => {
+  for (const [label, options, size] of [
+    ['dynamic', [], 5 * 1024 * 1024 + 1536],
+    ['static', ['-o', 'static=on'], 2 * 1024 * 1024 + 512],
+    ['dynamic, not a whole block', [], 1_000_448],
+  ] as const) {
+    it(`${label}, ${size} bytes, converted from seeded data`, async () => {
+      const raw = diskData(`${label}.raw`, size % 1000, size, 262144);
+      const file = join(work, `${label.replace(/\W/g, '-')}.vdi`);
+      run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vdi', ...options, raw, file]);
+      await compareWithQemu(file);
+    });
+  }
+
+  it('qemu-io writes allocate blocks out of order, straddling block edges', async () => {
+    const file = join(work, 'writes.vdi');
+    run('qemu-img', ['create', '-q', '-f', 'vdi', file, '6M']);
+    run('qemu-io', ['-f', 'vdi', '-c', 'write -P 0x41 5M 4096', '-c', 'write -P 0x42 1048000 2000', '-c', 'write -P 0x43 3M 1M', '-c', 'write -P 0 4M 512', file]);
+    await compareWithQemu(file);
+    node('vdi-tools.mjs', ['reorder', file, join(work, 'writes-reordered.vdi')]);
+    await compareWithQemu(join(work, 'writes-reordered.vdi'));
+  });
+
+  it('a disk size that is not a multiple of 512 (VBoxManage convertfromraw) is rounded up like QEMU', async () => {
+    const raw = diskData('odd.raw', 5, 1 << 20, 65536);
+    const file = join(work, 'odd.vdi');
+    run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vdi', raw, file]);
+    const bytes = new Uint8Array(readFileSync(file));
+    new DataView(bytes.buffer).setBigUint64(0x170, BigInt((1 << 20) - 300), true);
+    writeFileSync(file, bytes);
+    await compareWithQemu(file);
+  });
+});
+
+function node(script: string, args: string[]): void {
+  const result = spawnSync(process.execPath, [join(scripts, script), ...args], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${script}: ${result.stderr}`);
+}
+
+describe('vdi: bad input', () => {
+  const base = () => samples.files.get('dynamic.vdi')!.slice();
+  const set32 = (at: number, value: number) => (bytes: Uint8Array) => new DataView(bytes.buffer).setUint32(at, value, true);
+  const set64 = (at: number, value: bigint) => (bytes: Uint8Array) => new DataView(bytes.buffer).setBigUint64(at, value, true);
+  const bmap = () => new DataView(base().buffer).getUint32(0x154, true);
+
+  // [name, change, message, QEMU refuses it too]
+  const cases: [string, (bytes: Uint8Array) => Uint8Array | void, RegExp, boolean][] = [
+    ['truncated to its header', (b) => b.slice(0, 300), /sector size 0|not a VDI image/, true],
+    ['bad signature', set32(0x40, 0xbeda1080), /bad signature/, true],
+    ['version 1.0', set32(0x44, 0x00010000), /version 1\.0/, true],
+    ['unaligned block map', set32(0x154, 0x201), /block map offset/, true],
+    ['unaligned data', set32(0x158, 0x1001), /data offset/, true],
+    ['sector size 4096', set32(0x168, 4096), /sector size/, true],
+    ['block size 2 MiB', set32(0x178, 2 << 20), /block size/, true],
+    ['block size 0', set32(0x178, 0), /block size/, true],
+    ['disk larger than its blocks', set64(0x170, 6n << 20n), /does not fit/, true],
+    ['disk size beyond the maximum', set64(0x170, 1n << 60n), /unsupported VDI image size/, true],
+    ['non-null link UUID', (b) => void b.fill(1, 0x1a8, 0x1b8), /link UUID/, true],
+    ['non-null parent UUID', (b) => void b.fill(1, 0x1b8, 0x1c8), /parent UUID/, true],
+    ['too many blocks', set32(0x180, 0x40000000), /too many blocks/, true],
+    ['block map past the end', set32(0x154, 0x7ffffe00), /block map .* past the end/, false],
+    ['block entry past the end', (b) => new DataView(b.buffer).setUint32(bmap(), 0x7fff, true), /past the end of the file/, false],
+    ['block entry 0xfffffffd', (b) => new DataView(b.buffer).setUint32(bmap(), 0xfffffffd, true), /past the end of the file/, false],
+    ['absurd block count and size, tiny file', (b) => {
+      set32(0x180, 0x3fffffff)(b);
+      set64(0x170, 0x3fffffffn << 20n)(b);
+      return b.slice(0, 4096);
+    }, /block map .* past the end/, false],
+  ];
+
+  for (const [name, change, message, qemuRefuses] of cases) {
+    it(name, async () => {
+      const bytes = base();
+      const changed = change(bytes) ?? bytes;
+      const files = new Map([['bad.vdi', changed]]);
+      const error = await imageError(
+        (async () => {
+          const image = await openImage('bad.vdi', { format: 'vdi', files });
+          try {
+            await readAll(image);
+          } finally {
+            await image.close();
+          }
+        })(),
+      );
+      expect(error.message).toMatch(message);
+      expect(error.message.startsWith('bad.vdi: ')).toBe(true);
+      if (haveQemu && qemuRefuses) {
+        writeFileSync(join(work, 'bad.vdi'), changed);
+        expect(qemuAccepts(join(work, 'bad.vdi'), work, 'vdi').ok).toBe(false);
+      }
+    });
+  }
+});
+
+describe('vdi: fuzz', () => {
+  it('10,000+ seeded mutations of header and block map: only ImageError, bounded work', async () => {
+    const only = (name: string) => new Map([[name, samples.files.get(name)!] as const]);
+    const bases = ['dynamic.vdi', 'reordered.vdi', 'static.vdi'].map((main) => {
+      const view = new DataView(samples.files.get(main)!.buffer);
+      const bmapAt = view.getUint32(0x154, true);
+      return { main, files: only(main), hot: [[0, 512], [bmapAt, bmapAt + 64]] as [number, number][] };
+    });
+    const stats = await fuzz('vdi', bases, 10_500, 0x766469);
+    expect(stats.opened).toBeGreaterThan(1000);
+    expect(stats.imageErrors).toBeGreaterThan(500);
+  }, 120_000);
+});

@@ -1,0 +1,342 @@
+// Shared by the vmdk, vdi and parallels suites. Opening images without the generated driver table:
+// a small stand-in for the block layer's OpenContext that resolves extent and parent names
+// relative to the referencing image (refusing names that leave its folder, as the block layer
+// does), probes with the drivers' own declared signatures (compiled like the generator does, the
+// vmdk descriptor module included), refuses loops, and falls back to raw. Sample folders load into
+// memory (gzip-stored samples decompressed), so one context serves sample tests and fuzzers. Plus
+// qemu-img helpers, seeded randomness and the fuzz loop.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, normalize, relative } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js';
+import { ImageError, type BlockImage, type ByteSource, type FormatDriver, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
+import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
+import { ParallelsDriver } from '../../fixtures/emulator/src/drivers/parallels.js';
+import { VdiDriver } from '../../fixtures/emulator/src/drivers/vdi.js';
+import { VmdkDriver } from '../../fixtures/emulator/src/drivers/vmdk.js';
+import probeVmdkDescriptor from '../../fixtures/emulator/src/probes/vmdk-descriptor.js';
+import type { DriverInfo, ProbeSignature } from '../../src/model.js';
+import { compileProbeIndex } from '../../src/probe/compile.js';
+import { registeredClass } from '../../src/runtime/index.js';
+import { probeDataFromBytes, probeWithIndex, type ProbeResult } from '../../src/runtime/probe.js';
+import { imagesDir } from '../support/paths.js';
+
+export type Format = 'vmdk' | 'vdi' | 'parallels';
+
+const DRIVERS: Record<Format, () => FormatDriver> = {
+  vmdk: () => new VmdkDriver(),
+  vdi: () => new VdiDriver(),
+  parallels: () => new ParallelsDriver(),
+};
+
+/** The three drivers' probes exactly as declared in their decorators, compiled into an index. */
+const index = compileProbeIndex(
+  (Object.keys(DRIVERS) as Format[]).map((name): DriverInfo => {
+    const options = registeredClass('blockDriver', name)!.options as { probe: ProbeSignature | ProbeSignature[] };
+    return {
+      registry: 'blockDriver',
+      name,
+      kind: 'format',
+      state: 'builtin',
+      file: `fixtures/emulator/src/drivers/${name}.ts`,
+      exportName: `${name}Driver`,
+      prefixes: [],
+      probes: Array.isArray(options.probe) ? options.probe : [options.probe],
+      options: {},
+      location: { file: `fixtures/emulator/src/drivers/${name}.ts`, line: 1, column: 1 },
+    };
+  }),
+  (_driver, module) => module,
+).index;
+
+/** How the declared probes (and the vmdk descriptor module) classify these bytes. */
+export function probe(bytes: Uint8Array, filename = 'image'): Promise<ProbeResult> {
+  return probeWithIndex(index, probeDataFromBytes(index, bytes, filename), async (id) => {
+    if (id !== '../probes/vmdk-descriptor.ts') throw new Error(`unexpected probe module ${id}`);
+    return probeVmdkDescriptor;
+  });
+}
+
+export interface OpenSettings {
+  format?: Format;
+  /** Names resolved to bytes (or byte sources) instead of files: samples in memory, fuzzing. */
+  files?: ReadonlyMap<string, Uint8Array | (() => ByteSource)>;
+  allowUnsafePaths?: boolean;
+  /** Wraps every source opened (to count reads). */
+  wrap?: (source: ByteSource) => ByteSource;
+}
+
+class RawImage implements BlockImage {
+  readonly format = 'raw';
+  readonly virtualSize: number;
+  constructor(private readonly source: ByteSource) {
+    this.virtualSize = source.size;
+  }
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return this.source.read(offset, length);
+  }
+  close(): Promise<void> {
+    return this.source.close();
+  }
+}
+
+async function openSource(name: string, settings: OpenSettings): Promise<ByteSource> {
+  let source: ByteSource;
+  if (settings.files) {
+    const bytes = settings.files.get(name);
+    if (bytes === undefined) throw new ImageError(name, 'no such file');
+    source = typeof bytes === 'function' ? bytes() : new MemorySource(name, bytes);
+  } else {
+    source = await openFileSource(name);
+  }
+  return settings.wrap ? settings.wrap(source) : source;
+}
+
+/** `name` as referenced from `from`: relative to its folder, never outside it unless allowed. */
+export function resolveReference(from: string, name: string, allowUnsafe = false): string {
+  const target = isAbsolute(name) ? normalize(name) : join(dirname(from), name);
+  const rel = relative(dirname(from), target);
+  if (!allowUnsafe && (isAbsolute(name) || rel === '..' || rel.startsWith(`..${'/'}`) || isAbsolute(rel))) {
+    throw new ImageError(from, `refusing to open ${JSON.stringify(name)}: it is outside the image's folder`);
+  }
+  return target;
+}
+
+/** Open `filename` (a path, or a key of `settings.files`) with its extents and parents. */
+export async function openImage(filename: string, settings: OpenSettings = {}, chain: readonly string[] = []): Promise<BlockImage> {
+  if (chain.includes(filename)) throw new ImageError(chain[0]!, `backing chain loop: ${[...chain, filename].join(' -> ')}`);
+  if (chain.length >= 16) throw new ImageError(chain[0]!, 'backing chain too deep');
+  const source = await openSource(filename, settings);
+  try {
+    let format: string | undefined = settings.format;
+    if (format === undefined) format = (await probe(await source.read(0, Math.min(512, source.size)), filename)).format;
+    if (format === 'raw') return new RawImage(source);
+    const make = DRIVERS[format as Format];
+    if (!make) throw new ImageError(filename, `unknown format '${format}'`);
+    const resolve = (name: string) => resolveReference(filename, name, settings.allowUnsafePaths);
+    const ctx: OpenContext = {
+      filename,
+      options: {},
+      secrets: {},
+      allowUnsafePaths: settings.allowUnsafePaths ?? false,
+      openImage: (name, backingFormat) =>
+        openImage(resolve(name), { ...settings, format: backingFormat as Format | undefined }, [...chain, filename]),
+      openFile: (name) => openSource(resolve(name), settings),
+    };
+    return await make().open(source, ctx);
+  } catch (error) {
+    await source.close();
+    throw error;
+  }
+}
+
+/** Read the whole virtual disk in pieces of `chunk` bytes. */
+export async function readAll(image: BlockImage, chunk = 1 << 20): Promise<Uint8Array> {
+  const out = new Uint8Array(image.virtualSize);
+  for (let at = 0; at < image.virtualSize; at += chunk) {
+    out.set(await image.read(at, Math.min(chunk, image.virtualSize - at)), at);
+  }
+  return out;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export interface SampleEntry {
+  format: string;
+  'virtual-size': number;
+  sha256: string;
+  note: string;
+  compression?: 'gzip';
+}
+
+/** A committed sample folder: expected.json, and every file in memory (gzip ones unpacked). */
+export function loadSamples(format: Format): { expected: Record<string, SampleEntry>; files: Map<string, Uint8Array>; nameOf: (key: string) => string } {
+  const dir = join(imagesDir, format);
+  const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Record<string, SampleEntry>;
+  const files = new Map<string, Uint8Array>();
+  for (const file of readdirSync(dir)) {
+    if (file === 'expected.json') continue;
+    const bytes = new Uint8Array(readFileSync(join(dir, file)));
+    if (file.endsWith('.gz')) files.set(file.slice(0, -3), new Uint8Array(gunzipSync(bytes)));
+    else files.set(file, bytes);
+  }
+  return { expected, files, nameOf: (key) => (expected[key]?.compression === 'gzip' ? key.slice(0, -3) : key) };
+}
+
+/** qemu-img's view of an image: info (virtual size, format) and the raw bytes of convert. */
+export function qemuRead(file: string, work: string, format?: string): { format: string; virtualSize: number; raw: Uint8Array } {
+  const fmt = format ? ['-f', format] : [];
+  const info = spawnSync('qemu-img', ['info', ...fmt, '--output=json', file], { encoding: 'utf8' });
+  if (info.status !== 0) throw new Error(`qemu-img info ${file}: ${info.stderr}`);
+  const parsed = JSON.parse(info.stdout) as { format: string; 'virtual-size': number };
+  const out = join(work, `qemu-${Math.random().toString(36).slice(2)}.raw`);
+  const convert = spawnSync('qemu-img', ['convert', ...fmt, '-O', 'raw', file, out], { encoding: 'utf8' });
+  if (convert.status !== 0) throw new Error(`qemu-img convert ${file}: ${convert.stderr}`);
+  const raw = new Uint8Array(readFileSync(out));
+  return { format: parsed.format, virtualSize: parsed['virtual-size'], raw };
+}
+
+/** Run a qemu tool; throws with its stderr when it fails. */
+export function run(tool: string, args: string[]): string {
+  const result = spawnSync(tool, args, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${tool} ${args.join(' ')}: ${result.stderr || result.stdout}`);
+  return result.stdout;
+}
+
+/** Whether qemu-img can read the image at all (convert succeeds). */
+export function qemuAccepts(file: string, work: string, format?: string): { ok: true } | { ok: false; message: string } {
+  const fmt = format ? ['-f', format] : [];
+  const result = spawnSync('qemu-img', ['convert', ...fmt, '-O', 'raw', file, join(work, 'accept.raw')], { encoding: 'utf8' });
+  return result.status === 0 ? { ok: true } : { ok: false, message: result.stderr.trim() };
+}
+
+/** mulberry32. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The rejection of `promise`, which must be an ImageError. */
+export async function imageError(promise: Promise<unknown>): Promise<ImageError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ImageError) return error;
+    throw new Error(`expected an ImageError, got ${String((error as Error)?.stack ?? error)}`);
+  }
+  throw new Error('expected an ImageError, but it succeeded');
+}
+
+/** Open and read everything (in odd-sized pieces); resolves with the bytes or rejects. */
+export async function openAndReadAll(filename: string, settings: OpenSettings): Promise<Uint8Array> {
+  const image = await openImage(filename, settings);
+  try {
+    return await readAll(image, 100_003);
+  } finally {
+    await image.close();
+  }
+}
+
+/** A file's bytes with a few bytes changed and maybe cut short, without copying the file. */
+export class PatchedSource implements ByteSource {
+  constructor(
+    readonly name: string,
+    private readonly original: Uint8Array,
+    private readonly patches: ReadonlyMap<number, number>,
+    readonly size: number,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new ImageError(this.name, `read of ${length} bytes at offset ${offset} goes past the end of the file (${this.size} bytes)`);
+    }
+    const out = this.original.slice(offset, offset + length);
+    for (const [at, value] of this.patches) if (at >= offset && at < offset + length) out[at - offset] = value;
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}
+
+export interface FuzzBase {
+  /** The file to open; `files` holds it and whatever it references. */
+  main: string;
+  files: ReadonlyMap<string, Uint8Array>;
+  /** Byte ranges of `target` where mutations land most of the time (headers, tables). */
+  hot: readonly [number, number][];
+  /** The file mutated (default: main). */
+  target?: string;
+}
+
+export interface FuzzStats {
+  iterations: number;
+  opened: number;
+  imageErrors: number;
+  readBytes: number;
+}
+
+/**
+ * Seeded mutations of `bases`: flipped bits, random bytes, 32/64-bit edge values and text
+ * delimiters (mostly in the hot ranges), plus truncations. Each mutant is opened and read in a
+ * few bounded ranges, and status() is asked. Any error other than a well-formed one-line
+ * ImageError fails (rethrown with the seed and iteration).
+ */
+export async function fuzz(format: Format | undefined, bases: readonly FuzzBase[], iterations: number, seed: number): Promise<FuzzStats> {
+  const random = prng(seed);
+  const int = (n: number) => Math.floor(random() * n);
+  const stats: FuzzStats = { iterations, opened: 0, imageErrors: 0, readBytes: 0 };
+  const edges = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x200, 0xfff, 0x1000, 0xfffe, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+  for (let i = 0; i < iterations; i++) {
+    const base = bases[int(bases.length)]!;
+    const target = base.target ?? base.main;
+    const original = base.files.get(target)!;
+    const patches = new Map<number, number>();
+    const byteAt = (at: number) => patches.get(at) ?? original[at]!;
+    let size = original.length;
+    const mutations = 1 + int(4);
+    for (let m = 0; m < mutations; m++) {
+      const [from, to] = random() < 0.85 && base.hot.length > 0 ? base.hot[int(base.hot.length)]! : [0, size];
+      const at = Math.min(size - 1, from + int(Math.max(1, Math.min(to, size) - from)));
+      if (at < 0) break;
+      const kind = int(10);
+      if (kind < 3) patches.set(at, byteAt(at) ^ (1 << int(8)));
+      else if (kind < 5) patches.set(at, int(256));
+      else if (kind < 8) {
+        const aligned = at - (at % 4);
+        const value = edges[int(edges.length)]!;
+        for (let b = 0; b < 4 && aligned + b < size; b++) patches.set(aligned + b, (value >>> (8 * b)) & 0xff);
+        if (kind === 7) for (let b = 4; b < 8 && aligned + b < size; b++) patches.set(aligned + b, random() < 0.5 ? 0 : 0xff);
+      } else if (kind === 8) {
+        size = int(size + 1);
+      } else {
+        patches.set(at, [0x0a, 0x0d, 0x20, 0x22, 0x23, 0x00, 0x30, 0x39][int(8)]!);
+      }
+    }
+    const files = new Map<string, Uint8Array | (() => ByteSource)>(base.files);
+    const finalSize = size;
+    files.set(target, () => new PatchedSource(target, original, patches, finalSize));
+    try {
+      const image = await openImage(base.main, { ...(format ? { format } : {}), files });
+      stats.opened++;
+      try {
+        const virtual = image.virtualSize;
+        if (!Number.isSafeInteger(virtual) || virtual < 0) throw new Error(`virtual size ${virtual}`);
+        // Three reads in one 64 KiB window: a cluster or two of work per mutant.
+        const window = int(Math.min(virtual, 1 << 30));
+        for (let r = 0; r < 3 && virtual > 0; r++) {
+          const start = Math.min(virtual - 1, window + int(64 * 1024));
+          const length = Math.min(virtual - start, 1 + int(16 * 1024));
+          const data = await image.read(start, length);
+          if (data.length !== length) throw new Error(`read ${data.length} bytes, asked ${length}`);
+          stats.readBytes += length;
+        }
+        if (image.status && virtual > 0) {
+          const start = int(Math.min(virtual, 1 << 30));
+          await image.status(start, Math.min(virtual - start, 1 << 20));
+        }
+      } finally {
+        await image.close();
+      }
+    } catch (error) {
+      if (error instanceof ImageError) {
+        stats.imageErrors++;
+        if (!error.message.startsWith(`${error.image}: `) || error.problem.length === 0 || error.message.includes('\n')) {
+          throw new Error(`fuzz seed ${seed} iteration ${i}: badly formed ImageError ${JSON.stringify(error.message)}`);
+        }
+        continue;
+      }
+      throw new Error(`fuzz seed ${seed} iteration ${i} (${base.main}): ${String((error as Error)?.stack ?? error)}`);
+    }
+  }
+  return stats;
+}
