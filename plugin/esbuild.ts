@@ -1,28 +1,38 @@
 // gen-modules/esbuild: regenerates the table at build start, makes every module driver and probe
-// module its own entry so it lands in `drivers/<name>-<hash>.js`, and writes the build manifest.
-// esbuild only honours extra entry points added during setup, and names them with the one
-// `entryNames` template, so the application's own entries are renamed back to it afterwards.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
-import type { Message, Metafile, OutputFile, Plugin, PluginBuild } from 'esbuild';
+// module its own entry so it lands in `drivers/<name>-<hash>.js` / `probes/<name>-<hash>.js`,
+// fails the build when a module driver is imported statically (laziness guard), adds the build id
+// to the lazy chunks and writes the build manifest.
+//
+// esbuild names extra entry points only through the one `entryNames` template, so the template
+// gets `[dir]` and `[hash]` and the application's own entries are renamed back to what the user's
+// template asked for after the build.
+//
+// Contexts (watch, serve, rebuild): every rebuild regenerates the table. esbuild cannot add entry
+// points to a live context, so a driver added while a context is live is reached through the
+// table's import() only and gets esbuild's chunk name (`chunkNames`, base name of the file); it is
+// still a lazy chunk with the build id and in the manifest, and the build warns. A removed driver's
+// entry resolves to an empty module whose output is deleted. Recreate the context for stable names.
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Metafile, OutputFile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
+import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
 import {
-  buildIdOf,
+  DEFAULT_MANIFEST,
+  finalizeBuild,
   integrityOf,
   prepareBuild,
-  staticClosure,
-  stringifyManifest,
+  relativePosix,
   toBundlerMessages,
   validatePluginOptions,
-  type BuildManifest,
+  type BuiltChunk,
   type GenModulesPluginOptions,
   type LazyEntry,
-  type ManifestChunk,
   type PreparedBuild,
 } from './shared.js';
 
 export type { GenModulesPluginOptions } from './shared.js';
 
-const HASHED = '[dir]/[name]-[hash]';
+const STALE = 'gen-modules-stale';
 
 export default function genModules(options?: GenModulesPluginOptions): Plugin {
   const validated = validatePluginOptions(options, 'esbuild');
@@ -30,148 +40,302 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
     name: 'gen-modules',
     async setup(build: PluginBuild) {
       const initial = build.initialOptions;
-      const cwd = initial.absWorkingDir ?? process.cwd();
+      const cwd = resolve(initial.absWorkingDir ?? process.cwd());
+      if (initial.format !== undefined && initial.format !== 'esm') {
+        throw new Error(`gen-modules/esbuild: lazy chunks need code splitting, which esbuild supports only with format: 'esm' (got '${initial.format}')`);
+      }
+      if (initial.outdir === undefined) {
+        throw new Error(`gen-modules/esbuild: lazy chunks need code splitting, which needs 'outdir' (not 'outfile')`);
+      }
       let prepared: PreparedBuild | undefined = await prepareBuild(validated, cwd);
-      const userEntryNames = initial.entryNames ?? '[dir]/[name]';
+      let current: PreparedBuild = prepared;
+      const setupLazy = prepared.lazyEntries;
+
       const userEntries = entryList(initial.entryPoints);
-      initial.entryNames = HASHED;
+      const userTemplate = initial.entryNames ?? '[dir]/[name]';
+      const template = lazyTemplate(userTemplate);
+      initial.entryNames = template;
       initial.metafile = true;
-      if (initial.format === 'esm' || initial.format === undefined) initial.splitting = true;
-      initial.entryPoints = [...userEntries, ...prepared.lazyEntries.map((e) => ({ in: e.file, out: e.out }))];
-      const lazy = prepared.lazyEntries;
+      initial.format = 'esm';
+      initial.splitting = true;
+      // [dir] of string entries is relative to outbase: keep it where the user's entries alone put it.
+      const userFiles = userEntries.map((e) => resolve(cwd, typeof e === 'string' ? e : e.in));
+      if (initial.outbase === undefined && userEntries.some((e) => typeof e === 'string')) initial.outbase = commonDir(userFiles);
+      initial.entryPoints = [...userEntries, ...setupLazy.map((e) => ({ in: e.file, out: e.out }))];
+      const userEntrySet = new Set(userFiles);
+
+      // Entries of drivers that were removed (or became builtin/disabled) since setup: an empty module.
+      if (setupLazy.length > 0) {
+        const filter = new RegExp(`^(?:${setupLazy.map((e) => escapeRegExp(e.file)).join('|')})$`);
+        build.onResolve({ filter }, (args) => {
+          if (args.kind !== 'entry-point') return undefined;
+          const live = current.lazyEntries.some((e) => e.file === args.path);
+          return live ? undefined : { path: args.path, namespace: STALE };
+        });
+        build.onLoad({ filter: /.*/, namespace: STALE }, () => ({ contents: '', loader: 'js' }));
+      }
 
       build.onStart(async () => {
         // The first build uses what setup generated; rebuilds regenerate (drivers may have changed).
-        const current = prepared ?? (await prepareBuild(validated, cwd));
+        current = prepared ?? (await prepareBuild(validated, cwd, current));
         prepared = undefined;
+        clearGuardSourceCache();
         const errors = toBundlerMessages(current.loaded, current.result).map((m) => ({
           text: m.text,
-          location: { file: relative(cwd, m.file), line: m.line, column: m.column - 1, lineText: m.lineText ?? '' },
-          notes: m.notes.map((n) => ({ text: n.text, location: { file: relative(cwd, n.file), line: n.line, column: n.column - 1 } })),
+          location: { file: relativePosix(cwd, m.file), line: m.line, column: Math.max(0, m.column - 1), lineText: m.lineText ?? '' },
+          notes: m.notes.map((n) => ({ text: n.text, location: { file: relativePosix(cwd, n.file), line: n.line, column: Math.max(0, n.column - 1) } })),
         }));
         return { errors };
       });
 
       build.onEnd((result) => {
-        if (result.errors.length > 0 || !result.metafile) return;
-        const outdir = resolve(cwd, initial.outdir ?? dirname(initial.outfile ?? 'out.js'));
-        const renames = restoreEntryNames(result.metafile, userEntries, userEntryNames, cwd, outdir, result.outputFiles);
-        const manifest = makeManifest(result.metafile, lazy, cwd, outdir, renames, result.outputFiles);
-        const file = resolve(outdir, validated.manifest ?? 'gen-modules-manifest.json');
-        const text = stringifyManifest(manifest);
-        if (initial.write === false) {
-          result.outputFiles?.push(outputFile(file, text));
-        } else {
-          writeFileSync(file, text);
+        if (result.errors.length > 0 || !result.metafile) return undefined;
+        const outdir = resolve(cwd, initial.outdir!);
+        const store = outputStore(result.outputFiles);
+        const lazy = current.lazyEntries;
+        const errors: PartialMessage[] = [];
+        const warnings: PartialMessage[] = [];
+
+        const guard = validated.guard ?? 'error';
+        if (guard !== 'off') {
+          for (const message of guardMessages(result.metafile, cwd, userEntrySet, lazy)) (guard === 'error' ? errors : warnings).push(message);
+          if (errors.length > 0) return { errors, warnings };
         }
+
+        removeStaleOutputs(result.metafile, cwd, store);
+        const jsExtension = initial.outExtension?.['.js'] ?? '.js';
+        restoreEntryNames(result.metafile, cwd, outdir, userEntrySet, userTemplate, template, jsExtension, store);
+
+        const outputs = result.metafile.outputs;
+        const rel = (output: string) => relativePosix(outdir, resolve(cwd, output));
+        const chunks: BuiltChunk[] = [];
+        const entries: string[] = [];
+        const lazyChunks: { entry: LazyEntry; chunk: string }[] = [];
+        const lazyByFile = new Map(lazy.map((e) => [e.file, e]));
+        const setupFiles = new Set(setupLazy.map((e) => e.file));
+        for (const [output, info] of Object.entries(outputs)) {
+          if (!/\.[cm]?js$/.test(output)) continue;
+          const file = rel(output);
+          const code = store.read(resolve(cwd, output));
+          if (code === undefined) continue;
+          chunks.push({ file, code, imports: info.imports.filter((i) => i.kind === 'import-statement' && !i.external).map((i) => rel(i.path)) });
+          if (!info.entryPoint) continue;
+          const source = resolve(cwd, info.entryPoint);
+          if (userEntrySet.has(source)) entries.push(file);
+          const entry = lazyByFile.get(source);
+          if (!entry) continue;
+          lazyChunks.push({ entry, chunk: file });
+          if (!setupFiles.has(entry.file)) {
+            warnings.push({
+              text: `${entry.kind} '${entry.name}' was added while this esbuild context was live: it is lazy, in its own chunk ${file}, but named by chunkNames rather than ${entry.out}-<hash>${jsExtension} (esbuild cannot add entry points to a live context; dispose and recreate the context for the stable name)`,
+            });
+          }
+        }
+        const finalized = finalizeBuild({ bundler: 'esbuild', chunks, entries, lazy: lazyChunks, drivers: current.result.drivers });
+        for (const [file, code] of finalized.patched) store.write(resolve(outdir, file), code);
+        store.write(resolve(outdir, validated.manifest ?? DEFAULT_MANIFEST), finalized.text);
+        return { errors, warnings };
       });
     },
   };
 }
 
 type EntryPoints = NonNullable<PluginBuild['initialOptions']['entryPoints']>;
+type Entry = { in: string; out: string } | string;
 
-function entryList(entryPoints: EntryPoints | undefined): ({ in: string; out: string } | string)[] {
+function entryList(entryPoints: EntryPoints | undefined): Entry[] {
   if (!entryPoints) return [];
-  if (Array.isArray(entryPoints)) return [...entryPoints] as ({ in: string; out: string } | string)[];
+  if (Array.isArray(entryPoints)) return [...entryPoints] as Entry[];
   return Object.entries(entryPoints).map(([out, file]) => ({ in: file, out }));
 }
 
-/** Renames the application's entries from `name-HASH.js` back to what `entryNames` asked for. */
+/** The user's entryNames with `[dir]` (for `drivers/`) and `[hash]` (for cache busting) added. */
+export function lazyTemplate(user: string): string {
+  let template = user;
+  if (!template.includes('[dir]')) {
+    const slash = template.lastIndexOf('/');
+    template = `${template.slice(0, slash + 1)}[dir]/${template.slice(slash + 1)}`;
+  }
+  if (!template.includes('[hash]')) template = `${template}-[hash]`;
+  return template;
+}
+
+interface TemplateParts {
+  dir: string;
+  name: string;
+  hash: string;
+}
+
+/** Reads [dir], [name] and [hash] back out of a path made with `template`. */
+function parseTemplate(template: string, path: string): TemplateParts | undefined {
+  let pattern = '';
+  const groups: (keyof TemplateParts)[] = [];
+  for (const piece of template.split(/(\[dir\]\/|\[dir\]|\[name\]|\[hash\])/)) {
+    if (piece === '[dir]/') {
+      pattern += '(?:(.+)/)?';
+      groups.push('dir');
+    } else if (piece === '[dir]') {
+      pattern += '(.*)';
+      groups.push('dir');
+    } else if (piece === '[name]') {
+      pattern += '([^/]+?)';
+      groups.push('name');
+    } else if (piece === '[hash]') {
+      pattern += '([A-Z0-9]{8})';
+      groups.push('hash');
+    } else pattern += escapeRegExp(piece);
+  }
+  const match = new RegExp(`^${pattern}$`).exec(path);
+  if (!match) return undefined;
+  const parts: TemplateParts = { dir: '', name: '', hash: '' };
+  groups.forEach((g, i) => (parts[g] = match[i + 1] ?? ''));
+  return parts;
+}
+
+function renderTemplate(template: string, parts: TemplateParts): string {
+  return template
+    .replace(/\[dir\]/g, parts.dir)
+    .replace(/\[name\]/g, parts.name)
+    .replace(/\[hash\]/g, parts.hash)
+    .replace(/\/{2,}/g, '/')
+    .replace(/^\//, '');
+}
+
+/** Renames the application's entries from the lazy template back to the user's `entryNames`. */
 function restoreEntryNames(
   metafile: Metafile,
-  userEntries: readonly ({ in: string; out: string } | string)[],
-  userEntryNames: string,
   cwd: string,
   outdir: string,
-  outputFiles: OutputFile[] | undefined,
-): Map<string, string> {
-  // Only the application's declared entries: dynamic-import targets are entries in the metafile too.
-  const declared = new Set(userEntries.map((e) => resolve(cwd, typeof e === 'string' ? e : e.in)));
-  const renames = new Map<string, string>();
+  userEntries: ReadonlySet<string>,
+  userTemplate: string,
+  template: string,
+  extension: string,
+  store: OutputStore,
+): void {
+  if (userTemplate === template) return;
   for (const [output, info] of Object.entries(metafile.outputs)) {
-    if (!info.entryPoint || !declared.has(resolve(cwd, info.entryPoint)) || output.endsWith('.map')) continue;
-    const absolute = resolve(cwd, output);
-    const match = /^(.*)-[A-Z0-9]{8}(\.[^./]+)$/.exec(absolute);
-    if (!match || userEntryNames.includes('[hash]')) continue;
-    const target = `${match[1]}${match[2]}`;
-    renames.set(absolute, target);
+    if (!info.entryPoint || !userEntries.has(resolve(cwd, info.entryPoint)) || !output.endsWith(extension)) continue;
+    const from = resolve(cwd, output);
+    const tail = relativePosix(outdir, from);
+    const parts = parseTemplate(template, tail.slice(0, -extension.length));
+    if (!parts) continue;
+    const to = resolve(outdir, `${renderTemplate(userTemplate, parts)}${extension}`);
+    if (to === from) continue;
+    const target = relativePosix(cwd, to);
+    store.rename(from, to);
+    const map = store.read(`${from}.map`);
+    if (map !== undefined) {
+      store.rename(`${from}.map`, `${to}.map`);
+      const text = new TextDecoder().decode(store.read(to)!);
+      const base = to.slice(to.lastIndexOf('/') + 1);
+      store.write(to, text.replace(/(\/\/# sourceMappingURL=)[^\n]*(\n?)$/, `$1${base}.map$2`));
+      delete metafile.outputs[`${output}.map`];
+      metafile.outputs[`${target}.map`] = { bytes: map.length, inputs: {}, imports: [], exports: [] };
+    }
+    delete metafile.outputs[output];
+    metafile.outputs[target] = info;
   }
-  for (const [from, to] of renames) {
-    if (outputFiles) {
-      for (const file of outputFiles) {
-        if (file.path === from) (file as { path: string }).path = to;
-      }
-    }
-    if (existsSync(from)) renameSync(from, to);
-    const map = `${from}.map`;
-    if (existsSync(map)) {
-      renameSync(map, `${to}.map`);
-      const text = readFileSync(to, 'utf8');
-      writeFileSync(to, text.replace(/\/\/# sourceMappingURL=[^\n]*$/, `//# sourceMappingURL=${relative(dirname(to), `${to}.map`)}`));
-    }
-    const key = relative(cwd, from);
-    const info = metafile.outputs[key];
-    if (info) {
-      delete metafile.outputs[key];
-      metafile.outputs[relative(cwd, to)] = info;
-    }
-  }
-  void outdir;
-  return renames;
 }
 
-function makeManifest(
-  metafile: Metafile,
-  lazy: readonly LazyEntry[],
-  cwd: string,
-  outdir: string,
-  renames: Map<string, string>,
-  outputFiles: OutputFile[] | undefined,
-): BuildManifest {
-  const rel = (output: string) => relative(outdir, resolve(cwd, output)).split('\\').join('/');
-  const byEntry = new Map<string, string>();
-  const entries: string[] = [];
+/** Outputs of entries that resolved to the empty stale module: deleted, and dropped from the metafile. */
+function removeStaleOutputs(metafile: Metafile, cwd: string, store: OutputStore): void {
   for (const [output, info] of Object.entries(metafile.outputs)) {
-    if (output.endsWith('.map') || !info.entryPoint) continue;
-    byEntry.set(resolve(cwd, info.entryPoint), output);
+    if (!info.entryPoint?.startsWith(`${STALE}:`)) continue;
+    store.remove(resolve(cwd, output));
+    store.remove(resolve(cwd, `${output}.map`));
+    delete metafile.outputs[output];
+    delete metafile.outputs[`${output}.map`];
   }
-  const lazyFiles = new Set(lazy.map((e) => resolve(e.file)));
-  for (const [file, output] of byEntry) if (!lazyFiles.has(file)) entries.push(output);
-  const edges = (output: string) =>
-    (metafile.outputs[output]?.imports ?? []).filter((i) => i.kind === 'import-statement' && !i.external).map((i) => relative(cwd, resolve(cwd, i.path)));
-  const entryImports = new Set(entries.flatMap((e) => staticClosure(e, edges)));
+}
 
-  const chunks: Record<string, ManifestChunk> = {};
-  for (const output of Object.keys(metafile.outputs)) {
-    if (output.endsWith('.map')) continue;
-    const absolute = resolve(cwd, output);
-    const bytes = outputFiles?.find((f) => f.path === absolute)?.contents ?? (existsSync(absolute) ? readFileSync(absolute) : new Uint8Array());
-    chunks[rel(output)] = { file: rel(output), bytes: bytes.length, integrity: integrityOf(bytes) };
+function guardMessages(metafile: Metafile, cwd: string, userEntries: ReadonlySet<string>, lazy: readonly LazyEntry[]): PartialMessage[] {
+  const drivers = new Map(lazy.filter((e) => e.kind === 'driver').map((e) => [e.file, e.name]));
+  if (drivers.size === 0) return [];
+  const edges = new Map<string, ImportEdge[]>();
+  for (const [input, info] of Object.entries(metafile.inputs)) {
+    if (/^[\w-]+:/.test(input) && !input.startsWith('file:')) continue; // other namespaces
+    edges.set(
+      resolve(cwd, input),
+      info.imports
+        .filter((i) => (i.kind === 'import-statement' || i.kind === 'require-call') && !i.external)
+        .map((i) => ({ to: resolve(cwd, i.path), specifier: i.original })),
+    );
   }
-  const manifest: BuildManifest = {
-    buildId: buildIdOf(chunks),
-    bundler: 'esbuild',
-    entries: entries.map(rel).sort(),
-    entryImports: [...entryImports].map(rel).sort(),
-    drivers: {},
-    probes: {},
-    chunks,
+  const violations = findViolations(
+    { entries: [...userEntries].filter((f) => edges.has(f)), lazyRoots: lazy.map((e) => e.file).filter((f) => edges.has(f)), edges: (f) => edges.get(f) ?? [] },
+    drivers,
+  );
+  return violations.map((v) => {
+    const last = v.chain[v.chain.length - 1]!;
+    return {
+      text: `gen-modules: ${formatViolation(v, cwd)}`,
+      location: last.line > 0 ? { file: relativePosix(cwd, last.file), line: last.line, column: Math.max(0, last.column - 1) } : null,
+    };
+  });
+}
+
+/** Reads and changes the build's outputs, on disk or in `outputFiles` (write: false). */
+interface OutputStore {
+  read(path: string): Uint8Array | undefined;
+  write(path: string, contents: string | Uint8Array): void;
+  rename(from: string, to: string): void;
+  remove(path: string): void;
+}
+
+function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
+  if (!outputFiles) {
+    return {
+      read: (path) => (existsSync(path) ? readFileSync(path) : undefined),
+      write: (path, contents) => writeFileSync(path, contents),
+      rename: (from, to) => {
+        if (existsSync(from)) renameSync(from, to);
+      },
+      remove: (path) => rmSync(path, { force: true }),
+    };
+  }
+  const index = (path: string) => outputFiles.findIndex((f) => f.path === path);
+  return {
+    read: (path) => outputFiles[index(path)]?.contents,
+    write: (path, contents) => {
+      const file = outputFile(path, typeof contents === 'string' ? new TextEncoder().encode(contents) : contents);
+      const at = index(path);
+      if (at === -1) outputFiles.push(file);
+      else outputFiles[at] = file;
+    },
+    rename: (from, to) => {
+      const at = index(from);
+      if (at !== -1) outputFiles[at] = outputFile(to, outputFiles[at]!.contents);
+    },
+    remove: (path) => {
+      const at = index(path);
+      if (at !== -1) outputFiles.splice(at, 1);
+    },
   };
-  for (const entry of lazy) {
-    const output = byEntry.get(resolve(entry.file));
-    if (!output) continue;
-    const imports = staticClosure(output, edges).filter((o) => !entryImports.has(o)).map(rel);
-    if (entry.kind === 'driver') manifest.drivers[entry.name] = { kind: entry.driverKind ?? 'format', state: 'module', chunk: rel(output), imports };
-    else manifest.probes[entry.name] = { chunk: rel(output), imports };
+}
+
+function outputFile(path: string, contents: Uint8Array): OutputFile {
+  return {
+    path,
+    contents,
+    hash: integrityOf(contents).slice(7, 23),
+    get text() {
+      return new TextDecoder().decode(contents);
+    },
+  };
+}
+
+function commonDir(files: readonly string[]): string | undefined {
+  if (files.length === 0) return undefined;
+  let parts = dirname(files[0]!).split('/');
+  for (const file of files.slice(1)) {
+    const other = dirname(file).split('/');
+    let i = 0;
+    while (i < parts.length && i < other.length && parts[i] === other[i]) i++;
+    parts = parts.slice(0, i);
   }
-  void renames;
-  return manifest;
+  return parts.join('/') || '/';
 }
 
-function outputFile(path: string, text: string): OutputFile {
-  const contents = new TextEncoder().encode(text);
-  return { path, contents, text, hash: '' } as OutputFile;
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
-
-export type { Message };

@@ -1,13 +1,32 @@
 // What every bundler adapter needs, knowing nothing of any bundler: options validation, config
-// loading, regeneration at build start, driver/probe entry lists and the build manifest model.
+// loading, regeneration at build start, driver/probe entry lists, the build manifest and the
+// build id every lazy chunk carries.
 import { createHash } from 'node:crypto';
-import { posix, resolve } from 'node:path';
+import { posix, relative, resolve } from 'node:path';
 import { closest } from '../src/config/closest.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../src/config/config.js';
 import { generateFromConfig, type GenerateResult } from '../src/codegen/generate.js';
 import type { Diagnostic } from '../src/diagnostics/diagnostic.js';
 import type { DriverInfo } from '../src/model.js';
-import { probeModulePath } from '../src/scanner/scan.js';
+import { BUILD_ID_EXPORT, MANIFEST_VERSION, type BuildManifest, type ManifestChunk, type ManifestDriver, type ManifestProbe } from '../src/runtime/manifest.js';
+import { packageSpecifier } from '../src/scanner/driver-packages.js';
+import { probeModulePath, ProjectScanner } from '../src/scanner/scan.js';
+
+export type { BuildManifest, ManifestChunk, ManifestDriver, ManifestProbe } from '../src/runtime/manifest.js';
+export { BUILD_ID_EXPORT } from '../src/runtime/manifest.js';
+
+export type BundlerName = 'esbuild' | 'rollup' | 'vite';
+
+/** Compiling TypeScript (and lowering decorators) through esbuild's transform, for rollup and Vite. */
+export interface TypeScriptOption {
+  /**
+   * Decorator mode: `true` for TypeScript's `experimentalDecorators`, `false` for standard
+   * decorators. Default: what the tsconfig.json nearest the working directory says.
+   */
+  experimentalDecorators?: boolean;
+  /** esbuild target of the transform (default 'es2022'). Decorators are always lowered. */
+  target?: string;
+}
 
 export interface GenModulesPluginOptions {
   /** Config file (default: gen-modules.config.{ts,mts,json} in the bundler's working directory). */
@@ -16,24 +35,67 @@ export interface GenModulesPluginOptions {
   cwd?: string;
   /** File name of the build manifest inside the output folder (default 'gen-modules-manifest.json'). */
   manifest?: string;
+  /**
+   * What to do when a `module` driver is reachable from an entry through static imports (it would
+   * be bundled eagerly): 'error' (default) fails the build, 'warn' reports it, 'off' skips the check.
+   */
+  guard?: 'error' | 'warn' | 'off';
+  /**
+   * rollup and Vite only. Compile `.ts`/`.mts`/`.tsx` modules with esbuild's transform:
+   * - rollup (default false): every TypeScript module, for projects without a TypeScript plugin;
+   *   relative `./x.js` specifiers then also resolve to `./x.ts`.
+   * - Vite (default true): modules that use decorators, before Vite's own transform, because
+   *   Vite 8's Oxc transform leaves standard decorators unlowered.
+   */
+  typescript?: boolean | TypeScriptOption;
 }
 
-const OPTION_KEYS = ['config', 'cwd', 'manifest'] as const;
+const OPTION_KEYS = ['config', 'cwd', 'manifest', 'guard', 'typescript'] as const;
+const TYPESCRIPT_KEYS = ['experimentalDecorators', 'target'] as const;
 
-export function validatePluginOptions(options: unknown, bundler: string): GenModulesPluginOptions {
+export function validatePluginOptions(options: unknown, bundler: BundlerName | string): GenModulesPluginOptions {
   if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ConfigError(`gen-modules/${bundler}: options must be an object`);
-  }
-  for (const [key, value] of Object.entries(options)) {
+  const fail = (message: string): never => {
+    throw new ConfigError(`gen-modules/${bundler}: ${message}`);
+  };
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('options must be an object');
+  for (const [key, value] of Object.entries(options as Record<string, unknown>)) {
     if (!(OPTION_KEYS as readonly string[]).includes(key)) {
       const guess = closest(key, OPTION_KEYS);
-      throw new ConfigError(`gen-modules/${bundler}: unknown option '${key}'${guess ? `; did you mean '${guess}'?` : ''}`);
+      fail(`unknown option '${key}'${guess ? `; did you mean '${guess}'?` : ''} (options: ${OPTION_KEYS.join(', ')})`);
     }
-    if (value !== undefined && typeof value !== 'string') throw new ConfigError(`gen-modules/${bundler}: option '${key}' must be a string`);
+    if (value === undefined) continue;
+    switch (key) {
+      case 'config':
+      case 'cwd':
+      case 'manifest':
+        if (typeof value !== 'string' || value === '') fail(`option '${key}' must be a non-empty string`);
+        if (key === 'manifest' && (/[\\/]/.test(value as string) || !(value as string).endsWith('.json'))) {
+          fail(`option 'manifest' must be a file name ending in .json, without folders (got ${JSON.stringify(value)})`);
+        }
+        break;
+      case 'guard':
+        if (value !== 'error' && value !== 'warn' && value !== 'off') fail(`option 'guard' must be "error", "warn" or "off" (got ${JSON.stringify(value)})`);
+        break;
+      case 'typescript':
+        if (bundler === 'esbuild') fail(`option 'typescript' is for rollup and Vite; esbuild compiles TypeScript itself (set experimentalDecorators in tsconfig.json or tsconfigRaw)`);
+        if (typeof value === 'boolean') break;
+        if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`option 'typescript' must be a boolean or { experimentalDecorators?, target? }`);
+        for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+          if (!(TYPESCRIPT_KEYS as readonly string[]).includes(k)) {
+            const guess = closest(k, TYPESCRIPT_KEYS);
+            fail(`unknown option 'typescript.${k}'${guess ? `; did you mean 'typescript.${guess}'?` : ''}`);
+          }
+          if (k === 'experimentalDecorators' && v !== undefined && typeof v !== 'boolean') fail(`option 'typescript.experimentalDecorators' must be a boolean`);
+          if (k === 'target' && v !== undefined && (typeof v !== 'string' || v === '')) fail(`option 'typescript.target' must be a string such as "es2022"`);
+        }
+        break;
+    }
   }
   return options as GenModulesPluginOptions;
 }
+
+export const DEFAULT_MANIFEST = 'gen-modules-manifest.json';
 
 /** One chunk the build must produce for laziness: a module driver or a probe module. */
 export interface LazyEntry {
@@ -52,13 +114,47 @@ export interface PreparedBuild {
   loaded: LoadedConfig;
   result: GenerateResult;
   lazyEntries: LazyEntry[];
+  /** Kept for the next rebuild: unchanged files are not parsed again. */
+  scanner: ProjectScanner;
 }
 
-/** Load the config and regenerate the table (written only when its content changed). */
-export async function prepareBuild(options: GenModulesPluginOptions, cwd: string): Promise<PreparedBuild> {
+/**
+ * Load the config and regenerate the tables (each written only when its content changed). With
+ * the previous build's result (rebuilds, watch), its scanner is reused: every file is read again
+ * but only changed ones are parsed.
+ */
+export async function prepareBuild(options: GenModulesPluginOptions, cwd: string, previous?: PreparedBuild): Promise<PreparedBuild> {
   const loaded = await loadConfig(options.config, options.cwd ?? cwd);
-  const result = await generateFromConfig(loaded);
-  return { loaded, result, lazyEntries: lazyEntries(loaded, result.drivers) };
+  let scanner: ProjectScanner;
+  if (previous && previous.loaded.file === loaded.file && JSON.stringify(previous.loaded.config) === JSON.stringify(loaded.config)) {
+    scanner = previous.scanner;
+    // We do not know what changed: everything may have (files read again; a driver whose text is
+    // unchanged keeps its parse, modules it imports constants from are parsed again).
+    scanner.invalidate(
+      previous.result.inputs.map((input) => resolve(loaded.root, input)),
+      true,
+    );
+  } else {
+    scanner = new ProjectScanner(loaded);
+  }
+  const result = await generateFromConfig(loaded, { scanner });
+  return { loaded, result, lazyEntries: lazyEntries(loaded, result.drivers), scanner };
+}
+
+/** The key of a driver in the manifest: its name, prefixed by its registry unless it is a block driver. */
+export function manifestKey(registry: string, name: string): string {
+  return registry === 'blockDriver' ? name : `${registry}:${name}`;
+}
+
+/**
+ * The file a bundler resolves a driver's import to: its source, or for a driver package compiled
+ * with tsc (rootDir/outDir) the emitted JavaScript, which is what the table imports.
+ */
+function entryFileOf(loaded: LoadedConfig, driver: DriverInfo): string {
+  const pkg = driver.package;
+  if (!pkg || pkg.rootDir === undefined || pkg.outDir === undefined || !driver.file.startsWith(`${pkg.root}/`)) return resolve(loaded.root, driver.file);
+  const specifier = packageSpecifier(pkg, driver.file.slice(pkg.root.length + 1), '.js');
+  return resolve(loaded.root, pkg.root, specifier.slice(pkg.name.length + 1));
 }
 
 export function lazyEntries(loaded: LoadedConfig, drivers: readonly DriverInfo[]): LazyEntry[] {
@@ -66,7 +162,14 @@ export function lazyEntries(loaded: LoadedConfig, drivers: readonly DriverInfo[]
   const probeIds = new Set<string>();
   for (const driver of drivers) {
     if (driver.state === 'module') {
-      entries.push({ kind: 'driver', name: driver.name, file: resolve(loaded.root, driver.file), out: `drivers/${driver.name}`, driverKind: driver.kind });
+      const folder = driver.registry === 'blockDriver' ? 'drivers' : driver.registry;
+      entries.push({
+        kind: 'driver',
+        name: manifestKey(driver.registry, driver.name),
+        file: entryFileOf(loaded, driver),
+        out: `${folder}/${driver.name}`,
+        driverKind: driver.kind,
+      });
     }
     if (driver.state === 'disabled') continue;
     for (const probe of driver.probes) {
@@ -78,7 +181,30 @@ export function lazyEntries(loaded: LoadedConfig, drivers: readonly DriverInfo[]
       entries.push({ kind: 'probe', name: id, file: resolve(loaded.root, id), out: `probes/${base}` });
     }
   }
+  // Two probe modules with one base name would ask for the same output name: number them.
+  const seen = new Map<string, number>();
+  for (const entry of entries) {
+    const n = seen.get(entry.out) ?? 0;
+    seen.set(entry.out, n + 1);
+    if (n > 0) entry.out = `${entry.out}-${n + 1}`;
+  }
   return entries;
+}
+
+/**
+ * What a watcher must watch so that added and removed drivers regenerate the table: the config
+ * file and the static folder part of every driver glob (absolute paths).
+ */
+export function watchTargets(loaded: LoadedConfig): { configFile: string; dirs: string[] } {
+  const dirs = new Set<string>();
+  const registries = Object.values((loaded.config as { registries?: Record<string, { drivers?: string[] }> }).registries ?? {});
+  for (const pattern of [...loaded.config.drivers, ...registries.flatMap((r) => r.drivers ?? [])]) {
+    const parts = pattern.split('/');
+    const stop = parts.findIndex((p) => /[*?[\]{}()!]/.test(p));
+    const fixed = stop === -1 ? parts.slice(0, -1) : parts.slice(0, stop);
+    dirs.add(resolve(loaded.root, fixed.join('/') || '.'));
+  }
+  return { configFile: loaded.file, dirs: [...dirs].sort() };
 }
 
 /** A diagnostic as the pieces every bundler's error shape needs. */
@@ -104,50 +230,117 @@ export function toBundlerMessages(loaded: LoadedConfig, result: GenerateResult):
     }));
 }
 
+/** One message for bundlers that take a single error (rollup, Vite): every diagnostic, `file:line:col: text`. */
+export function joinBundlerMessages(messages: readonly BundlerMessage[], cwd: string): string {
+  const where = (file: string, line: number, column: number) => `${relative(cwd, file).split('\\').join('/')}:${line}:${column}`;
+  return messages
+    .map((m) => [`${where(m.file, m.line, m.column)}: ${m.text}`, ...m.notes.map((n) => `  ${where(n.file, n.line, n.column)}: note: ${n.text}`)].join('\n'))
+    .join('\n');
+}
+
 // ---------------------------------------------------------------------------------------------
-// Build manifest: which chunk each driver lives in and which shared chunks it needs, so the
-// runtime can fetch them all at once and a report can show what each driver costs.
+// Build manifest and build id.
 // ---------------------------------------------------------------------------------------------
 
-export interface ManifestChunk {
+/** A JavaScript chunk of a finished build, before the build id is added. */
+export interface BuiltChunk {
   /** Path relative to the output folder, forward slashes. */
   file: string;
-  bytes: number;
-  /** SRI value, `sha384-...`. */
-  integrity: string;
+  code: string | Uint8Array;
+  /** Chunks this one imports statically (paths relative to the output folder). */
+  imports: readonly string[];
 }
 
-export interface ManifestDriver {
-  kind: 'format' | 'protocol';
-  state: 'builtin' | 'module';
-  /** The driver's own chunk (absent for builtins, which live in the entry chunk). */
-  chunk?: string;
-  /** Shared chunks the driver's chunk imports statically (transitively), not already loaded by the entry. */
-  imports: string[];
+export interface FinalizeInput {
+  bundler: BundlerName;
+  chunks: readonly BuiltChunk[];
+  /** The application's entry chunks. */
+  entries: readonly string[];
+  /** Each lazy entry and the chunk it became. */
+  lazy: readonly { entry: LazyEntry; chunk: string }[];
+  /** Every driver of the build (for builtins and kinds). */
+  drivers: readonly DriverInfo[];
 }
 
-export interface BuildManifest {
-  /** Hash of every chunk's content: two builds with equal ids are the same build. */
-  buildId: string;
-  bundler: string;
-  /** Entry chunks (the application's own entry points). */
-  entries: string[];
-  /** Chunks the entries load statically. */
-  entryImports: string[];
-  drivers: Record<string, ManifestDriver>;
-  probes: Record<string, { chunk: string; imports: string[] }>;
-  chunks: Record<string, ManifestChunk>;
+export interface FinalizedBuild {
+  manifest: BuildManifest;
+  /** The manifest file's text (deterministic). */
+  text: string;
+  /** New contents of the chunks that changed (the lazy chunks, which now export the build id). */
+  patched: Map<string, string>;
 }
 
-export function integrityOf(bytes: Uint8Array): string {
+export function integrityOf(bytes: Uint8Array | string): string {
   return `sha384-${createHash('sha384').update(bytes).digest('base64')}`;
 }
 
-/** Build id: a hash over the sorted chunk names and their integrity values. */
-export function buildIdOf(chunks: Record<string, ManifestChunk>): string {
+/**
+ * Build id: a hash over the sorted chunk names and their contents as the bundler wrote them. The
+ * lazy chunks then get `export const __genModulesBuildId = "<id>"` appended, so the id is a
+ * function of the build's own output and two identical builds have equal ids.
+ */
+export function buildIdOf(chunks: readonly { file: string; code: string | Uint8Array }[]): string {
   const hash = createHash('sha256');
-  for (const name of Object.keys(chunks).sort()) hash.update(`${name}\0${chunks[name]!.integrity}\n`);
+  for (const chunk of [...chunks].sort((a, b) => byCodeUnit(a.file, b.file))) {
+    const code = typeof chunk.code === 'string' ? Buffer.from(chunk.code) : chunk.code;
+    hash.update(`${chunk.file}\0${code.length}\0`).update(code);
+  }
   return hash.digest('hex').slice(0, 16);
+}
+
+/** The statement a lazy chunk gets; placed before a trailing sourceMappingURL comment, so maps stay valid. */
+export function withBuildId(code: string, buildId: string): string {
+  const statement = `export const ${BUILD_ID_EXPORT} = ${JSON.stringify(buildId)};\n`;
+  const map = /\n\/\/# sourceMappingURL=[^\n]*\n?$/.exec(code);
+  if (map) return `${code.slice(0, map.index)}\n${statement}${code.slice(map.index + 1)}`;
+  return `${code}${code.endsWith('\n') || code === '' ? '' : '\n'}${statement}`;
+}
+
+/** Computes the build id, adds it to the lazy chunks and makes the manifest from the final bytes. */
+export function finalizeBuild(input: FinalizeInput): FinalizedBuild {
+  const byFile = new Map(input.chunks.map((c) => [c.file, c]));
+  const buildId = buildIdOf(input.chunks);
+  const patched = new Map<string, string>();
+  for (const { chunk } of input.lazy) {
+    const built = byFile.get(chunk);
+    if (!built || patched.has(chunk)) continue;
+    const text = typeof built.code === 'string' ? built.code : new TextDecoder().decode(built.code);
+    patched.set(chunk, withBuildId(text, buildId));
+  }
+  const chunks: Record<string, ManifestChunk> = {};
+  for (const chunk of input.chunks) {
+    const code = patched.get(chunk.file) ?? chunk.code;
+    const bytes = typeof code === 'string' ? Buffer.byteLength(code) : code.length;
+    chunks[chunk.file] = { file: chunk.file, bytes, integrity: integrityOf(code) };
+  }
+  const edges = (file: string) => (byFile.get(file)?.imports ?? []).filter((f) => byFile.has(f));
+  const entryImports = new Set(input.entries.flatMap((e) => staticClosure(e, edges)));
+  const sharedOf = (chunk: string) => staticClosure(chunk, edges).filter((f) => !entryImports.has(f) && !input.entries.includes(f));
+  const size = (files: readonly string[]) => files.reduce((sum, f) => sum + (chunks[f]?.bytes ?? 0), 0);
+
+  const drivers: Record<string, ManifestDriver> = {};
+  const probes: Record<string, ManifestProbe> = {};
+  for (const driver of input.drivers) {
+    if (driver.state === 'builtin') drivers[manifestKey(driver.registry, driver.name)] = { kind: driver.kind, state: 'builtin', imports: [], bytes: 0 };
+  }
+  for (const { entry, chunk } of input.lazy) {
+    if (!chunks[chunk]) continue;
+    const imports = sharedOf(chunk);
+    const common = { chunk, imports, bytes: size([chunk, ...imports]), integrity: chunks[chunk].integrity };
+    if (entry.kind === 'driver') drivers[entry.name] = { kind: entry.driverKind ?? 'format', state: 'module', ...common };
+    else probes[entry.name] = common;
+  }
+  const manifest: BuildManifest = {
+    version: MANIFEST_VERSION,
+    buildId,
+    bundler: input.bundler,
+    entries: [...input.entries].sort(byCodeUnit),
+    entryImports: [...entryImports].sort(byCodeUnit),
+    drivers,
+    probes,
+    chunks,
+  };
+  return { manifest, text: stringifyManifest(manifest), patched };
 }
 
 /** Serialise with sorted keys, so equal manifests are equal bytes. */
@@ -160,14 +353,14 @@ function sortKeys(value: unknown): unknown {
   if (value && typeof value === 'object') {
     return Object.fromEntries(
       Object.keys(value)
-        .sort()
+        .sort(byCodeUnit)
         .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
     );
   }
   return value;
 }
 
-/** Transitive static imports of `start` in an import graph, excluding `start` itself. */
+/** Transitive static imports of `start` in an import graph, excluding `start` itself, sorted. */
 export function staticClosure(start: string, edges: (file: string) => readonly string[]): string[] {
   const seen = new Set<string>();
   const stack = [...edges(start)];
@@ -177,5 +370,14 @@ export function staticClosure(start: string, edges: (file: string) => readonly s
     seen.add(next);
     stack.push(...edges(next));
   }
-  return [...seen].sort();
+  return [...seen].sort(byCodeUnit);
+}
+
+export function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Forward-slash path of `file` relative to `dir`. */
+export function relativePosix(dir: string, file: string): string {
+  return relative(dir, file).split('\\').join('/');
 }

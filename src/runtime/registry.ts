@@ -2,8 +2,13 @@
 // them on first use (or on a user's command), list them with their state, choose a protocol by
 // filename prefix and probe an image's format without loading any format driver.
 import type { DriverKind, DriverState, ProbeData } from '../model.js';
+import { DriverError } from './driver-error.js';
+import type { BuildManifest } from './manifest.js';
+import { createManifestLoader, type ChunkImporter, type ManifestLoader, type PreloadMode } from './manifest-loader.js';
 import { probeWithIndex, type ProbeIndex, type ProbeModule, type ProbeResult } from './probe.js';
 import { registeredClass } from './registered.js';
+
+export { DriverError, type DriverErrorCode } from './driver-error.js';
 
 export interface DriverTableEntry<N extends string = string> {
   readonly name: N;
@@ -41,25 +46,24 @@ export interface DriverStatus {
   prefixes: readonly string[];
 }
 
-export type DriverErrorCode = 'unknown-driver' | 'not-available' | 'load-failed' | 'not-registered';
-
-/** Typed errors: every message names the driver and, for loads, the chunk. */
-export class DriverError extends Error {
-  override readonly name = 'DriverError';
-  constructor(
-    readonly code: DriverErrorCode,
-    readonly driver: string,
-    message: string,
-    readonly chunk?: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
 export interface RegistryOptions {
-  /** The chunk file of a driver in this build (from the build manifest), for messages and reports. */
+  /**
+   * The chunk file of a driver in this build, for messages and reports (default: from `manifest`
+   * when given, else the driver's source file).
+   */
   chunkOf?: (name: string) => string | undefined;
+  /**
+   * The build manifest (`gen-modules-manifest.json`, see `parseManifest`). With it, module drivers
+   * and probe modules are loaded from their chunk URLs: all chunks of a driver at once, one retry,
+   * chunks of another build refused. Without it, the table's own `import()`s are used.
+   */
+  manifest?: BuildManifest;
+  /** URL of the folder the manifest's chunk paths are relative to; required with `manifest`. */
+  baseUrl?: string | URL;
+  /** How a chunk URL is imported (default: `import()`); for custom loaders and tests. */
+  importChunk?: ChunkImporter;
+  /** How shared chunks are fetched with a driver's chunk (default 'auto', see PreloadMode). */
+  preload?: PreloadMode;
   /** Called after each successful chunk load, in load order. */
   onLoad?: (name: string) => void;
 }
@@ -87,26 +91,34 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
   const pending = new Map<string, Promise<unknown>>();
   const loadOrder: string[] = [];
   const probeModules = new Map<string, Promise<ProbeModule>>();
-  const chunkOf = (entry: DriverTableEntry<N>) => options.chunkOf?.(entry.name) ?? entry.source;
+  if (options.manifest && options.baseUrl === undefined) {
+    throw new TypeError('createDriverRegistry: a build manifest needs `baseUrl`, the URL of the folder its chunk paths are relative to');
+  }
+  const loader: ManifestLoader | undefined = options.manifest
+    ? createManifestLoader({ manifest: options.manifest, baseUrl: options.baseUrl!, importChunk: options.importChunk, preload: options.preload })
+    : undefined;
+  // Block drivers are keyed by name in the manifest, other registries' by `registry:name`.
+  const key = (name: string) => (table.registry === 'blockDriver' ? name : `${table.registry}:${name}`);
+  const manifestChunk = (name: string) => options.manifest?.drivers[key(name)]?.chunk;
+  const chunkOf = (entry: DriverTableEntry<N>) => (options.chunkOf ?? manifestChunk)(entry.name) ?? entry.source;
 
   const initialStatus = (entry: DriverTableEntry<N>): LoadStatus =>
     entry.state === 'disabled' ? 'unavailable' : entry.state === 'builtin' ? 'builtin' : 'not-loaded';
 
   async function importOnce(entry: DriverTableEntry<N>): Promise<unknown> {
-    const chunk = chunkOf(entry);
     status.set(entry.name, 'loading');
+    const describe = `${describeKind(entry.kind)} driver '${entry.name}'`;
     try {
-      await entry.load!();
-    } catch (first) {
-      // A missing file or a dropped connection succeeds on a second try of the same URL; a
-      // broken module fails again (engines cache it) and we report that.
-      try {
-        await entry.load!();
-      } catch (error) {
-        status.set(entry.name, 'failed');
-        throw new DriverError('load-failed', entry.name, `failed to load ${describeKind(entry.kind)} driver '${entry.name}' from chunk ${chunk}: ${messageOf(error ?? first)}`, chunk, { cause: error });
+      if (loader && entry.state === 'module' && loader.manifest.drivers[key(entry.name)]?.chunk) {
+        await loader.loadDriver(key(entry.name), describe);
+      } else {
+        await loadWithRetry(entry.load!, entry.name, describe, chunkOf(entry));
       }
+    } catch (error) {
+      status.set(entry.name, 'failed');
+      throw error;
     }
+    const chunk = loader?.driverUrls(key(entry.name))?.chunk ?? chunkOf(entry);
     const registered = registeredClass(table.registry, entry.name);
     if (!registered) {
       status.set(entry.name, 'failed');
@@ -168,9 +180,10 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
       return probeWithIndex(table.probeIndex, data, (id) => {
         let module = probeModules.get(id);
         if (!module) {
-          const loader = table.probeModules[id];
-          if (!loader) return Promise.reject(new DriverError('unknown-driver', id, `probe module ${id} is not in this build`));
-          module = loader().then((m) => {
+          const load = table.probeModules[id];
+          if (!load) return Promise.reject(new DriverError('unknown-driver', id, `probe module ${id} is not in this build`));
+          const loaded = loader?.manifest.probes[id] ? loader.loadProbe(id) : loadWithRetry(load, id, `probe module ${id}`, id);
+          module = loaded.then((m) => {
             const decide = (m as { default?: unknown }).default;
             if (typeof decide !== 'function') throw new DriverError('not-registered', id, `probe module ${id} has no default export function`);
             return decide as ProbeModule;
@@ -183,6 +196,20 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
     },
   };
   return registry;
+}
+
+/** The table's own import(), retried once: a missing file or a dropped connection succeeds on a second try. */
+async function loadWithRetry(load: () => Promise<unknown>, name: string, describe: string, chunk: string): Promise<unknown> {
+  try {
+    return await load();
+  } catch {
+    try {
+      return await load();
+    } catch (error) {
+      // A broken module fails again (engines cache its evaluation): report it with the chunk.
+      throw new DriverError('load-failed', name, `failed to load ${describe} from chunk ${chunk} after 2 attempts: ${messageOf(error)}`, chunk, { cause: error });
+    }
+  }
 }
 
 function messageOf(error: unknown): string {

@@ -1,0 +1,303 @@
+// What gen-modules/rollup and gen-modules/vite share (Vite 8 builds with rolldown, which runs
+// rollup-style plugin hooks): regeneration at build start, one emitted chunk per module driver and
+// probe module (never per-driver manualChunks: shared code would land in the first driver's
+// chunk), the laziness guard over the module graph, the build id and the manifest.
+import { existsSync, mkdirSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
+import type { NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk, TransformPluginContext } from 'rollup';
+import { clearGuardSourceCache, findViolations, formatViolation } from './laziness-guard.js';
+import {
+  DEFAULT_MANIFEST,
+  finalizeBuild,
+  joinBundlerMessages,
+  staticClosure,
+  prepareBuild,
+  relativePosix,
+  toBundlerMessages,
+  watchTargets,
+  type BuiltChunk,
+  type GenModulesPluginOptions,
+  type LazyEntry,
+  type PreparedBuild,
+  type TypeScriptOption,
+} from './shared.js';
+import { transformSettings } from './tsconfig.js';
+
+export interface CoreOptions {
+  bundler: 'rollup' | 'vite';
+  options: GenModulesPluginOptions;
+  /** TypeScript compilation through esbuild: every TS module (rollup) or decorated ones only (Vite). */
+  transform: 'all' | 'decorated' | 'none';
+  /** Resolve `./x.js` to `./x.ts` from TypeScript modules (rollup has no TypeScript resolution). */
+  resolveTs: boolean;
+  /**
+   * How the manifest reaches the output folder: as an emitted asset (rollup), or written in
+   * writeBundle (Vite: SSR builds drop emitted assets unless `build.ssrEmitAssets`).
+   */
+  manifestVia: 'emit' | 'write';
+}
+
+/** State shared with the Vite adapter. */
+export interface CoreState {
+  cwd: string;
+  current?: PreparedBuild;
+  /** True in Vite's dev server: no chunks, no manifest. */
+  serve: boolean;
+}
+
+type Chunk = Extract<OutputBundle[string], { type: 'chunk' }>;
+type FileNames = OutputOptions['chunkFileNames'];
+
+export function createCore(core: CoreOptions) {
+  const { bundler, options } = core;
+  const state: CoreState = { cwd: resolve(options.cwd ?? process.cwd()), serve: false };
+  const lazyOf = () => state.current?.lazyEntries ?? [];
+  const pendingManifests = new Map<string, string>();
+  let folderWatchers: FSWatcher[] = [];
+  let regenerateTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Under watch mode: rollup's watcher sees only files in the module graph (and ignores files
+   * added to a folder passed to addWatchFile), so a new driver file would go unnoticed. Watch the
+   * driver folders ourselves and regenerate the table, which is in the graph: rollup then rebuilds
+   * and buildStart emits the new set of chunks.
+   */
+  function watchDriverFolders(prepared: PreparedBuild): void {
+    if (folderWatchers.length > 0) return;
+    const targets = watchTargets(prepared.loaded);
+    const out = prepared.result.out;
+    for (const dir of targets.dirs) {
+      if (!existsSync(dir)) continue;
+      const watcher = watch(dir, { recursive: true }, (_event, name) => {
+        if (name && resolve(dir, name.toString()) === out) return;
+        clearTimeout(regenerateTimer);
+        regenerateTimer = setTimeout(() => {
+          // Errors are reported by the rebuild's buildStart.
+          // A scanner of its own: a rebuild's buildStart may be scanning with the build's.
+          prepareBuild(options, state.cwd).catch(() => undefined);
+        }, 30);
+      });
+      watcher.unref();
+      folderWatchers.push(watcher);
+    }
+  }
+  const lazyByFile = () => new Map(lazyOf().map((e) => [e.file, e]));
+
+  /** Regenerate and report scanner diagnostics as the bundler's own error, with a location. */
+  async function prepare(context: Pick<PluginContext, 'error'> | undefined): Promise<PreparedBuild> {
+    const prepared = await prepareBuild(options, state.cwd, state.current);
+    state.current = prepared;
+    clearGuardSourceCache();
+    const messages = toBundlerMessages(prepared.loaded, prepared.result);
+    if (messages.length > 0 && context) {
+      const first = messages[0]!;
+      context.error({
+        message: `gen-modules: ${joinBundlerMessages(messages, state.cwd)}`,
+        id: first.file,
+        loc: { file: first.file, line: first.line, column: Math.max(0, first.column - 1) },
+        frame: first.lineText,
+      });
+    }
+    return prepared;
+  }
+
+  /** Pattern for a lazy chunk: the user's chunk pattern (with `[name]` = 'drivers/qcow2'), hashed. */
+  function lazyPattern(user: FileNames, info: PreChunkInfo): string {
+    let pattern = typeof user === 'function' ? user(info as PreRenderedChunk) : (user ?? '[name]-[hash].js');
+    if (!pattern.includes('[hash]')) {
+      const ext = /(\.[^./[\]]+|\[ext\]|\.\[format\]\.js)$/.exec(pattern);
+      pattern = ext ? `${pattern.slice(0, ext.index)}-[hash]${pattern.slice(ext.index)}` : `${pattern}-[hash]`;
+    }
+    return pattern;
+  }
+
+  interface PreChunkInfo {
+    name: string;
+    facadeModuleId: string | null;
+  }
+
+  const isLazyChunk = (info: PreChunkInfo) => {
+    const entry = info.facadeModuleId ? lazyByFile().get(info.facadeModuleId) : undefined;
+    return entry !== undefined && entry.out === info.name;
+  };
+
+  const tsOption = typeof options.typescript === 'object' ? (options.typescript as TypeScriptOption) : {};
+
+  async function compileTs(this: TransformPluginContext | void, code: string, id: string) {
+    const file = id.split('?')[0]!;
+    const ext = extname(file);
+    if (!/^\.[cm]?tsx?$/.test(ext) || file.endsWith('.d.ts')) return null;
+    if (core.transform === 'decorated' && !usesDecorators(code)) return null;
+    const settings = transformSettings(state.cwd);
+    const { transform } = await import('esbuild');
+    const result = await transform(code, {
+      loader: ext.endsWith('x') ? 'tsx' : 'ts',
+      sourcefile: file,
+      sourcemap: 'external',
+      format: 'esm',
+      target: tsOption.target ?? 'es2022',
+      tsconfigRaw: {
+        compilerOptions: {
+          experimentalDecorators: tsOption.experimentalDecorators ?? settings.experimentalDecorators ?? false,
+          ...(settings.useDefineForClassFields !== undefined ? { useDefineForClassFields: settings.useDefineForClassFields } : {}),
+          ...(settings.verbatimModuleSyntax !== undefined ? { verbatimModuleSyntax: settings.verbatimModuleSyntax } : {}),
+        },
+      },
+    });
+    return { code: result.code, map: result.map };
+  }
+
+  /**
+   * The laziness guard, on the chunk graph (cheap: no module-graph queries unless something is
+   * wrong): a module driver whose module sits in a chunk the entries load statically, or in the
+   * static closure of another lazy chunk, fails the build; the import chain is then looked up in
+   * the module graph and printed, each step as file:line.
+   */
+  function guard(context: PluginContext, items: readonly Chunk[], entries: readonly string[], lazy: readonly { entry: LazyEntry; chunk: string }[]): void {
+    const byFile = new Map(items.map((item) => [item.fileName, item]));
+    const closure = (file: string) => [file, ...staticClosure(file, (f) => (byFile.get(f)?.imports ?? []).filter((i) => byFile.has(i)))];
+    const home = new Map<string, string>();
+    for (const item of items) for (const id of item.moduleIds ?? Object.keys(item.modules)) home.set(id, item.fileName);
+    const eager = new Set(entries.flatMap(closure));
+    const suspects = new Map<string, string>();
+    for (const { entry } of lazy) {
+      if (entry.kind !== 'driver') continue;
+      const chunk = home.get(entry.file);
+      if (chunk === undefined) continue;
+      const pulledIn = eager.has(chunk) || lazy.some((other) => other.entry.file !== entry.file && closure(other.chunk).includes(chunk));
+      if (pulledIn) suspects.set(entry.file, entry.name);
+    }
+    if (suspects.size === 0) return;
+    const info = new Map<string, ReturnType<PluginContext['getModuleInfo']>>();
+    const moduleInfo = (id: string) => {
+      if (!info.has(id)) info.set(id, context.getModuleInfo(id));
+      return info.get(id);
+    };
+    const userEntries = entries.map((e) => byFile.get(e)?.facadeModuleId).filter((id): id is string => typeof id === 'string');
+    const violations = findViolations(
+      {
+        entries: userEntries,
+        lazyRoots: lazy.map((l) => l.entry.file).filter((f) => moduleInfo(f)),
+        edges: (file) => (moduleInfo(file)?.importedIds ?? []).filter((id) => isAbsolute(id)).map((to) => ({ to })),
+      },
+      suspects,
+    );
+    for (const [file, driver] of suspects) {
+      if (!violations.some((v) => v.file === file)) {
+        violations.push({ driver, file, chain: [], root: { file: home.get(file)!, kind: 'entry' } });
+      }
+    }
+    for (const violation of violations) {
+      const last = violation.chain[violation.chain.length - 1];
+      const log = {
+        message: violation.chain.length
+          ? `gen-modules: ${formatViolation(violation, state.cwd)}`
+          : `gen-modules: module driver '${violation.driver}' (${relativePosix(state.cwd, file(violation))}) was bundled into chunk ${home.get(violation.file)}, which is loaded eagerly, but no static import chain leads to it (a manualChunks or chunk-merging setting?)`,
+        id: last?.file ?? violation.file,
+        ...(last && last.line > 0 ? { loc: { file: last.file, line: last.line, column: Math.max(0, last.column - 1) } } : {}),
+      };
+      if ((options.guard ?? 'error') === 'error') context.error(log);
+      else context.warn(log);
+    }
+  }
+  const file = (v: { file: string }) => v.file;
+
+  const hooks = {
+    name: 'gen-modules',
+
+    async buildStart(this: PluginContext) {
+      const prepared = await prepare(this);
+      const targets = watchTargets(prepared.loaded);
+      this.addWatchFile(targets.configFile);
+      if (this.meta.watchMode && !state.serve) watchDriverFolders(prepared);
+      if (state.serve) return;
+      for (const entry of prepared.lazyEntries) {
+        this.emitFile({ type: 'chunk', id: entry.file, name: entry.out, preserveSignature: 'exports-only' });
+      }
+    },
+
+    resolveId: core.resolveTs
+      ? function resolveId(source: string, importer: string | undefined) {
+          if (!importer || !source.startsWith('.') || !/\.[cm]?tsx?$/.test(importer.split('?')[0]!)) return null;
+          const match = /\.([cm]?)js(x?)$/.exec(source);
+          if (!match) return null;
+          const base = resolve(dirname(importer), source);
+          if (existsSync(base)) return null;
+          for (const ext of [`.${match[1]}ts${match[2]}`, ...(match[2] ? [] : [`.${match[1]}tsx`])]) {
+            const candidate = base.slice(0, -match[0].length) + ext;
+            if (existsSync(candidate)) return candidate;
+          }
+          return null;
+        }
+      : undefined,
+
+    transform: core.transform === 'none' ? undefined : compileTs,
+
+    outputOptions(output: OutputOptions): OutputOptions {
+      const userChunks = output.chunkFileNames;
+      const userEntries = output.entryFileNames;
+      const wrap =
+        (user: FileNames, fallback: string) =>
+        (info: PreRenderedChunk): string => {
+          if (isLazyChunk(info)) return lazyPattern(userChunks, info);
+          return typeof user === 'function' ? user(info) : (user ?? fallback);
+        };
+      return { ...output, chunkFileNames: wrap(userChunks, '[name]-[hash].js'), entryFileNames: wrap(userEntries, '[name].js') };
+    },
+
+    // Last, after every plugin that rewrites chunk code in generateBundle (Vite's preload
+    // analysis does), so that integrity values describe the bytes written.
+    generateBundle: {
+      order: 'post' as const,
+      handler(this: PluginContext, output: NormalizedOutputOptions, bundle: OutputBundle) {
+        const current = state.current;
+        if (!current) return;
+        const byFacade = lazyByFile();
+        const chunks: BuiltChunk[] = [];
+        const entries: string[] = [];
+        const lazy: { entry: LazyEntry; chunk: string }[] = [];
+        const items = Object.values(bundle).filter((item): item is Chunk => item.type === 'chunk');
+        for (const item of items) {
+          chunks.push({ file: item.fileName, code: item.code, imports: item.imports.filter((f) => bundle[f]?.type === 'chunk') });
+          const entry = item.facadeModuleId ? byFacade.get(item.facadeModuleId) : undefined;
+          if (entry && (item.isEntry || item.isDynamicEntry)) lazy.push({ entry, chunk: item.fileName });
+          else if (item.isEntry) entries.push(item.fileName);
+        }
+        if ((options.guard ?? 'error') !== 'off') guard(this, items, entries, lazy);
+        const finalized = finalizeBuild({ bundler, chunks, entries, lazy, drivers: current.result.drivers });
+        for (const item of items) {
+          const code = finalized.patched.get(item.fileName);
+          if (code !== undefined) item.code = code;
+        }
+        const fileName = options.manifest ?? DEFAULT_MANIFEST;
+        if (core.manifestVia === 'emit') this.emitFile({ type: 'asset', fileName, source: finalized.text });
+        else pendingManifests.set(output.dir ?? (output.file ? dirname(output.file) : '.'), finalized.text);
+      },
+    },
+
+    closeWatcher() {
+      clearTimeout(regenerateTimer);
+      for (const watcher of folderWatchers) watcher.close();
+      folderWatchers = [];
+    },
+
+    writeBundle(output: NormalizedOutputOptions) {
+      const dir = output.dir ?? (output.file ? dirname(output.file) : '.');
+      const text = pendingManifests.get(dir);
+      if (text === undefined) return;
+      pendingManifests.delete(dir);
+      mkdirSync(resolve(state.cwd, dir), { recursive: true });
+      writeFileSync(resolve(state.cwd, dir, options.manifest ?? DEFAULT_MANIFEST), text);
+    },
+  };
+
+  return { hooks, state, prepare, compileTs, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };
+}
+
+/**
+ * Whether a module may use decorators: `@x` at the start of a line (JSDoc's ` * @param` is not),
+ * or `@x class` / `@x(...) export class` on one line. A false positive costs one esbuild transform.
+ */
+export function usesDecorators(code: string): boolean {
+  return /^[ \t]*@[A-Za-z_$]/m.test(code) || /@[A-Za-z_$][\w$.]*(?:\([^)]*\))?\s+(?:export\s+)?(?:default\s+)?(?:abstract\s+)?class\b/.test(code);
+}

@@ -1,0 +1,132 @@
+// The browser path of manifest loading, in Chromium: a driver's chunk and its shared chunks are
+// preloaded at once with <link rel="modulepreload" integrity="sha384-...">, so the shared chunk
+// is requested before the driver chunk has even arrived (no waterfall), and a chunk whose bytes do
+// not match the manifest's SRI value is refused. The app is fixtures/plugin-apps/basic's browser
+// entry, built with esbuild for the browser and served from 127.0.0.1.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BuildManifest } from '../../src/runtime/manifest.js';
+import { repoRoot } from '../support/paths.js';
+import { requireTool } from '../support/system.js';
+import { cleanup, copyApp } from './support/build-app.js';
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => {
+  try {
+    readFileSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+});
+const available = requireTool(CHROMIUM ?? 'chromium', 'the modulepreload test');
+
+describe.runIf(available)('modulepreload in Chromium', () => {
+  let app: string | undefined;
+  let out: string;
+  let manifest: BuildManifest;
+  let server: Server;
+  let origin: string;
+  const log: { path: string; event: 'request' | 'response'; at: number }[] = [];
+  /** Paths answered late (to widen the window a waterfall would show in) or with other bytes. */
+  const slow = new Set<string>();
+  const tampered = new Set<string>();
+
+  beforeAll(async () => {
+    app = copyApp('basic');
+    out = join(app, 'dist-browser');
+    const { build } = await import('esbuild');
+    const { default: genModules } = await import('gen-modules/esbuild');
+    await build({
+      absWorkingDir: app,
+      entryPoints: { browser: 'src/browser.ts' },
+      outdir: out,
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      alias: { 'gen-modules/runtime': `${repoRoot}src/runtime/index.ts` },
+      logLevel: 'silent',
+      plugins: [genModules({ cwd: app })],
+    });
+    manifest = JSON.parse(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8')) as BuildManifest;
+    server = createServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).slice(1) || 'index.html';
+      log.push({ path, event: 'request', at: performance.now() });
+      const send = () => {
+        if (path === 'index.html') {
+          res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="./browser.js"></script>');
+        } else {
+          let body: Buffer;
+          try {
+            body = readFileSync(join(out, path));
+          } catch {
+            res.writeHead(404).end();
+            return;
+          }
+          if (tampered.has(path)) body = Buffer.concat([body, Buffer.from('\n// changed after the build\n')]);
+          res.writeHead(200, { 'content-type': path.endsWith('.json') ? 'application/json' : 'text/javascript' }).end(body);
+        }
+        log.push({ path, event: 'response', at: performance.now() });
+      };
+      if (slow.has(path)) setTimeout(send, 400);
+      else send();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address() as { port: number };
+    origin = `http://127.0.0.1:${address.port}`;
+  }, 120_000);
+
+  afterAll(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    cleanup(app);
+  });
+
+  async function withPage<T>(fn: (page: import('playwright-core').Page) => Promise<T>): Promise<T> {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${origin}/index.html`);
+      await page.waitForFunction(() => (globalThis as { appReady?: boolean }).appReady === true);
+      return await fn(page);
+    } finally {
+      await browser.close();
+    }
+  }
+
+  it("preloads a driver's chunks with their SRI values and requests the shared chunk before the driver chunk arrives", async () => {
+    const alpha = manifest.drivers.alpha!;
+    expect(alpha.imports.length).toBeGreaterThan(0);
+    slow.add(alpha.chunk!);
+    log.length = 0;
+    const { result, links } = await withPage(async (page) => {
+      const result = await page.evaluate(() => (globalThis as unknown as { loadDriver: (n: string) => Promise<unknown> }).loadDriver('alpha'));
+      const links = await page.evaluate(() =>
+        [...document.querySelectorAll('link[rel="modulepreload"]')].map((l) => ({ href: (l as HTMLLinkElement).href, integrity: (l as HTMLLinkElement).integrity })),
+      );
+      return { result, links };
+    });
+    slow.clear();
+    expect(result).toEqual({ ok: true, marker: 'alpha-driver-code' });
+    expect(links).toEqual(
+      expect.arrayContaining([...alpha.imports, alpha.chunk!].map((f) => ({ href: `${origin}/${f}`, integrity: manifest.chunks[f]!.integrity }))),
+    );
+    const at = (path: string, event: 'request' | 'response') => log.find((e) => e.path === path && e.event === event)!.at;
+    for (const shared of alpha.imports) expect(at(shared, 'request')).toBeLessThan(at(alpha.chunk!, 'response'));
+    // Each chunk fetched once: the import() used the preloaded module.
+    expect(log.filter((e) => e.path === alpha.chunk && e.event === 'request')).toHaveLength(1);
+  });
+
+  it('refuses a chunk whose bytes differ from the build (SRI), with a DriverError naming the driver', async () => {
+    const beta = manifest.drivers.beta!;
+    tampered.add(beta.chunk!);
+    const result = await withPage((page) => page.evaluate(() => (globalThis as unknown as { loadDriver: (n: string) => Promise<unknown> }).loadDriver('beta')));
+    tampered.clear();
+    expect(result).toMatchObject({ ok: false, code: 'load-failed' });
+    expect((result as { message: string }).message).toContain(`format driver 'beta'`);
+    expect((result as { message: string }).message).toContain(`${origin}/${beta.chunk}`);
+    expect((result as { message: string }).message).toContain('integrity');
+  });
+});

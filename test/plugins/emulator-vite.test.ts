@@ -1,0 +1,4 @@
+// The example emulator built with the vite plugin, standard and legacy decorators (see support/emulator-suite.ts).
+import { emulatorSuite } from './support/emulator-suite.js';
+
+emulatorSuite('vite');

@@ -1,0 +1,45 @@
+// The laziness guard, in all three bundlers: fixtures/plugin-apps/guard imports the module driver
+// alpha statically (src/main.ts:3 -> src/core/boot.ts:5 -> src/drivers/alpha.ts), which every
+// bundler would otherwise bundle eagerly without a word (esbuild, rollup) or with a vague warning
+// (Vite). The build fails with the import chain, each step as file:line.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BuildManifest } from '../../src/runtime/manifest.js';
+import { BUNDLERS, buildApp, cleanup, copyApp } from './support/build-app.js';
+
+describe('laziness guard', () => {
+  let app: string | undefined;
+  beforeAll(() => {
+    app = copyApp('guard');
+  });
+  afterAll(() => cleanup(app));
+
+  it.each(BUNDLERS)('%s: a static import of a module driver fails the build with the chain as file:line', async (bundler) => {
+    const error = (await buildApp(bundler, app!, join(app!, `dist-${bundler}`)).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as (Error & { errors?: { location?: { file: string; line: number } }[]; loc?: { file: string; line: number } }) | undefined;
+    expect(error, 'the build must fail').toBeDefined();
+    const message = error!.message;
+    expect(message).toContain(`module driver 'alpha' (src/drivers/alpha.ts) is reachable from an entry through static imports`);
+    const chain = message.split('\n').filter((l) => /^\s+src\//.test(l));
+    expect(chain).toEqual([`  src/main.ts:3: import "./core/boot.js" (src/core/boot.ts)`, `  src/core/boot.ts:5: import "../drivers/alpha.js"`]);
+    // `import type` of beta is erased: not a violation.
+    expect(message).not.toContain(`'beta'`);
+    // The error's own location is the last step (esbuild: errors[].location, rollup: loc).
+    if (bundler === 'esbuild') expect(error!.errors?.[0]?.location).toMatchObject({ file: 'src/core/boot.ts', line: 5 });
+    if (bundler === 'rollup') expect(error!.loc).toMatchObject({ file: join(app!, 'src/core/boot.ts'), line: 5 });
+    if (bundler === 'vite') expect(message).toContain(`${join(app!, 'src/core/boot.ts')}:5:`);
+  });
+
+  it("guard: 'warn' reports the chain and builds; the driver then has no chunk of its own (what the guard prevents)", async () => {
+    const out = join(app!, 'dist-warn');
+    const warnings = await buildApp('esbuild', app!, out, { plugin: { guard: 'warn' } });
+    expect(warnings.join('\n')).toContain(`src/core/boot.ts:5: import "../drivers/alpha.js"`);
+    const manifest = JSON.parse(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8')) as BuildManifest;
+    const entryCode = [...manifest.entries, ...manifest.entryImports].map((f) => readFileSync(join(out, f), 'utf8')).join('\n');
+    // esbuild moved alpha's class into code the entry loads eagerly.
+    expect(entryCode).toMatch(/\bAlphaDriver\s*=\s*class\b|\bclass AlphaDriver\b/);
+  });
+});

@@ -1,0 +1,98 @@
+// Builds a small application (a copy of fixtures/plugin-apps/<name> in a temporary folder) with one
+// of the three bundlers and its gen-modules plugin, the way an application's own build would.
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../../support/paths.js';
+
+export type Bundler = 'esbuild' | 'rollup' | 'vite';
+export const BUNDLERS: readonly Bundler[] = ['esbuild', 'rollup', 'vite'];
+
+const runtimeEntry = `${repoRoot}src/runtime/index.ts`;
+
+/** A fresh copy of fixtures/plugin-apps/<name> in a temporary folder (removed with `cleanup`). */
+export function copyApp(name: string, into?: string): string {
+  const dir = into ?? mkdtempSync(join(tmpdir(), `gen-modules-${name}-`));
+  cpSync(`${repoRoot}fixtures/plugin-apps/${name}`, dir, { recursive: true, filter: (src) => !/\/(dist[^/]*|generated)$/.test(src) });
+  return dir;
+}
+
+export function cleanup(dir: string | undefined): void {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+export interface BuildAppOptions {
+  /** experimentalDecorators instead of standard decorators. */
+  legacyDecorators?: boolean;
+  /** Extra plugin options (guard, manifest...). */
+  plugin?: Record<string, unknown>;
+  /** esbuild only: `define` for __APP_VARIANT__. */
+  variant?: string;
+  /** Entry file relative to the app (default src/main.ts). */
+  entry?: string;
+}
+
+/**
+ * Builds `app` into `outdir` (entry `main.mjs`, chunks `*-HASH.mjs`) and returns the warnings (esbuild,
+ * rollup). Rejects with the bundler's error.
+ */
+export async function buildApp(bundler: Bundler, app: string, outdir: string, options: BuildAppOptions = {}): Promise<string[]> {
+  rmSync(outdir, { recursive: true, force: true });
+  const entry = join(app, options.entry ?? 'src/main.ts');
+  const legacy = options.legacyDecorators ?? false;
+  if (bundler === 'esbuild') {
+    const { build } = await import('esbuild');
+    const { default: genModules } = await import('gen-modules/esbuild');
+    const result = await build({
+      absWorkingDir: app,
+      entryPoints: { main: entry },
+      outdir,
+      outExtension: { '.js': '.mjs' },
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      alias: { 'gen-modules/runtime': runtimeEntry },
+      define: { __APP_VARIANT__: JSON.stringify(options.variant ?? 'default') },
+      tsconfigRaw: { compilerOptions: { experimentalDecorators: legacy } },
+      logLevel: 'silent',
+      plugins: [genModules({ cwd: app, ...options.plugin })],
+    });
+    return result.warnings.map((w) => w.text);
+  }
+  const alias = {
+    name: 'alias-runtime',
+    enforce: 'pre' as const,
+    resolveId: (source: string) => (source === 'gen-modules/runtime' ? runtimeEntry : null),
+  };
+  const output = { dir: outdir, format: 'es' as const, entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' };
+  const typescript = { experimentalDecorators: legacy };
+  if (bundler === 'rollup') {
+    const { rollup } = await import('rollup');
+    const { default: genModules } = await import('gen-modules/rollup');
+    const warnings: string[] = [];
+    const bundle = await rollup({
+      input: { main: entry },
+      external: [/^node:/],
+      plugins: [alias, genModules({ cwd: app, typescript, ...options.plugin })],
+      onwarn: (warning) => warnings.push(warning.message),
+    });
+    try {
+      await bundle.write(output);
+    } finally {
+      await bundle.close();
+    }
+    return warnings;
+  }
+  const { build } = await import('vite');
+  const { default: genModules } = await import('gen-modules/vite');
+  await build({
+    configFile: false,
+    root: app,
+    logLevel: 'silent',
+    plugins: [alias, genModules({ cwd: app, typescript, ...options.plugin })],
+    ssr: { noExternal: true },
+    build: { ssr: true, outDir: outdir, emptyOutDir: true, minify: false, target: 'node20', rollupOptions: { input: { main: entry }, output } },
+  });
+  return [];
+}

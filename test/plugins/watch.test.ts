@@ -1,0 +1,168 @@
+// Watch and dev: drivers added and removed while a build is live. esbuild: ctx.rebuild() of one
+// context (a driver added to a live context is lazy and in the manifest, named by chunkNames, with
+// a warning: esbuild cannot add entry points after setup). rollup: watch() rebuilds on its own
+// when a driver file appears or goes. Vite: the dev server regenerates the table, and the next
+// load of the table has the new set, with standard decorators lowered.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BuildManifest } from '../../src/runtime/manifest.js';
+import { repoRoot } from '../support/paths.js';
+import { runNode } from '../support/run-node.js';
+import { cleanup, copyApp } from './support/build-app.js';
+
+const runtimeEntry = `${repoRoot}src/runtime/index.ts`;
+const EPSILON = `import { blockDriver } from 'gen-modules/runtime';
+import { checksum } from '../shared/codec.js';
+
+@blockDriver({ format: 'epsilon', probe: { score: 100, match: [{ minLength: 8 }, { at: 0, bytes: 'EPSILON1' }] } })
+export class EpsilonDriver {
+  static readonly marker = 'epsilon-driver-code';
+  describe(data: Uint8Array): { format: string; checksum: number } {
+    return { format: 'epsilon', checksum: checksum(data) };
+  }
+}
+`;
+
+const drivers = (manifest: BuildManifest) => Object.fromEntries(Object.entries(manifest.drivers).map(([name, d]) => [name, d.chunk ?? d.state]));
+const readManifest = (out: string) => JSON.parse(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8')) as BuildManifest;
+
+async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const start = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function read(out: string, app: string, magic: string): Promise<Record<string, unknown>> {
+  const image = join(app, `${magic}.img`);
+  writeFileSync(image, `${magic}${'.'.repeat(100)}`);
+  const result = await runNode([join(out, 'main.mjs'), 'read', image]);
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as Record<string, unknown>;
+}
+
+describe('watch and dev pick up added and removed drivers', () => {
+  let app: string | undefined;
+  afterEach(() => cleanup(app));
+
+  it('esbuild: ctx.rebuild() after adding and after removing a driver', async () => {
+    app = copyApp('basic');
+    const out = join(app, 'dist');
+    const { context } = await import('esbuild');
+    const { default: genModules } = await import('gen-modules/esbuild');
+    const ctx = await context({
+      absWorkingDir: app,
+      entryPoints: { main: 'src/main.ts' },
+      outdir: out,
+      outExtension: { '.js': '.mjs' },
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      alias: { 'gen-modules/runtime': runtimeEntry },
+      logLevel: 'silent',
+      plugins: [genModules({ cwd: app })],
+    });
+    try {
+      await ctx.rebuild();
+      expect(Object.keys(drivers(readManifest(out))).sort()).toEqual(['alpha', 'beta', 'gamma']);
+
+      writeFileSync(join(app, 'src/drivers/epsilon.ts'), EPSILON);
+      const added = await ctx.rebuild();
+      const manifest = readManifest(out);
+      expect(drivers(manifest).epsilon).toMatch(/^epsilon-[A-Z0-9]{8}\.mjs$/);
+      expect(manifest.drivers.epsilon!.imports).toEqual(manifest.drivers.alpha!.imports);
+      expect(added.warnings.map((w) => w.text).join('\n')).toContain(`driver 'epsilon' was added while this esbuild context was live`);
+      expect(await read(out, app, 'EPSILON1')).toMatchObject({ format: 'epsilon', loaded: ['epsilon'] });
+
+      rmSync(join(app, 'src/drivers/beta.ts'));
+      const removed = await ctx.rebuild();
+      expect(removed.errors).toEqual([]);
+      const after = readManifest(out);
+      expect(Object.keys(after.drivers).sort()).toEqual(['alpha', 'epsilon', 'gamma']);
+      expect(after.probes).toEqual({});
+      expect(readFileSync(join(app, 'src/generated/drivers.gen.ts'), 'utf8')).not.toContain('"beta"');
+      expect(await read(out, app, 'ALPHA001')).toMatchObject({ format: 'alpha', loaded: ['alpha'] });
+    } finally {
+      await ctx.dispose();
+    }
+  });
+
+  it('rollup: watch() rebuilds when a driver file is added or removed', async () => {
+    app = copyApp('basic');
+    const out = join(app, 'dist');
+    const { watch } = await import('rollup');
+    const { default: genModules } = await import('gen-modules/rollup');
+    let builds = 0;
+    let lastError: string | undefined;
+    const watcher = watch({
+      input: { main: join(app, 'src/main.ts') },
+      external: [/^node:/],
+      plugins: [{ name: 'alias', resolveId: (s: string) => (s === 'gen-modules/runtime' ? runtimeEntry : null) }, genModules({ cwd: app, typescript: true })],
+      output: { dir: out, format: 'es', entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' },
+      onwarn: () => {},
+      watch: { buildDelay: 50 },
+    });
+    watcher.on('event', (event) => {
+      if (event.code === 'BUNDLE_END') void event.result.close();
+      if (event.code === 'END') builds++;
+      if (event.code === 'ERROR') lastError = event.error.message;
+    });
+    try {
+      await until('the first build', () => builds >= 1 || lastError !== undefined);
+      expect(lastError).toBeUndefined();
+      expect(Object.keys(readManifest(out).drivers).sort()).toEqual(['alpha', 'beta', 'gamma']);
+
+      writeFileSync(join(app, 'src/drivers/epsilon.ts'), EPSILON);
+      await until('a rebuild with epsilon', () => 'epsilon' in readManifest(out).drivers);
+      expect(drivers(readManifest(out)).epsilon).toMatch(/^drivers\/epsilon-[\w-]{8}\.mjs$/);
+      expect(await read(out, app, 'EPSILON1')).toMatchObject({ format: 'epsilon', loaded: ['epsilon'] });
+
+      rmSync(join(app, 'src/drivers/beta.ts'));
+      await until('a rebuild without beta', () => !('beta' in readManifest(out).drivers));
+      expect(Object.keys(readManifest(out).drivers).sort()).toEqual(['alpha', 'epsilon', 'gamma']);
+      expect(lastError).toBeUndefined();
+    } finally {
+      await watcher.close();
+    }
+  });
+
+  it('Vite: the dev server regenerates the table and serves the new driver set', async () => {
+    app = copyApp('basic');
+    const { createServer } = await import('vite');
+    const { default: genModules } = await import('gen-modules/vite');
+    const server = await createServer({
+      configFile: false,
+      root: app,
+      logLevel: 'silent',
+      appType: 'custom',
+      plugins: [{ name: 'alias', enforce: 'pre', resolveId: (s: string) => (s === 'gen-modules/runtime' ? runtimeEntry : null) }, genModules({ cwd: app })],
+      server: { middlewareMode: true, hmr: false },
+      optimizeDeps: { noDiscovery: true, include: [] },
+    });
+    type Table = { drivers: { name: string; state: string; load?: () => Promise<Record<string, { marker?: string }>> }[] };
+    const table = async () => ((await server.ssrLoadModule('/src/generated/drivers.gen.ts')) as { driverTable: Table }).driverTable;
+    const names = async () => (await table()).drivers.map((d) => d.name).sort();
+    const tableFile = join(app, 'src/generated/drivers.gen.ts');
+    try {
+      expect(await names()).toEqual(['alpha', 'beta', 'delta', 'gamma']);
+
+      writeFileSync(join(app, 'src/drivers/epsilon.ts'), EPSILON);
+      await until('the table to list epsilon', async () => (await names()).includes('epsilon'));
+      expect(readFileSync(tableFile, 'utf8')).toContain('"epsilon"');
+      // Its module loads in dev, standard decorators lowered by the plugin's pre-transform.
+      const epsilon = (await table()).drivers.find((d) => d.name === 'epsilon')!;
+      expect((await epsilon.load!()).EpsilonDriver?.marker).toBe('epsilon-driver-code');
+      const runtime = (await server.ssrLoadModule(runtimeEntry)) as { registeredClass: (r: string, n: string) => unknown };
+      expect(runtime.registeredClass('blockDriver', 'epsilon')).toBeDefined();
+
+      rmSync(join(app, 'src/drivers/beta.ts'));
+      await until('the table to drop beta', async () => !(await names()).includes('beta'));
+      expect(await names()).toEqual(['alpha', 'delta', 'epsilon', 'gamma']);
+    } finally {
+      await server.close();
+    }
+  });
+});
