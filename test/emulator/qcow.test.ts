@@ -1,7 +1,7 @@
 // The qcow (version 1) driver: committed samples against qemu-img's own conversion, live variants
 // (plain, compressed, backing files of several formats, seeded writes), bad input, and a seeded
 // fuzz of 10,000 mutations.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import {
   openImage,
   prng,
   qemuIo,
+  qemuRead,
   randomWrites,
   readAll,
   rejection,
@@ -50,6 +51,18 @@ function firstL2(bytes: Uint8Array): { l1: number; l2: number; entry: (index: nu
   const l1 = Number(view.getBigUint64(40));
   const l2 = Number(view.getBigUint64(l1));
   return { l1, l2, entry: (index) => l2 + index * 8 };
+}
+
+/** Seeded words: text that deflates to about 60%, so qemu-img compresses every cluster. */
+function seededText(seed: number, size: number): Uint8Array {
+  const words = 'qcow cluster compressed deflate sector guest host offset table batch read image'.split(' ');
+  const random = prng(seed);
+  const out = new Uint8Array(size);
+  for (let at = 0; at < size; ) {
+    const word = random() < 0.5 ? random().toString(36).slice(2, 8) : words[Math.floor(random() * words.length)]!;
+    for (let i = 0; i <= word.length && at < size; i++) out[at++] = i < word.length ? word.charCodeAt(i) : 32;
+  }
+  return out;
 }
 
 describe('qcow probe', () => {
@@ -171,6 +184,40 @@ describe.skipIf(!haveQemu)('qcow live variants against qemu-img', { timeout: 240
       run('qemu-img', ['create', '-q', '-f', 'qcow', '-b', backing, '-F', format, name, '1536K'], work);
       qemuIo(work, name, randomWrites(1300 + format.length, 1536 * 1024, 512, 40, false));
       await compareWithQemu(work, name);
+    }
+  });
+
+  it('batches compressed clusters: one source read per 63.5 KiB guest read, byte-exact', async () => {
+    const raw = join(work, 'batch.raw');
+    const size = 2 * 1024 * 1024;
+    writeFileSync(raw, seededText(1501, size)); // every 4 KiB cluster compresses
+    convertCompressed(raw, 'batch.qcow');
+    const want = qemuRead(['batch.qcow'], work).bytes;
+    expect(statSync(join(work, 'batch.qcow')).size).toBeLessThan(size * 0.75);
+    const counter = { reads: 0, bytes: 0 };
+    const image = await openImage(join(work, 'batch.qcow'), { wrap: countingWrap(counter) });
+    try {
+      const measured: number[] = [];
+      const random = prng(1502);
+      for (let i = 0; i < 12; i++) {
+        const offset = i === 0 ? 5 * 4096 + 512 : Math.floor((random() * (size - 65024)) / 512) * 512;
+        await image.status!(offset, 65024); // loads the tables
+        const before = counter.reads;
+        const data = await image.read(offset, 65024);
+        measured.push(counter.reads - before);
+        expect(firstDifference(data, want.subarray(offset, offset + 65024)), `at ${offset}`).toBe(-1);
+      }
+      expect(Math.max(...measured), `source reads per 63.5 KiB read: ${measured.join(' ')}`).toBeLessThanOrEqual(1);
+      const before = counter.reads;
+      expect(firstDifference(await readAll(image), want)).toBe(-1);
+      expect(counter.reads - before, 'whole-disk reads in 1 MiB pieces').toBeLessThanOrEqual(2 * (size >> 20) + 2);
+      for (let i = 0; i < 40; i++) {
+        const offset = Math.floor(random() * (size - 1));
+        const length = 1 + Math.floor(random() * Math.min(size - offset, 300_000));
+        expect(firstDifference(await image.read(offset, length), want.subarray(offset, offset + length)), `at ${offset}+${length}`).toBe(-1);
+      }
+    } finally {
+      await image.close();
     }
   });
 
