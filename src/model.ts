@@ -130,4 +130,17 @@ export interface DriverInfo {
   options: { readonly [key: string]: ConstValue };
   /** Where the decorator is, for diagnostics. */
   location: SourceLocation;
+  /** Set for drivers of an installed (or workspace) package named in the config's `packages`. */
+  package?: DriverPackage;
+}
+
+/** A driver package: generated code imports its drivers by package specifier, not by path. */
+export interface DriverPackage {
+  /** npm name, e.g. '@acme/qemu-drivers'. */
+  name: string;
+  /** The package folder relative to the config folder (its real path: workspace links resolved). */
+  root: string;
+  /** With `outDir`: imports map `rootDir/x.ts` to `outDir/x.js`, as tsc emits the package. */
+  rootDir?: string;
+  outDir?: string;
 }

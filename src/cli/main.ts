@@ -1,14 +1,14 @@
 // gen-modules: argv -> API -> exit code. 0 ok; 1 errors in the sources or stale outputs under
 // --check; 2 usage or config errors. Nothing below prints a stack trace for user mistakes.
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/config.js';
+import { toPosixPath } from '../config/posix-path.js';
 import { generateFromConfig, type GenerateResult } from '../codegen/generate.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
 import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
-import { parseArgs, UsageError } from './args.js';
-import { runProbe } from './probe-command.js';
-import { watchAndGenerate } from './watch.js';
+import { parseArgs, UsageError, type CliArgs } from './args.js';
+import { progressLine, watchAndGenerate } from './watch.js';
 
 export const HELP = `gen-modules: generate typed lazy-loading driver tables and probe indexes
 
@@ -33,8 +33,9 @@ export interface CliIo {
 }
 
 export async function main(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() }): Promise<number> {
+  let args: CliArgs | undefined;
   try {
-    const args = parseArgs(argv);
+    args = parseArgs(argv);
     if (args.help) {
       io.stdout.write(HELP);
       return 0;
@@ -44,18 +45,48 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       return 0;
     }
     const loaded = await loadConfig(args.config, io.cwd);
-    if (args.command === 'probe') return await runProbe(loaded, args.files, args.json, io);
-    if (args.watch) return await watchAndGenerate(loaded, io, (result) => report(loaded, result, args, io));
-    const result = await generateFromConfig(loaded, { check: args.check });
+    // The probe command (and the runtime's probe evaluator it uses) loads only when asked for.
+    if (args.command === 'probe') return await (await import('./probe-command.js')).runProbe(loaded, args.files, args.json, io);
+    const flags = args;
+    if (args.watch) return await watchAndGenerate(loaded, io, (result) => report(loaded, result, flags, io));
+    const progress = progressLine(io);
+    const result = await generateFromConfig(loaded, { check: args.check, onProgress: progress.update });
+    progress.clear();
     return report(loaded, result, args, io);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError) {
+    if (error instanceof ConfigError) return reportConfigError(error, args?.json ?? argv.includes('--json'), io);
+    if (error instanceof UsageError) {
       io.stderr.write(`gen-modules: ${error.message}\n`);
-      if (error instanceof UsageError) io.stderr.write(`Run 'gen-modules --help' for usage.\n`);
+      io.stderr.write(`Run 'gen-modules --help' for usage.\n`);
       return 2;
     }
     throw error;
   }
+}
+
+/** A config that does not load or validate: every problem with its place, exit 2. */
+function reportConfigError(error: ConfigError, json: boolean, io: CliIo): number {
+  if (json) {
+    const diagnostics = error.diagnostics.length > 0 ? error.diagnostics : [{ code: 'GM9001', severity: 'error', file: '', line: 1, column: 1, length: 1, message: error.message, related: [] }];
+    io.stdout.write(`${JSON.stringify({ ok: false, outcome: 'config-error', diagnostics }, null, 2)}\n`);
+    return 2;
+  }
+  if (error.diagnostics.length === 0) {
+    io.stderr.write(`gen-modules: ${error.message}\n`);
+    return 2;
+  }
+  const tty = Boolean(io.stderr.isTTY);
+  const sources = new Map<string, string>();
+  for (const d of error.diagnostics) {
+    if (sources.has(d.file)) continue;
+    try {
+      sources.set(d.file, readFileSync(resolve(io.cwd, d.file), 'utf8'));
+    } catch {
+      // no frame for a file we cannot read
+    }
+  }
+  for (const d of error.diagnostics) io.stderr.write(`${formatDiagnostic(d, { sources, color: tty, frames: tty })}\n`);
+  return 2;
 }
 
 /** Prints the result of one generation and returns the exit code. */
@@ -70,12 +101,23 @@ export function report(loaded: LoadedConfig, result: GenerateResult, args: { che
           ok: !failed,
           outcome: result.outcome,
           out,
-          drivers: result.drivers.map((d) => ({ name: d.name, kind: d.kind, state: d.state, file: relativeTo(loaded, io.cwd, d.file) })),
+          outputs: result.outputs.map((o) => ({ registry: o.registry, out: relative(io.cwd, o.out) || o.out, outcome: o.outcome })),
+          drivers: result.drivers.map((d) => ({
+            registry: d.registry,
+            name: d.name,
+            kind: d.kind,
+            state: d.state,
+            file: relativeTo(loaded, io.cwd, d.file),
+            exportName: d.exportName,
+            ...(d.package ? { package: d.package.name } : {}),
+          })),
           diagnostics: result.diagnostics.map((d) => ({
             ...d,
             file: shown(d),
             related: d.related.map((r) => ({ ...r, file: relativeTo(loaded, io.cwd, r.file) })),
           })),
+          // What this run read: for build caches and watchers (relative to the working directory).
+          inputs: result.inputs.map((f) => relativeTo(loaded, io.cwd, f)),
         },
         null,
         2,
@@ -94,19 +136,25 @@ export function report(loaded: LoadedConfig, result: GenerateResult, args: { che
     io.stderr.write(`${formatDiagnostic(local, { sources, color: Boolean(io.stderr.isTTY), frames: Boolean(io.stderr.isTTY) })}\n`);
   }
   if (result.outcome === 'stale') {
-    io.stderr.write(`${out} is stale: run 'gen-modules' to regenerate it\n`);
+    for (const output of result.outputs.filter((o) => o.outcome === 'stale')) {
+      io.stderr.write(`${relative(io.cwd, output.out) || output.out} is stale: run 'gen-modules' to regenerate it\n`);
+    }
   } else if (result.outcome === 'skipped') {
     const count = result.diagnostics.filter((d) => d.severity === 'error').length;
-    io.stderr.write(`${count} error${count === 1 ? '' : 's'}; ${out} was not written\n`);
+    const names = result.outputs.map((o) => relative(io.cwd, o.out) || o.out).join(', ');
+    io.stderr.write(`${count} error${count === 1 ? '' : 's'}; ${names || out} ${result.outputs.length > 1 ? 'were' : 'was'} not written\n`);
   } else if (!args.check) {
-    io.stdout.write(`${out}: ${result.outcome} (${result.drivers.length} drivers)\n`);
+    for (const output of result.outputs) {
+      const count = result.drivers.filter((d) => d.registry === output.registry).length;
+      io.stdout.write(`${relative(io.cwd, output.out) || output.out}: ${output.outcome} (${count} driver${count === 1 ? '' : 's'})\n`);
+    }
   }
   return failed ? 1 : 0;
 }
 
 function relativeTo(loaded: LoadedConfig, cwd: string, file: string): string {
   const absolute = file.startsWith('/') ? file : `${loaded.root}/${file}`;
-  return (relative(cwd, absolute) || file).split('\\').join('/');
+  return toPosixPath(relative(cwd, absolute) || file);
 }
 
 function version(): string {

@@ -1,14 +1,29 @@
-// gen-modules probe FILE...: how the index decides, without loading any driver. Probe modules
+// gen-modules probe FILE...: how the index decides, without loading any driver. The index is
+// compiled from the current sources (not the generated table, which may be stale); probe modules
 // (TypeScript sources) are compiled on the fly with esbuild, as the build would compile them.
+// Each file is read exactly as the core reads it: the index's head and tail windows.
 import { open } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/config.js';
 import { hasErrors } from '../diagnostics/diagnostic.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
 import { compileProbeIndex } from '../probe/compile.js';
-import { probeWithIndex, type ProbeModule } from '../runtime/probe.js';
+import { PROBE_BUFFER_SIZE, probeWithIndex, type ProbeIndex, type ProbeModule, type ProbeResult } from '../runtime/probe.js';
 import { probeModulePath, scan } from '../scanner/scan.js';
 import type { CliIo } from './main.js';
+
+/** One file's answer, as `--json` prints it. */
+export interface ProbeReport extends ProbeResult {
+  file: string;
+  size: number;
+  /** The byte ranges read from the file. */
+  head: { offset: number; length: number };
+  tail: { offset: number; length: number };
+  /** How the index fills QEMU's probe buffer for a short file ('padded': zeros, as QEMU 7.1+). */
+  buffer: ProbeIndex['buffer'];
+  /** Driver chunks loaded to decide: always none, the point of the index. */
+  driversLoaded: string[];
+}
 
 export async function runProbe(loaded: LoadedConfig, files: readonly string[], json: boolean, io: CliIo): Promise<number> {
   const scanned = await scan(loaded);
@@ -17,43 +32,91 @@ export async function runProbe(loaded: LoadedConfig, files: readonly string[], j
     return 1;
   }
   const { index } = compileProbeIndex(scanned.drivers, probeModulePath);
-  const loadModule = async (id: string): Promise<ProbeModule> => {
-    const { build } = await import('esbuild');
-    const result = await build({ entryPoints: [resolve(loaded.root, id)], bundle: true, write: false, format: 'esm', platform: 'neutral', logLevel: 'silent' });
-    const code = result.outputFiles[0]!.text;
-    const mod = (await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`)) as { default: ProbeModule };
-    return mod.default;
+  const compiled = new Map<string, Promise<ProbeModule>>();
+  const loadModule = (id: string): Promise<ProbeModule> => {
+    let found = compiled.get(id);
+    if (!found) {
+      found = compileProbeModule(resolve(loaded.root, id));
+      compiled.set(id, found);
+    }
+    return found;
   };
   let status = 0;
-  const results: unknown[] = [];
+  const reports: ProbeReport[] = [];
   for (const file of files) {
-    const path = resolve(io.cwd, file);
-    let handle;
     try {
-      handle = await open(path, 'r');
+      const report = await probeFile(index, resolve(io.cwd, file), file, loadModule);
+      reports.push(report);
+      if (!json) io.stdout.write(describe(report));
     } catch (error) {
-      io.stderr.write(`gen-modules: ${file}: cannot open (${(error as NodeJS.ErrnoException).code ?? String(error)})\n`);
+      const code = (error as NodeJS.ErrnoException).code;
+      io.stderr.write(`gen-modules: ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (error as Error).message})`}\n`);
       status = 1;
-      continue;
-    }
-    try {
-      const size = (await handle.stat()).size;
-      const head = new Uint8Array(Math.min(size, index.headBytes));
-      await handle.read(head, 0, head.length, 0);
-      const tailLength = Math.min(size, index.tailBytes);
-      const tail = new Uint8Array(tailLength);
-      if (tailLength > 0) await handle.read(tail, 0, tailLength, size - tailLength);
-      const result = await probeWithIndex(index, { head, tail, size, filename: basename(file) === file ? file : file }, loadModule);
-      results.push({ file, ...result });
-      if (!json) {
-        io.stdout.write(`${file}: ${result.format} (score ${result.score})\n`);
-        for (const m of result.matched) io.stdout.write(`  matched ${m.driver} score ${m.score}: ${m.because.join('; ')}\n`);
-        io.stdout.write(`  read ${result.bytesRead} bytes (head ${head.length}, tail ${tail.length}); probe modules loaded: ${result.modulesLoaded.join(', ') || 'none'}; driver chunks loaded: none\n`);
-      }
-    } finally {
-      await handle.close();
     }
   }
-  if (json) io.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  if (json) io.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
   return status;
+}
+
+async function probeFile(index: ProbeIndex, path: string, file: string, loadModule: (id: string) => Promise<ProbeModule>): Promise<ProbeReport> {
+  const handle = await open(path, 'r');
+  try {
+    const size = (await handle.stat()).size;
+    const head = new Uint8Array(Math.min(size, index.headBytes));
+    await readFully(handle, head, 0);
+    const tail = new Uint8Array(Math.min(size, index.tailBytes));
+    await readFully(handle, tail, size - tail.length);
+    // QEMU passes the file name as given to the probes (dmg looks at its suffix).
+    const result = await probeWithIndex(index, { head, tail, size, filename: file }, loadModule);
+    return {
+      file,
+      size,
+      ...result,
+      head: { offset: 0, length: size === 0 ? 0 : head.length },
+      tail: { offset: size - tail.length, length: size === 0 ? 0 : tail.length },
+      buffer: index.buffer,
+      driversLoaded: [],
+    };
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readFully(handle: Awaited<ReturnType<typeof open>>, into: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0) throw Object.assign(new Error('the file shrank while reading'), { code: 'ESHRANK' });
+    done += bytesRead;
+  }
+}
+
+async function compileProbeModule(path: string): Promise<ProbeModule> {
+  const { build } = await import('esbuild');
+  const result = await build({ entryPoints: [path], bundle: true, write: false, format: 'esm', platform: 'neutral', logLevel: 'silent' });
+  const code = result.outputFiles[0]!.text;
+  const mod = (await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`)) as { default: ProbeModule };
+  return mod.default;
+}
+
+/** The human-readable explanation of one file. */
+export function describe(report: ProbeReport): string {
+  const lines = [`${report.file}: ${report.format} (score ${report.score})`];
+  if (report.size === 0) {
+    lines.push('  empty file: raw without probing (as QEMU)');
+  } else {
+    if (report.matched.length === 0) lines.push('  no signature matched: raw is the fallback (score 1)');
+    const winner = report.matched.find((m) => m.driver === report.format && m.score === report.score);
+    for (const m of report.matched) {
+      const verdict = m === winner ? 'winner' : 'matched';
+      lines.push(`  ${verdict} ${m.driver} (score ${m.score})${m.module ? ` via probe module ${m.module}` : ''}:`);
+      for (const reason of m.because) lines.push(`    - ${reason}`);
+    }
+    const tail = report.tail.length > 0 ? `, tail ${report.tail.length} bytes at ${report.tail.offset}` : '';
+    const padding = report.buffer === 'padded' && report.size < PROBE_BUFFER_SIZE ? ` (QEMU's ${PROBE_BUFFER_SIZE}-byte probe buffer is zero-filled past the end)` : '';
+    lines.push(`  read ${report.bytesRead} bytes: head ${report.head.length} bytes at 0${tail}${padding}`);
+  }
+  lines.push(`  probe modules loaded: ${report.modulesLoaded.join(', ') || 'none'}`);
+  lines.push(`  driver chunks loaded: ${report.driversLoaded.join(', ') || 'none'}`);
+  return `${lines.join('\n')}\n`;
 }

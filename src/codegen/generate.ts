@@ -1,50 +1,115 @@
-// The whole job: scan, compile probes, emit, write (or compare, under --check).
+// The whole job: scan, compile probes, emit one table per registry, write (or compare, under --check).
 import { relative, resolve } from 'node:path';
 import type { LoadedConfig } from '../config/config.js';
+import { toPosixPath } from '../config/posix-path.js';
 import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { DriverInfo } from '../model.js';
 import { compileProbeIndex } from '../probe/compile.js';
-import { compareDrivers, probeModulePath, scan } from '../scanner/scan.js';
-import { emitTable } from './emit-table.js';
+import { compareDrivers, probeModulePath, ProjectScanner, type ScanStats } from '../scanner/scan.js';
+import { emitRegistryTable, emitTable, type EmitOptions } from './emit-table.js';
 import { readIfExists, writeIfChanged } from './write-file.js';
 
 export interface GenerateOptions {
-  /** Compare instead of writing: the result says whether the file on disk is stale. */
+  /** Compare instead of writing: the result says whether the files on disk are stale. */
   check?: boolean;
+  /** A scanner kept between runs (watch mode): only what changed is read again. */
+  scanner?: ProjectScanner;
+  /** Progress of the scan: files done of total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export type Outcome = 'written' | 'unchanged' | 'stale' | 'skipped';
+
+/** One generated file. */
+export interface GeneratedOutput {
+  /** 'blockDriver' for the main table, else the registry's name. */
+  registry: string;
+  /** Absolute path. */
+  out: string;
+  outcome: Outcome;
+  content?: string;
 }
 
 export interface GenerateResult {
   drivers: DriverInfo[];
   diagnostics: Diagnostic[];
   sources: Map<string, string>;
-  /** Absolute path of the generated table. */
+  /** Absolute path of the generated block-driver table. */
   out: string;
-  /** 'written' / 'unchanged' when generating; 'stale' / 'unchanged' under check; 'skipped' on errors. */
-  outcome: 'written' | 'unchanged' | 'stale' | 'skipped';
-  /** The generated text (undefined when skipped). */
+  /**
+   * For all outputs together: 'written' when any file was written, 'stale' (under check) when any
+   * is stale, 'skipped' on errors (nothing written: the last good output stays), else 'unchanged'.
+   */
+  outcome: Outcome;
+  /** The generated block-driver table (undefined when skipped). */
   content?: string;
-  /** Files the output depends on (config-relative): for watchers and build caches. */
+  /** Every generated file: the block-driver table first, then each registry's, by name. */
+  outputs: GeneratedOutput[];
+  /** Files the outputs depend on (config-relative, sorted): for watchers and build caches. */
   inputs: string[];
+  stats?: ScanStats;
 }
 
+function emitOptions(loaded: LoadedConfig, out: string): EmitOptions {
+  return {
+    out,
+    configName: toPosixPath(relative(loaded.root, loaded.file)),
+    importExtension: loaded.config.importExtension,
+  };
+}
+
+/** The block-driver table's text. */
 export function renderTable(loaded: LoadedConfig, unordered: readonly DriverInfo[]): string {
   // A total order here, whatever order the caller found the drivers in.
-  const drivers = [...unordered].sort(compareDrivers);
+  const drivers = unordered.filter((d) => d.registry === 'blockDriver').sort(compareDrivers);
   const probes = compileProbeIndex(drivers, probeModulePath);
-  return emitTable(drivers, probes, {
-    out: loaded.config.out,
-    configName: relative(loaded.root, loaded.file).split('\\').join('/'),
-    importExtension: loaded.config.importExtension,
-  });
+  return emitTable(drivers, probes, emitOptions(loaded, loaded.config.out));
+}
+
+/** Every table's text: the block-driver table, then each configured registry's (by name). */
+export function renderTables(loaded: LoadedConfig, drivers: readonly DriverInfo[]): { registry: string; out: string; content: string }[] {
+  const tables = [{ registry: 'blockDriver', out: resolve(loaded.root, loaded.config.out), content: renderTable(loaded, drivers) }];
+  for (const name of Object.keys(loaded.config.registries).sort()) {
+    const registry = loaded.config.registries[name]!;
+    const own = drivers.filter((d) => d.registry === name).sort(compareDrivers);
+    // The runtime's own empty index: whatever shape the index has, an empty one is valid.
+    const empty = compileProbeIndex([], probeModulePath).index;
+    tables.push({ registry: name, out: resolve(loaded.root, registry.out), content: emitRegistryTable(name, own, empty, emitOptions(loaded, registry.out)) });
+  }
+  return tables;
+}
+
+/**
+ * The tables, rendered again only when the drivers changed: a watcher's scanner remembers the
+ * last drivers (as JSON, a few milliseconds for 1,000 drivers) and the tables made from them.
+ */
+const lastRender = new WeakMap<ProjectScanner, { key: string; tables: ReturnType<typeof renderTables> }>();
+
+function rendered(loaded: LoadedConfig, drivers: readonly DriverInfo[], scanner: ProjectScanner | undefined): ReturnType<typeof renderTables> {
+  if (!scanner) return renderTables(loaded, drivers);
+  const key = JSON.stringify(drivers);
+  const last = lastRender.get(scanner);
+  if (last?.key === key) return last.tables;
+  const tables = renderTables(loaded, drivers);
+  lastRender.set(scanner, { key, tables });
+  return tables;
 }
 
 export async function generateFromConfig(loaded: LoadedConfig, options: GenerateOptions = {}): Promise<GenerateResult> {
-  const result = await scan(loaded);
+  const scanner = options.scanner ?? new ProjectScanner(loaded, options.onProgress ? { onProgress: options.onProgress } : {});
+  const result = await scanner.scan();
   const out = resolve(loaded.root, loaded.config.out);
-  const base = { drivers: result.drivers, diagnostics: result.diagnostics, sources: result.sources, out, inputs: result.files };
+  const base = { drivers: result.drivers, diagnostics: result.diagnostics, sources: result.sources, out, inputs: result.inputs, stats: result.stats };
   // Errors in the sources keep the last good output: a half-valid table would be worse than none.
-  if (hasErrors(result.diagnostics)) return { ...base, outcome: 'skipped' };
-  const content = renderTable(loaded, result.drivers);
-  if (options.check) return { ...base, content, outcome: readIfExists(out) === content ? 'unchanged' : 'stale' };
-  return { ...base, content, outcome: writeIfChanged(out, content) };
+  if (hasErrors(result.diagnostics)) {
+    const outputs = [{ registry: 'blockDriver', out }, ...Object.keys(loaded.config.registries).sort().map((r) => ({ registry: r, out: resolve(loaded.root, loaded.config.registries[r]!.out) }))];
+    return { ...base, outcome: 'skipped', outputs: outputs.map((o) => ({ ...o, outcome: 'skipped' as const })) };
+  }
+  const outputs: GeneratedOutput[] = rendered(loaded, result.drivers, options.scanner).map((table) => ({
+    ...table,
+    outcome: options.check ? (readIfExists(table.out) === table.content ? 'unchanged' : 'stale') : writeIfChanged(table.out, table.content),
+  }));
+  const outcomes = new Set(outputs.map((o) => o.outcome));
+  const outcome: Outcome = outcomes.has('stale') ? 'stale' : outcomes.has('written') ? 'written' : 'unchanged';
+  return { ...base, content: outputs[0]!.content, outcome, outputs };
 }

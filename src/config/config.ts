@@ -1,15 +1,25 @@
 // gen-modules.config.json / gen-modules.config.ts: finding, loading and validating the config.
 // Paths in a config are relative to the config file. Everything here is validated at this
-// boundary, so the scanner and generator can trust their options.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+// boundary, so the scanner and generator can trust their options. A problem in a config is a
+// ConfigError carrying GM9001 diagnostics with the place of each problem (the CLI exits 2).
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { diagnostics as d } from '../diagnostics/codes.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import type { DriverState } from '../model.js';
-import { closest } from './closest.js';
+import { toPosixPath } from './posix-path.js';
+import { locateInJson, locateInScript, toPosition, type ConfigPath } from './json-location.js';
+import { checkConfig, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
 
+export { KNOWN_KEYS, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
+
+/** What a config file contains (`defineConfig` gives it types in gen-modules.config.ts). */
 export interface GenModulesConfig {
+  $schema?: string;
   /** Glob patterns of driver source files, relative to the config file. */
   drivers: string[];
-  /** The generated table, relative to the config file. */
+  /** The generated block-driver table, relative to the config file. */
   out: string;
   /**
    * Extension written in the generated `import()` specifiers: '.js' (TypeScript's NodeNext
@@ -20,6 +30,14 @@ export interface GenModulesConfig {
   states?: Record<string, DriverState>;
   /** State of drivers not named in `states` (default `module`). */
   defaultState?: DriverState;
+  /** Installed (or workspace) packages whose drivers join the table: names, or { name, drivers, rootDir, outDir }. */
+  packages?: (string | PackageConfig)[];
+  /** Other decorator kinds made with `createDriverDecorator(name, keys)`, each with its own table. */
+  registries?: Record<string, Partial<Omit<RegistryConfig, 'out'>> & { out: string }>;
+  /** tsconfig.json whose `paths` the scanner follows (default: the nearest one above the config). */
+  tsconfig?: string;
+  /** Globs never scanned (node_modules, *.d.ts and the generated files never are). */
+  exclude?: string[];
 }
 
 export interface LoadedConfig {
@@ -27,7 +45,7 @@ export interface LoadedConfig {
   file: string;
   /** Absolute folder the config's paths are relative to. */
   root: string;
-  config: Required<Pick<GenModulesConfig, 'drivers' | 'out' | 'importExtension' | 'states' | 'defaultState'>>;
+  config: ResolvedConfig;
 }
 
 /** Identity with types, for `gen-modules.config.ts`. */
@@ -40,6 +58,12 @@ export const CONFIG_FILES = ['gen-modules.config.ts', 'gen-modules.config.mts', 
 /** A usage or config problem: the CLI exits 2, plugins fail the build with this message. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  /** The problems as diagnostics (GM9001), with places when known. */
+  readonly diagnostics: Diagnostic[];
+  constructor(message: string, diagnostics: Diagnostic[] = []) {
+    super(message);
+    this.diagnostics = diagnostics;
+  }
 }
 
 export function findConfigFile(cwd: string): string | undefined {
@@ -54,107 +78,122 @@ export async function loadConfig(file?: string, cwd = process.cwd()): Promise<Lo
   const path = file ? resolve(cwd, file) : findConfigFile(cwd);
   if (!path) throw new ConfigError(`no config file found in ${cwd} (looked for ${CONFIG_FILES.join(', ')})`);
   if (!existsSync(path)) throw new ConfigError(`config file ${file} does not exist`);
-  const raw = path.endsWith('.json') ? readJson(path) : await importTsConfig(path);
-  return { file: path, root: dirname(path), config: validateConfig(raw, path) };
+  const shown = displayName(path, cwd);
+  const text = readFileSync(path, 'utf8');
+  const raw = path.endsWith('.json') ? readJson(text, shown) : await importScriptConfig(path, (abs) => displayName(abs, cwd), text);
+  return { file: path, root: dirname(path), config: validateConfig(raw, shown, text) };
 }
 
-function readJson(path: string): unknown {
-  const text = readFileSync(path, 'utf8');
+/** Validates a config object; throws a ConfigError listing every problem. */
+export function validateConfig(raw: unknown, file: string, text?: string): ResolvedConfig {
+  const { config, problems } = checkConfig(raw);
+  if (config) return config;
+  const json = file.endsWith('.json');
+  const list = problems.map((problem) => {
+    const at = text === undefined ? undefined : locate(text, problem.path, json, problem.key ?? false);
+    return d.config(file, problem.message, at?.line, at?.column);
+  });
+  throw configError(list.sort((a, b) => a.line - b.line || a.column - b.column));
+}
+
+/** An unknown key is shown at the key, a bad value at the value, a missing one at its parent. */
+function locate(text: string, path: ConfigPath, json: boolean, key: boolean) {
+  if (!json) return locateInScript(text, path);
+  for (let end = path.length; end >= 0; end--) {
+    const found = locateInJson(text, path.slice(0, end), key && end === path.length ? 'key' : 'value');
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function configError(list: Diagnostic[]): ConfigError {
+  return new ConfigError(list.map((x) => `${x.file}:${x.line}:${x.column}: ${x.message}`).join('\n'), list);
+}
+
+function displayName(path: string, cwd: string): string {
+  const rel = toPosixPath(relative(cwd, path));
+  return rel && !rel.startsWith('../') ? rel : path;
+}
+
+function readJson(text: string, shown: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
     // V8 says "... at position N" (Node 20) or "(line L column C)" (newer): turn it into a place.
     const message = (error as Error).message;
     const position = /position (\d+)/.exec(message);
-    let where = '';
-    if (position) {
-      const before = text.slice(0, Number(position[1]));
-      const line = before.split('\n').length;
-      where = `:${line}:${before.length - before.lastIndexOf('\n')}`;
-    }
-    throw new ConfigError(`${path}${where}: invalid JSON: ${message}`);
+    const lineColumn = /line (\d+) column (\d+)/.exec(message);
+    const at = position ? toPosition(text, Number(position[1])) : lineColumn ? { line: Number(lineColumn[1]), column: Number(lineColumn[2]) } : undefined;
+    throw configError([d.config(shown, `invalid JSON: ${message}`, at?.line, at?.column)]);
   }
 }
 
-async function importTsConfig(path: string): Promise<unknown> {
-  // Loads without a separate build step: esbuild bundles the config (and what it imports) to one
-  // ES module in memory; `gen-modules` itself is left external so defineConfig is the real one.
+/**
+ * Loads a TypeScript config without a separate build step: esbuild bundles it (and what it
+ * imports) into one ES module; `gen-modules` itself stays external so defineConfig is the real
+ * one. Errors name the config's own file and line: esbuild's for syntax, source maps for throws.
+ */
+async function importScriptConfig(path: string, display: (absolute: string) => string, text: string): Promise<unknown> {
+  const shown = display(path);
   const { build } = await import('esbuild');
+  // A temporary folder beside the config, so that bare imports resolve from the project; esbuild
+  // works from it, so the inline source map's paths lead back to the real config file.
+  const dir = mkdtempSync(join(dirname(path), '.gen-modules-config-'));
+  const temp = join(dir, 'config.mjs');
   let code: string;
   try {
     const result = await build({
+      absWorkingDir: dir,
       entryPoints: [path],
       bundle: true,
       write: false,
       format: 'esm',
       platform: 'node',
       packages: 'external',
+      sourcemap: 'inline',
       logLevel: 'silent',
     });
     code = result.outputFiles[0]!.text;
   } catch (error) {
-    const first = (error as { errors?: { text: string; location?: { line: number; column: number } }[] }).errors?.[0];
-    const where = first?.location ? `:${first.location.line}:${first.location.column + 1}` : '';
-    throw new ConfigError(`${path}${where}: ${first?.text ?? String(error)}`);
+    rmSync(dir, { recursive: true, force: true });
+    const errors = (error as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors ?? [];
+    if (errors.length === 0) throw configError([d.config(shown, String(error))]);
+    throw configError(
+      errors.map((e) => {
+        const file = e.location ? display(resolve(dir, e.location.file)) : shown;
+        return d.config(file, e.text, e.location?.line, e.location ? e.location.column + 1 : undefined);
+      }),
+    );
   }
-  const { writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  // A temporary file beside the config, so that bare imports resolve from the project.
-  const dir = mkdtempSync(join(dirname(path), '.gen-modules-config-'));
-  const temp = join(dir, 'config.mjs');
+  const process_ = process as NodeJS.Process & { sourceMapsEnabled?: boolean };
+  const mapsWere = process_.sourceMapsEnabled ?? false;
+  process_.setSourceMapsEnabled(true);
   try {
     writeFileSync(temp, code);
-    const mod = (await import(`${pathToFileUrl(temp)}?t=${Date.now()}`)) as { default?: unknown };
-    if (mod.default === undefined) throw new ConfigError(`${path}: the config must have a default export`);
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(`${pathToFileURL(temp).href}?t=${Date.now()}`)) as { default?: unknown };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const at = error instanceof Error ? frameIn(error.stack ?? '', path) : undefined;
+      throw configError([d.config(shown, `the config threw while loading: ${message}`, at?.line, at?.column)]);
+    }
+    if (mod.default === undefined) {
+      const at = /export\s+default/.exec(text);
+      throw configError([d.config(shown, 'the config must have a default export: export default defineConfig({ ... })', at ? toPosition(text, at.index).line : 1)]);
+    }
     return mod.default;
   } finally {
+    process_.setSourceMapsEnabled(mapsWere);
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function pathToFileUrl(path: string): string {
-  return new URL(`file://${path.startsWith('/') ? '' : '/'}${path.replace(/\\/g, '/')}`).href;
-}
-
-const KNOWN_KEYS = ['drivers', 'out', 'importExtension', 'states', 'defaultState', '$schema'] as const;
-const STATES: readonly DriverState[] = ['builtin', 'module', 'disabled'];
-
-export function validateConfig(raw: unknown, file: string): LoadedConfig['config'] {
-  const fail = (message: string): never => {
-    throw new ConfigError(`${file}: ${message}`);
-  };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('the config must be an object');
-  const record = raw as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
-      const guess = closest(key, KNOWN_KEYS);
-      fail(`unknown option '${key}'${guess ? `; did you mean '${guess}'?` : ''}`);
-    }
+/** The first stack frame in `file` (stack traces are source-mapped back to the config). */
+function frameIn(stack: string, file: string): { line: number; column: number } | undefined {
+  for (const match of stack.matchAll(/(?:\(|at )((?:file:\/\/)?[^()\s]+):(\d+):(\d+)\)?/g)) {
+    const where = match[1]!.startsWith('file://') ? new URL(match[1]!).pathname : match[1]!;
+    if (resolve(where) === file) return { line: Number(match[2]), column: Number(match[3]) };
   }
-  const drivers = record.drivers;
-  if (typeof drivers === 'string') record.drivers = [drivers];
-  else if (!Array.isArray(drivers) || drivers.length === 0 || drivers.some((d) => typeof d !== 'string' || d === '')) {
-    fail(`'drivers' must be a non-empty array of glob patterns, e.g. ["src/drivers/**/*.ts"]`);
-  }
-  if (typeof record.out !== 'string' || !/\.(m?ts|tsx)$/.test(record.out)) {
-    fail(`'out' must be the path of a TypeScript file to generate, e.g. "src/generated/drivers.gen.ts"`);
-  }
-  const importExtension = record.importExtension ?? '.js';
-  if (importExtension !== '.js' && importExtension !== '.ts') fail(`'importExtension' must be ".js" or ".ts"`);
-  const states = record.states ?? {};
-  if (typeof states !== 'object' || states === null || Array.isArray(states)) fail(`'states' must be an object`);
-  for (const [name, state] of Object.entries(states as Record<string, unknown>)) {
-    if (!STATES.includes(state as DriverState)) {
-      fail(`'states.${name}' must be one of ${STATES.map((s) => `"${s}"`).join(', ')}, got ${JSON.stringify(state)}`);
-    }
-  }
-  const defaultState = record.defaultState ?? 'module';
-  if (!STATES.includes(defaultState as DriverState)) fail(`'defaultState' must be one of ${STATES.map((s) => `"${s}"`).join(', ')}`);
-  return {
-    defaultState: defaultState as DriverState,
-    drivers: record.drivers as string[],
-    out: record.out as string,
-    importExtension: importExtension as '.js' | '.ts',
-    states: states as Record<string, DriverState>,
-  };
+  return undefined;
 }

@@ -22,10 +22,12 @@ function make(code: string, severity: Severity, at: At, message: string, related
   };
 }
 
+const list = (keys: readonly string[]) => keys.map((k) => `'${k}'`).join(', ');
+
 export const diagnostics = {
   syntaxError: (at: At, message: string) => make('GM1001', 'error', at, `syntax error: ${message}`),
-  notConstant: (at: At, what: string, why: string) =>
-    make('GM1002', 'error', at, `${what} must be a compile-time constant: ${why}`),
+  notConstant: (at: At, what: string, why: string, related: RelatedLocation[] = []) =>
+    make('GM1002', 'error', at, `${what} must be a compile-time constant: ${why}`, related),
   badOptionType: (at: At, key: string, expected: string, got: string) =>
     make('GM1003', 'error', at, `option '${key}' must be ${expected}, got ${got}`),
   unknownOption: (at: At, key: string, decorator: string, suggestion?: string) =>
@@ -44,6 +46,21 @@ export const diagnostics = {
   unsafeName: (at: At, name: string, pattern: string) =>
     make('GM1008', 'error', at, `driver name '${name}' is not allowed: names must match ${pattern}`),
   cannotReadFile: (file: string, why: string) => make('GM1009', 'error', { file, line: 1, column: 1 }, `cannot read file: ${why}`),
+  unknownRegistry: (at: At, registry: string, suggestion?: string) =>
+    make(
+      'GM1010',
+      'warning',
+      at,
+      `@${registry} is a driver decorator (createDriverDecorator('${registry}', ...)) but the config declares no registry '${registry}', so no table lists it` +
+        (suggestion ? `; did you mean '${suggestion}'?` : `; add "registries": { "${registry}": { "out": "..." } }`),
+    ),
+  registryKeys: (at: At, registry: string, declared: readonly string[], configured: readonly string[]) =>
+    make(
+      'GM1011',
+      'error',
+      at,
+      `registry '${registry}' names drivers by ${list(declared)} here but by ${list(configured)} in the config`,
+    ),
   duplicateName: (at: At, kind: string, name: string, first: RelatedLocation) =>
     make('GM2001', 'error', at, `duplicate ${kind} name '${name}'`, [first]),
   duplicateSignature: (at: At, name: string, other: string, first: RelatedLocation) =>
@@ -56,4 +73,6 @@ export const diagnostics = {
     make('GM9001', 'error', { file, line, column }, message),
   noDriverFiles: (file: string, patterns: readonly string[]) =>
     make('GM9002', 'warning', { file, line: 1, column: 1 }, `no files match ${patterns.map((p) => `'${p}'`).join(', ')}`),
+  tsconfig: (at: At, message: string) => make('GM9003', 'warning', at, `${message}; tsconfig paths are not used`),
+  driverPackage: (at: At, name: string, message: string) => make('GM9004', 'error', at, `driver package '${name}': ${message}`),
 } as const;

@@ -2,6 +2,7 @@
 import type { ConstValue, DriverInfo, DriverState } from '../model.js';
 import { closest } from '../config/closest.js';
 import { diagnostics as d } from '../diagnostics/codes.js';
+import type { At } from '../diagnostics/codes.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { probeList, validateProbes } from '../probe/validate.js';
 import type { FoundDecorator } from './scan-file.js';
@@ -60,7 +61,7 @@ export function toDriverInfo(
   }
   if (options.probe !== undefined) {
     if (hasProtocol) problem(d.badProbe(place('probe'), 'protocol drivers are chosen by prefix, not probed'));
-    for (const message of validateProbes(options.probe)) problem(d.badProbe(place('probe'), message));
+    for (const message of validateProbes(options.probe)) problem(d.badProbe(probePlace(found, message), message));
   }
   if (!valid) return undefined;
   return {
@@ -77,7 +78,22 @@ export function toDriverInfo(
   };
 }
 
-function typeName(value: ConstValue | undefined): string {
+/**
+ * The most precise place for a probe problem: the messages of validateProbes start with the path
+ * inside the option (`probe.match[1].at must be ...`); point at the deepest literal on that path.
+ */
+function probePlace(found: FoundDecorator, message: string): At {
+  const path = /^probe[\w.[\]]*/.exec(message)?.[0] ?? 'probe';
+  for (let end = path.length; end > 0; end--) {
+    const prefix = path.slice(0, end);
+    if (end < path.length && !/[.[]/.test(path[end]!)) continue;
+    const where = found.valueLocations[prefix];
+    if (where) return where;
+  }
+  return found.optionLocations.probe ?? found.at;
+}
+
+export function typeName(value: ConstValue | undefined): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';

@@ -22,7 +22,11 @@ export function checkDriverSet(drivers: readonly DriverInfo[]): Diagnostic[] {
     }
     for (const probe of driver.probes) {
       if (probe.score < 100 || probe.module !== undefined) continue;
-      const signature = canonical(Array.isArray(probe.match) ? probe.match : [probe.match]);
+      let signature = canonicalByProbe.get(probe);
+      if (signature === undefined) {
+        signature = canonical(Array.isArray(probe.match) ? probe.match : [probe.match]);
+        canonicalByProbe.set(probe, signature);
+      }
       const other = signatures.get(signature);
       if (other && other.name !== driver.name) {
         out.push(d.duplicateSignature(driver.location, driver.name, other.name, { ...other.location, message: `'${other.name}' declares it here` }));
@@ -31,6 +35,9 @@ export function checkDriverSet(drivers: readonly DriverInfo[]): Diagnostic[] {
   }
   return out;
 }
+
+/** Canonical texts by probe (a watcher checks the same probes after every change). */
+const canonicalByProbe = new WeakMap<object, string>();
 
 /** A canonical text of a match: conjunctions are order-independent. */
 function canonical(value: unknown): string {

@@ -1,15 +1,35 @@
 // The project scan: list the configured driver files, pre-filter by text, scan the candidates,
 // validate each driver and then the set of drivers. Collects every diagnostic of the run.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, posix, relative, resolve } from 'node:path';
-import { glob } from 'tinyglobby';
+//
+// The cost model: every listed file is read once; only files that pass the text pre-filter (an
+// '@' followed by a name the file binds) are parsed, without parent pointers or JSDoc; imported modules are parsed only when
+// a decorator's constant or the decorator itself leads there; a candidate's syntax tree is dropped
+// once it is scanned (keeping thousands costs more in garbage collection than the rare re-parse).
+// A ProjectScanner keeps the parses of imported modules and per-file results, keyed by path and
+// content (a candidate's text is kept: comparing it is cheaper than hashing it, and a dependency's
+// change re-evaluates from it without touching the disk), with the modules each result depended
+// on; a watcher that reports changed paths makes the next scan re-read only those files and redo
+// only their dependents.
+import { dirname, posix, relative, resolve, sep } from 'node:path';
 import type { LoadedConfig } from '../config/config.js';
+import { locateInJson, locateInScript } from '../config/json-location.js';
+import { toPosixPath } from '../config/posix-path.js';
 import type { DriverInfo } from '../model.js';
-import { diagnostics as d } from '../diagnostics/codes.js';
+import { closest } from '../config/closest.js';
+import { diagnostics as d, type At } from '../diagnostics/codes.js';
 import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { toDriverInfo } from './block-driver-options.js';
 import { checkDriverSet } from './check-driver-set.js';
-import { scanFile } from './scan-file.js';
+import { resolvePackages, type ResolvedPackage } from './driver-packages.js';
+import { nodeFileSystem, readTextFileSystem, type ScanFileSystem } from './file-system.js';
+import { listFiles } from './list-files.js';
+import { ModuleGraph } from './module-graph.js';
+import { mayHoldDecorator } from './prefilter.js';
+import { ModuleResolver } from './module-resolver.js';
+import { toRegistryDriverInfo } from './registry-options.js';
+import { scanModule, type FileScan } from './scan-file.js';
+import { readPathsConfig, type PathsConfig } from './tsconfig-paths.js';
+import { loadTypeScript } from './typescript.js';
 
 export interface ScanResult {
   /** Drivers in a total order: kind ('format' before 'protocol'), then name by code unit. */
@@ -19,61 +39,310 @@ export interface ScanResult {
   files: string[];
   /** Source texts of files with diagnostics, for code frames. */
   sources: Map<string, string>;
+  /**
+   * Everything the result depends on, config-relative and sorted: the config, tsconfig files,
+   * driver packages' package.json, every listed file and every module a declaration led to.
+   */
+  inputs: string[];
+  stats: ScanStats;
+}
+
+export interface ScanStats {
+  files: number;
+  /** Files the text pre-filter let through (see prefilter.ts). */
+  candidates: number;
+  /** Files read from disk in this scan. */
+  read: number;
+  /** Modules parsed in this scan (candidates and the modules they led to). */
+  parsed: number;
+  /** Files whose cached result was reused. */
+  reused: number;
+}
+
+export interface ScanOptions {
+  /** Read a file (default: the disk). Paths the function cannot read count as missing. */
+  readText?: (absolute: string) => string;
+  /** A whole file system (tests pass an in-memory one). */
+  fs?: ScanFileSystem;
+  /** The driver files, config-relative, instead of globbing the config's patterns. */
+  files?: readonly string[];
+  /** Called while scanning: files done of total. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Lists the driver files, config-relative with forward slashes, sorted. */
 export async function listDriverFiles(loaded: LoadedConfig): Promise<string[]> {
-  const files = await glob(loaded.config.drivers, {
-    cwd: loaded.root,
-    absolute: false,
-    onlyFiles: true,
-    ignore: ['**/node_modules/**', '**/*.d.ts', loaded.config.out],
-  });
-  return files.map((f) => f.split('\\').join('/')).sort(byCodeUnit);
+  const config = loaded.config;
+  const patterns = [...new Set([...config.drivers, ...Object.values(config.registries).flatMap((r) => r.drivers)])];
+  if (patterns.length === 0) return [];
+  // Declaration files and the generated tables are cheaper to drop afterwards than to match.
+  const files = await listFiles(patterns, loaded.root, config.exclude);
+  const outputs = new Set([config.out, ...Object.values(config.registries).map((r) => r.out)].map((o) => posix.normalize(toPosixPath(o))));
+  // Default sort: UTF-16 code-unit order, the total order every output uses.
+  return files
+    .map(toPosixPath)
+    .filter((f) => !/\.d\.[cm]?ts$/.test(f) && !outputs.has(f))
+    .sort();
 }
 
-export async function scan(loaded: LoadedConfig, readText: (absolute: string) => string = (p) => readFileSync(p, 'utf8')): Promise<ScanResult> {
-  const files = await listDriverFiles(loaded);
-  const diagnostics: Diagnostic[] = [];
-  const sources = new Map<string, string>();
-  const drivers: DriverInfo[] = [];
-  if (files.length === 0) diagnostics.push(d.noDriverFiles(displayPath(loaded, loaded.file), loaded.config.drivers));
+export async function scan(loaded: LoadedConfig, options: ScanOptions | ((absolute: string) => string) = {}): Promise<ScanResult> {
+  return new ProjectScanner(loaded, typeof options === 'function' ? { readText: options } : options).scan();
+}
 
-  for (const file of files) {
-    const absolute = resolve(loaded.root, file);
-    let text: string;
-    try {
-      text = readText(absolute);
-    } catch (error) {
-      diagnostics.push(d.cannotReadFile(file, (error as Error).message));
-      continue;
+interface ListedFile {
+  /** Config-relative display path. */
+  file: string;
+  path: string;
+  pkg?: ResolvedPackage;
+}
+
+interface FileRecord {
+  candidate: boolean;
+  /** A candidate's text: its content key (an unchanged text keeps the result) and what a re-evaluation re-parses. */
+  text?: string;
+  result?: FileScan;
+  /** Modules the result depends on (besides the file itself), and their display paths. */
+  deps: Set<string>;
+  depInputs?: string[];
+  /** The drivers the result makes under this config, and their diagnostics. */
+  infos?: { drivers: DriverInfo[]; diagnostics: Diagnostic[] };
+  /** Re-evaluate from the cached parse (a dependency or the set of files changed). */
+  stale: boolean;
+}
+
+export class ProjectScanner {
+  readonly fs: ScanFileSystem;
+  private paths: PathsConfig | undefined;
+  private resolver: ModuleResolver | undefined;
+  private graph: ModuleGraph | undefined;
+  private listing: { files: ListedFile[]; packages: ResolvedPackage[]; diagnostics: Diagnostic[] } | undefined;
+  private readonly records = new Map<string, FileRecord>();
+  /** Paths to re-read on the next scan. */
+  private readonly changedPaths = new Set<string>();
+  /** The last scan's inputs (sorted); undefined after the listing changed. */
+  private inputs: string[] | undefined;
+
+  constructor(
+    readonly loaded: LoadedConfig,
+    private readonly options: ScanOptions = {},
+  ) {
+    this.fs = options.fs ?? (options.readText ? readTextFileSystem(options.readText) : nodeFileSystem());
+  }
+
+  /**
+   * Tell the scanner what changed on disk since the last scan. `structural`: files were added or
+   * removed (the listing and every import resolution may change).
+   */
+  invalidate(paths: Iterable<string>, structural = false): void {
+    const list = [...paths];
+    this.fs.forget?.(structural ? undefined : list);
+    this.graph?.forget(list);
+    for (const path of list) this.changedPaths.add(path);
+    const touched = new Set(list);
+    if (this.paths && list.some((p) => this.paths!.files.includes(p))) {
+      // tsconfig changed: every resolution may differ.
+      this.paths = undefined;
+      this.resolver = undefined;
+      this.graph = undefined;
+      structural = true;
     }
-    // Cheap text pre-filter: a file without '@' has no decorator, so it is never parsed.
-    if (!text.includes('@')) continue;
-    const result = scanFile(file, text);
-    if (result.diagnostics.length > 0) sources.set(file, text);
-    diagnostics.push(...result.diagnostics);
-    for (const found of result.found) {
-      const before = diagnostics.length;
-      const info = toDriverInfo(found, loaded.config.states, loaded.config.defaultState, diagnostics);
-      if (diagnostics.length > before) sources.set(file, text);
-      if (info) {
-        checkProbeModules(loaded, info, diagnostics);
-        drivers.push(info);
-      }
+    if (structural) {
+      this.listing = undefined;
+      this.inputs = undefined;
+      this.resolver?.clear();
+    }
+    // A probe module may have appeared or gone: drivers are re-checked (cheap, no parse).
+    if (structural) for (const record of this.records.values()) record.infos = undefined;
+    for (const record of this.records.values()) {
+      if (record.candidate && (structural || [...record.deps].some((dep) => touched.has(dep)))) record.stale = true;
     }
   }
-  diagnostics.push(...checkDriverSet(drivers));
-  drivers.sort(compareDrivers);
-  diagnostics.sort(compareDiagnostics);
-  return { drivers, diagnostics, files, sources };
-}
 
-function checkProbeModules(loaded: LoadedConfig, info: DriverInfo, diagnostics: Diagnostic[]): void {
-  for (const probe of info.probes) {
-    if (probe.module === undefined) continue;
-    const target = resolve(loaded.root, dirname(info.file), probe.module);
-    if (!existsSync(target)) diagnostics.push(d.probeModuleMissing({ ...info.location }, probe.module));
+  /** Whether `path` is a listed file or a module some result depends on. */
+  knows(path: string): boolean {
+    return this.records.has(path) || (this.graph?.has(path) ?? false);
+  }
+
+  async scan(): Promise<ScanResult> {
+    loadTypeScript();
+    const { loaded, fs } = this;
+    const display = (absolute: string) => toPosixPath(relative(loaded.root, absolute)) || '.';
+    this.paths ??= readPathsConfig(loaded.root, fs, loaded.config.tsconfig);
+    this.resolver ??= new ModuleResolver(fs, this.paths);
+    this.graph ??= new ModuleGraph(fs, this.resolver, display);
+    const graph = this.graph;
+    const parsesBefore = graph.parses;
+    this.listing ??= await this.list(display);
+    const { files, packages } = this.listing;
+
+    const diagnostics: Diagnostic[] = [...this.listing.diagnostics];
+    const sources = new Map<string, string>();
+    if (this.paths.problem) {
+      const p = this.paths.problem;
+      diagnostics.push(d.tsconfig({ file: display(p.file), line: p.line, column: p.column }, p.message));
+    }
+    if (files.length === 0) diagnostics.push(d.noDriverFiles(display(loaded.file), [...loaded.config.drivers, ...packages.map((p) => `${p.info.name}: ${p.drivers.join(', ')}`)]));
+
+    const stats: ScanStats = { files: files.length, candidates: 0, read: 0, parsed: 0, reused: 0 };
+    const found: { listed: ListedFile; record: FileRecord }[] = [];
+    const listingChanged = this.inputs === undefined;
+    let inputsChanged = listingChanged;
+    let done = 0;
+    for (const listed of files) {
+      if (this.options.onProgress && ++done % 250 === 0) this.options.onProgress(done, files.length);
+      const record = this.fileRecord(listed, diagnostics, stats);
+      if (!record) continue;
+      if (!record.candidate) continue;
+      stats.candidates++;
+      if (!record.result || record.stale) {
+        const deps = new Set<string>();
+        const module = graph.track(deps, () => graph.module(listed.path, record.text, false));
+        if ('error' in module) {
+          diagnostics.push(d.cannotReadFile(listed.file, module.error));
+          continue;
+        }
+        record.result = graph.track(deps, () => scanModule(module, graph));
+        deps.delete(listed.path);
+        const depInputs = [...deps].map(display);
+        if (depInputs.join('\u0000') !== (record.depInputs ?? []).join('\u0000')) inputsChanged = true;
+        record.deps = deps;
+        record.depInputs = depInputs;
+        record.infos = undefined;
+        record.stale = false;
+      } else stats.reused++;
+      const result = record.result;
+      if (result.diagnostics.length > 0) {
+        sources.set(listed.file, record.text ?? fs.readText(listed.path));
+        diagnostics.push(...result.diagnostics);
+      }
+      if (result.found.length > 0) found.push({ listed, record });
+    }
+    if (listingChanged) {
+      const live = new Set(files.map((f) => f.path));
+      for (const path of this.records.keys()) if (!live.has(path)) this.records.delete(path);
+    }
+    this.changedPaths.clear();
+    this.options.onProgress?.(files.length, files.length);
+    // Everything the result depends on (config-relative), recomputed only when it can differ.
+    if (inputsChanged || !this.inputs) {
+      const inputs = new Set<string>([loaded.file, ...this.paths.files, ...packages.map((p) => p.packageJson)].map(display));
+      for (const listed of files) {
+        inputs.add(listed.file);
+        for (const dep of this.records.get(listed.path)?.depInputs ?? []) inputs.add(dep);
+      }
+      this.inputs = [...inputs].sort();
+    }
+
+    const drivers = this.drivers(found, diagnostics, sources);
+    diagnostics.push(...checkDriverSet(drivers));
+    drivers.sort(compareDrivers);
+    diagnostics.sort(compareDiagnostics);
+    stats.parsed = graph.parses - parsesBefore;
+    return {
+      drivers,
+      diagnostics,
+      files: files.map((f) => f.file),
+      sources,
+      inputs: [...this.inputs],
+      stats,
+    };
+  }
+
+  /** Reads a listed file when it is new or changed; decides whether it is a candidate. */
+  private fileRecord(listed: ListedFile, diagnostics: Diagnostic[], stats: ScanStats): FileRecord | undefined {
+    const existing = this.records.get(listed.path);
+    if (existing && !this.changedPaths.has(listed.path)) return existing;
+    let text: string;
+    try {
+      text = this.fs.readText(listed.path);
+    } catch (error) {
+      diagnostics.push(d.cannotReadFile(listed.file, (error as NodeJS.ErrnoException).code ?? (error as Error).message));
+      this.records.delete(listed.path);
+      return undefined;
+    }
+    stats.read++;
+    // Cheap text pre-filter (prefilter.ts): a file without '@', or whose '@' names are bound
+    // nowhere in it, has no decorator of ours, so it is never parsed.
+    const candidate = mayHoldDecorator(text);
+    // Same content, same result (an editor's save without changes, a touch).
+    if (existing && existing.text === text) return existing;
+    const record: FileRecord = { candidate, deps: new Set(), stale: true, ...(candidate ? { text } : {}) };
+    this.records.set(listed.path, record);
+    return record;
+  }
+
+  private async list(display: (absolute: string) => string): Promise<{ files: ListedFile[]; packages: ResolvedPackage[]; diagnostics: Diagnostic[] }> {
+    const { loaded } = this;
+    const configText = (() => {
+      try {
+        return this.fs.readText(loaded.file);
+      } catch {
+        return '';
+      }
+    })();
+    const configAt = (name: string): At => {
+      const index = loaded.config.packages.findIndex((p) => p.name === name);
+      const where = loaded.file.endsWith('.json') ? locateInJson(configText, ['packages', index]) : locateInScript(configText, ['packages']);
+      return { file: display(loaded.file), line: where?.line ?? 1, column: where?.column ?? 1, length: where?.length ?? 1 };
+    };
+    const { packages, diagnostics } = resolvePackages(loaded, this.fs, configAt);
+    const own = this.options.files?.map((f) => posix.normalize(toPosixPath(f))) ?? (await listDriverFiles(loaded));
+    // Listed paths are normalised and relative: joining is enough (resolve() costs more on 10,000).
+    const files: ListedFile[] = own.map((file) => ({ file, path: file.startsWith('../') ? resolve(loaded.root, file) : `${loaded.root}${sep}${file}` }));
+    const seen = new Set(files.map((f) => f.path));
+    for (const pkg of packages) {
+      const inPackage = (await listFiles(pkg.drivers, pkg.realRoot, [])).filter((f) => !/\.d\.[cm]?ts$/.test(f));
+      for (const f of inPackage.sort()) {
+        const path = resolve(pkg.realRoot, f);
+        if (seen.has(path)) continue;
+        seen.add(path);
+        files.push({ file: display(path), path, pkg });
+      }
+    }
+    if (packages.length > 0 || this.options.files) files.sort((a, b) => byCodeUnit(a.file, b.file));
+    return { files, packages, diagnostics };
+  }
+
+  /** The drivers of every file with decorators (kept per file until the file is evaluated again). */
+  private drivers(found: { listed: ListedFile; record: FileRecord }[], diagnostics: Diagnostic[], sources: Map<string, string>): DriverInfo[] {
+    const drivers: DriverInfo[] = [];
+    for (const { listed, record } of found) {
+      record.infos ??= this.driversOf(listed, record.result!);
+      if (record.infos.diagnostics.length > 0 && !sources.has(listed.file)) sources.set(listed.file, record.text ?? this.fs.readText(listed.path));
+      diagnostics.push(...record.infos.diagnostics);
+      drivers.push(...record.infos.drivers);
+    }
+    return drivers;
+  }
+
+  private driversOf(listed: ListedFile, result: FileScan): { drivers: DriverInfo[]; diagnostics: Diagnostic[] } {
+    const { config } = this.loaded;
+    const registryNames = Object.keys(config.registries);
+    const drivers: DriverInfo[] = [];
+    const diagnostics: Diagnostic[] = [];
+    for (const decorator of result.found) {
+      let info: DriverInfo | undefined;
+      if (decorator.decorator === 'blockDriver') {
+        info = toDriverInfo(decorator, config.states, config.defaultState, diagnostics);
+      } else {
+        const registry = config.registries[decorator.decorator];
+        if (registry) info = toRegistryDriverInfo(decorator, registry, diagnostics);
+        else diagnostics.push(d.unknownRegistry(decorator.at, decorator.decorator, closest(decorator.decorator, registryNames)));
+      }
+      if (!info) continue;
+      if (listed.pkg) info.package = listed.pkg.info;
+      this.checkProbeModules(info, diagnostics);
+      drivers.push(info);
+    }
+    return { drivers, diagnostics };
+  }
+
+  private checkProbeModules(info: DriverInfo, diagnostics: Diagnostic[]): void {
+    for (const probe of info.probes) {
+      if (probe.module === undefined) continue;
+      const target = resolve(this.loaded.root, dirname(info.file), probe.module);
+      if (!this.fs.isFile(target)) diagnostics.push(d.probeModuleMissing({ ...info.location }, probe.module));
+    }
   }
 }
 
@@ -83,7 +352,7 @@ export function probeModulePath(info: DriverInfo, module: string): string {
 }
 
 export function displayPath(loaded: LoadedConfig, absolute: string): string {
-  return relative(loaded.root, absolute).split('\\').join('/') || '.';
+  return toPosixPath(relative(loaded.root, absolute)) || '.';
 }
 
 export function byCodeUnit(a: string, b: string): number {
@@ -91,5 +360,5 @@ export function byCodeUnit(a: string, b: string): number {
 }
 
 export function compareDrivers(a: DriverInfo, b: DriverInfo): number {
-  return byCodeUnit(a.kind, b.kind) || byCodeUnit(a.name, b.name) || byCodeUnit(a.file, b.file);
+  return byCodeUnit(a.registry, b.registry) || byCodeUnit(a.kind, b.kind) || byCodeUnit(a.name, b.name) || byCodeUnit(a.file, b.file);
 }

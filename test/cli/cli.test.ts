@@ -1,0 +1,123 @@
+// The CLI's contract: exit codes, `path:line:col: error GMxxxx: message` on stderr with paths
+// relative to the working directory, code frames and colour only on a terminal, --json.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main, type CliIo } from '../../src/cli/main.js';
+
+function io(cwd: string, tty = false): CliIo & { out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  const stream = (append: (s: string) => void) => Object.assign({ write: (chunk: string) => (append(chunk), true) }, { isTTY: tty }) as unknown as CliIo['stdout'];
+  return { cwd, stdout: stream((s) => (out += s)), stderr: stream((s) => (err += s)), out: () => out, err: () => err };
+}
+
+const head = `import { blockDriver } from 'gen-modules/runtime';\n`;
+
+function project(files: Record<string, string>): string {
+  const parent = mkdtempSync(join(tmpdir(), 'gm-cli-'));
+  const root = join(parent, 'app');
+  const all = { 'gen-modules.config.json': JSON.stringify({ drivers: ['src/drivers/*.ts'], out: 'src/generated/drivers.gen.ts' }), ...files };
+  for (const [file, text] of Object.entries(all)) {
+    mkdirSync(join(root, file, '..'), { recursive: true });
+    writeFileSync(join(root, file), text);
+  }
+  return root;
+}
+
+const broken = {
+  'src/consts.ts': `export let NAME = 'x';\n`,
+  'src/drivers/a.ts': `${head}import { NAME } from '../consts.js';\n@blockDriver({ format: NAME })\nexport class A {}\n`,
+  'src/drivers/b.ts': `${head}@blockDriver({ format: 'b', prob: 1 })\nexport class B {}\n`,
+};
+
+describe('gen-modules CLI', () => {
+  it('prints help and version', async () => {
+    const a = io('/');
+    expect(await main(['--help'], a)).toBe(0);
+    expect(a.out()).toContain('gen-modules [--config FILE] [--check] [--watch] [--json]');
+    const b = io('/');
+    expect(await main(['--version'], b)).toBe(0);
+    expect(b.out()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('exits 2 on usage errors, with a suggestion', async () => {
+    const a = io('/');
+    expect(await main(['--chek'], a)).toBe(2);
+    expect(a.err()).toContain("unknown option '--chek'; did you mean '--check'?");
+  });
+
+  it('reports every source error as path:line:col relative to the working directory and exits 1', async () => {
+    const root = project(broken);
+    const a = io(join(root, '..'));
+    expect(await main(['--config', 'app/gen-modules.config.json'], a)).toBe(1);
+    expect(a.err()).toBe(
+      [
+        "app/src/drivers/a.ts:3:24: error GM1002: option 'format' must be a compile-time constant: 'NAME' (imported from '../consts.js') is declared with 'let' and may change",
+        "  app/src/consts.ts:1:12: 'NAME' is declared with 'let' and may change",
+        "app/src/drivers/b.ts:2:29: error GM1004: unknown option 'prob' in @blockDriver(...); did you mean 'probe'?",
+        '2 errors; app/src/generated/drivers.gen.ts was not written',
+        '',
+      ].join('\n'),
+    );
+    expect(a.out()).toBe('');
+  });
+
+  it('adds code frames and colour on a terminal only', async () => {
+    const root = project(broken);
+    const a = io(root, true);
+    expect(await main([], a)).toBe(1);
+    const text = a.err();
+    expect(text).toContain('\u001b[31merror\u001b[0m');
+    // The frame: the line before, the flagged line, a caret under the span.
+    const plain = text.replace(/\u001b\[\d+m/g, '');
+    expect(plain).toContain(["  2 | import { NAME } from '../consts.js';", '> 3 | @blockDriver({ format: NAME })', '    |                        ^^^^'].join('\n'));
+  });
+
+  it('--json gives outputs, drivers and diagnostics for editors and CI', async () => {
+    const root = project(broken);
+    const a = io(root);
+    expect(await main(['--json'], a)).toBe(1);
+    const report = JSON.parse(a.out()) as { ok: boolean; outcome: string; diagnostics: { code: string; file: string; line: number; column: number; related: { file: string }[] }[] };
+    expect(report.ok).toBe(false);
+    expect(report.outcome).toBe('skipped');
+    expect(report.diagnostics.map((d) => `${d.code} ${d.file}:${d.line}:${d.column}`)).toEqual(['GM1002 src/drivers/a.ts:3:24', 'GM1004 src/drivers/b.ts:2:29']);
+    expect(report.diagnostics[0]!.related[0]!.file).toBe('src/consts.ts');
+    expect(a.err()).toBe('');
+
+    const good = project({ 'src/drivers/a.ts': `${head}@blockDriver({ format: 'a' })\nexport class A {}\n` });
+    const b = io(good);
+    expect(await main(['--json'], b)).toBe(0);
+    expect(JSON.parse(b.out())).toEqual({
+      ok: true,
+      outcome: 'written',
+      out: 'src/generated/drivers.gen.ts',
+      outputs: [{ registry: 'blockDriver', out: 'src/generated/drivers.gen.ts', outcome: 'written' }],
+      drivers: [{ registry: 'blockDriver', name: 'a', kind: 'format', state: 'module', file: 'src/drivers/a.ts', exportName: 'A' }],
+      diagnostics: [],
+      inputs: ['gen-modules.config.json', 'src/drivers/a.ts'],
+    });
+    const c = io(good);
+    expect(await main(['--check', '--json'], c)).toBe(0);
+    expect(JSON.parse(c.out())).toMatchObject({ ok: true, outcome: 'unchanged' });
+  });
+
+  it('exits 2 on config errors, each with its place, as text or JSON', async () => {
+    const root = project({ 'gen-modules.config.json': '{\n  "drivers": ["src/*.ts"],\n  "out": "x.ts",\n  "stats": {}\n}\n' });
+    const a = io(root);
+    expect(await main([], a)).toBe(2);
+    expect(a.err()).toBe("gen-modules.config.json:4:3: error GM9001: unknown option 'stats'; did you mean 'states'?\n");
+    const b = io(root);
+    expect(await main(['--json'], b)).toBe(2);
+    expect(JSON.parse(b.out())).toMatchObject({ ok: false, outcome: 'config-error', diagnostics: [{ code: 'GM9001', file: 'gen-modules.config.json', line: 4, column: 3 }] });
+  });
+
+  it('passes with warnings only', async () => {
+    const root = project({ 'gen-modules.config.json': JSON.stringify({ drivers: ['src/nothing/*.ts'], out: 'gen/t.gen.ts' }) });
+    const a = io(root);
+    expect(await main([], a)).toBe(0);
+    expect(a.err()).toBe("gen-modules.config.json:1:1: warning GM9002: no files match 'src/nothing/*.ts'\n");
+    expect(a.out()).toBe('gen/t.gen.ts: written (0 drivers)\n');
+  });
+});
