@@ -6,7 +6,9 @@ export class UsageError extends Error {
 }
 
 export interface CliArgs {
-  command: 'generate' | 'probe';
+  command: 'generate' | 'probe' | 'report';
+  /** `report --out FILE`. */
+  out?: string;
   config?: string;
   check: boolean;
   watch: boolean;
@@ -16,12 +18,12 @@ export interface CliArgs {
   files: string[];
 }
 
-const FLAGS = ['--config', '--check', '--watch', '--json', '--help', '--version'];
+const FLAGS = ['--config', '--check', '--watch', '--json', '--help', '--version', '--out'];
 
 export function parseArgs(argv: readonly string[]): CliArgs {
   const args: CliArgs = { command: 'generate', check: false, watch: false, json: false, help: false, version: false, files: [] };
   const rest = [...argv];
-  if (rest[0] === 'probe' || rest[0] === 'generate') args.command = rest.shift() as CliArgs['command'];
+  if (rest[0] === 'probe' || rest[0] === 'generate' || rest[0] === 'report') args.command = rest.shift() as CliArgs['command'];
   while (rest.length > 0) {
     const arg = rest.shift()!;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -30,6 +32,13 @@ export function parseArgs(argv: readonly string[]): CliArgs {
         const value = inline ?? rest.shift();
         if (!value) throw new UsageError('--config needs a file name');
         args.config = value;
+        break;
+      }
+      case '--out': {
+        const value = inline ?? rest.shift();
+        if (!value) throw new UsageError('--out needs a file name');
+        if (args.command !== 'report') throw new UsageError('--out is an option of `gen-modules report`');
+        args.out = value;
         break;
       }
       case '--check':
@@ -48,11 +57,12 @@ export function parseArgs(argv: readonly string[]): CliArgs {
           const guess = closest(flag, FLAGS);
           throw new UsageError(`unknown option '${flag}'${guess ? `; did you mean '${guess}'?` : ''}`);
         }
-        if (args.command !== 'probe') throw new UsageError(`unexpected argument '${arg}'`);
+        if (args.command === 'generate') throw new UsageError(`unexpected argument '${arg}'`);
         args.files.push(arg);
     }
   }
   if (args.command === 'probe' && args.files.length === 0 && !args.help) throw new UsageError('probe needs at least one FILE');
+  if (args.command === 'report' && args.files.length !== 1 && !args.help) throw new UsageError('report needs the build manifest: gen-modules report dist/gen-modules-manifest.json');
   if (args.check && args.watch) throw new UsageError('--check and --watch cannot be used together');
   return args;
 }

@@ -15,6 +15,7 @@ export const HELP = `gen-modules: generate typed lazy-loading driver tables and 
 Usage:
   gen-modules [--config FILE] [--check] [--watch] [--json]   generate (default), check, or watch
   gen-modules probe [--config FILE] [--json] FILE...         how the probe index decides, loading no driver
+  gen-modules report [--out FILE] MANIFEST                   an HTML page of chunk sizes from a build manifest
   gen-modules --help | --version
 
 Options:
@@ -43,6 +44,10 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (args.version) {
       io.stdout.write(`${version()}\n`);
       return 0;
+    }
+    if (args.command === 'report') {
+      const { runReport } = await import('./report-command.js');
+      return await runReport(resolve(io.cwd, args.files[0]!), args.out === undefined ? undefined : resolve(io.cwd, args.out), io);
     }
     const loaded = await loadConfig(args.config, io.cwd);
     // The probe command (and the runtime's probe evaluator it uses) loads only when asked for.

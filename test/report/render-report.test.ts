@@ -41,3 +41,23 @@ describe('gen-modules report', () => {
     expect(renderReport(manifest)).toBe(renderReport(JSON.parse(JSON.stringify(manifest)) as ReportManifest));
   });
 });
+
+describe('gen-modules report (CLI)', () => {
+  it('writes the page beside the manifest, or to --out', async () => {
+    const { mkdtempSync, copyFileSync, existsSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { runNode } = await import('../support/run-node.js');
+    const { genModulesBin } = await import('../support/paths.js');
+    const dir = mkdtempSync(join(tmpdir(), 'gm-report-'));
+    copyFileSync(join(emulatorDir, 'dist/gen-modules-manifest.json'), join(dir, 'gen-modules-manifest.json'));
+    const result = await runNode([genModulesBin, 'report', 'gen-modules-manifest.json'], { cwd: dir });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(readFileSync(join(dir, 'gen-modules-manifest.html'), 'utf8')).toContain('<b>qcow2</b>');
+    expect((await runNode([genModulesBin, 'report', '--out', 'r.html', 'gen-modules-manifest.json'], { cwd: dir })).code).toBe(0);
+    expect(existsSync(join(dir, 'r.html'))).toBe(true);
+    const bad = await runNode([genModulesBin, 'report', 'missing.json'], { cwd: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('missing.json');
+  });
+});
