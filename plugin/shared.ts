@@ -1,7 +1,7 @@
 // What every bundler adapter needs, knowing nothing of any bundler: options validation, config
 // loading, regeneration at build start, driver/probe entry lists, the build manifest and the
 // build id every lazy chunk carries.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { posix, relative, resolve } from 'node:path';
 import { closest } from '../src/config/closest.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../src/config/config.js';
@@ -266,8 +266,20 @@ export interface FinalizedBuild {
   manifest: BuildManifest;
   /** The manifest file's text (deterministic). */
   text: string;
-  /** New contents of the chunks that changed (the lazy chunks, which now export the build id). */
+  /** New contents of the lazy chunks given as strings (they now export the build id). */
   patched: Map<string, string>;
+  /** For every lazy chunk: the bytes that make it export the build id, and where they go. */
+  insertions: Map<string, Insertion>;
+}
+
+/** Bytes to insert at a byte offset of a chunk's UTF-8 contents. */
+export interface Insertion {
+  at: number;
+  bytes: Uint8Array;
+}
+
+export function applyInsertion(contents: Uint8Array, { at, bytes }: Insertion): Uint8Array {
+  return Buffer.concat([contents.subarray(0, at), bytes, contents.subarray(at)]);
 }
 
 export function integrityOf(bytes: Uint8Array | string): string {
@@ -275,43 +287,88 @@ export function integrityOf(bytes: Uint8Array | string): string {
 }
 
 /**
- * Build id: a hash over the sorted chunk names and their contents as the bundler wrote them. The
- * lazy chunks then get `export const __genModulesBuildId = "<id>"` appended, so the id is a
- * function of the build's own output and two identical builds have equal ids.
+ * Build id: a hash over the sorted chunk names, their lengths and the SHA-384 of their contents as
+ * the bundler wrote them. The lazy chunks then get `export const __genModulesBuildId = "<id>"`
+ * added, so the id is a function of the build's own output, changes when any chunk changes, and
+ * two identical builds have equal ids.
  */
 export function buildIdOf(chunks: readonly { file: string; code: string | Uint8Array }[]): string {
+  return buildIdOfDigests(chunks.map((c) => ({ file: c.file, bytes: bytesOf(c.code).length, digest: createHash('sha384').update(c.code).digest() })));
+}
+
+function buildIdOfDigests(chunks: readonly { file: string; bytes: number; digest: Uint8Array }[]): string {
   const hash = createHash('sha256');
-  for (const chunk of [...chunks].sort((a, b) => byCodeUnit(a.file, b.file))) {
-    const code = typeof chunk.code === 'string' ? Buffer.from(chunk.code) : chunk.code;
-    hash.update(`${chunk.file}\0${code.length}\0`).update(code);
-  }
+  for (const chunk of [...chunks].sort((a, b) => byCodeUnit(a.file, b.file))) hash.update(`${chunk.file}\0${chunk.bytes}\0`).update(chunk.digest);
   return hash.digest('hex').slice(0, 16);
 }
 
+const bytesOf = (code: string | Uint8Array): Buffer =>
+  typeof code === 'string' ? Buffer.from(code) : Buffer.from(code.buffer, code.byteOffset, code.byteLength);
+
+const buildIdStatement = (buildId: string) => `export const ${BUILD_ID_EXPORT} = ${JSON.stringify(buildId)};\n`;
+
 /** The statement a lazy chunk gets; placed before a trailing sourceMappingURL comment, so maps stay valid. */
 export function withBuildId(code: string, buildId: string): string {
-  const statement = `export const ${BUILD_ID_EXPORT} = ${JSON.stringify(buildId)};\n`;
+  const statement = buildIdStatement(buildId);
   const map = /\n\/\/# sourceMappingURL=[^\n]*\n?$/.exec(code);
   if (map) return `${code.slice(0, map.index)}\n${statement}${code.slice(map.index + 1)}`;
   return `${code}${code.endsWith('\n') || code === '' ? '' : '\n'}${statement}`;
 }
 
-/** Computes the build id, adds it to the lazy chunks and makes the manifest from the final bytes. */
+const MAP_COMMENT = Buffer.from('\n//# sourceMappingURL=');
+
+/**
+ * Where `withBuildId` inserts into these bytes, and whether a newline goes first: after the
+ * newline that starts a trailing sourceMappingURL comment (the last line, a final newline
+ * aside), else at the end.
+ */
+function insertionPoint(bytes: Buffer): { at: number; newline: boolean } {
+  const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
+  const lineStart = end > 0 ? bytes.lastIndexOf(0x0a, end - 1) : -1;
+  if (lineStart !== -1 && lineStart + MAP_COMMENT.length <= end && bytes.subarray(lineStart, lineStart + MAP_COMMENT.length).equals(MAP_COMMENT)) {
+    return { at: lineStart + 1, newline: false };
+  }
+  return { at: bytes.length, newline: bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a };
+}
+
+/**
+ * Computes the build id, adds it to the lazy chunks and makes the manifest from the final bytes.
+ * Every byte is hashed once: a lazy chunk's SHA-384 state before the insertion point is copied,
+ * finished for the build id, then continued with the statement for its integrity value.
+ */
 export function finalizeBuild(input: FinalizeInput): FinalizedBuild {
   const byFile = new Map(input.chunks.map((c) => [c.file, c]));
-  const buildId = buildIdOf(input.chunks);
-  const patched = new Map<string, string>();
-  for (const { chunk } of input.lazy) {
-    const built = byFile.get(chunk);
-    if (!built || patched.has(chunk)) continue;
-    const text = typeof built.code === 'string' ? built.code : new TextDecoder().decode(built.code);
-    patched.set(chunk, withBuildId(text, buildId));
-  }
-  const chunks: Record<string, ManifestChunk> = {};
+  const lazyFiles = new Set(input.lazy.map((l) => l.chunk));
+  // Entries made in the bundler's order, completed once the build id is known.
+  type ChunkEntry = { -readonly [K in keyof ManifestChunk]: ManifestChunk[K] };
+  const pending: { chunk: BuiltChunk; entry: ChunkEntry; bytes: Buffer; hash: Hash; at: number; newline: boolean }[] = [];
+  const digests: { file: string; bytes: number; digest: Uint8Array }[] = [];
+  const chunks: Record<string, ChunkEntry> = {};
   for (const chunk of input.chunks) {
-    const code = patched.get(chunk.file) ?? chunk.code;
-    const bytes = typeof code === 'string' ? Buffer.byteLength(code) : code.length;
-    chunks[chunk.file] = { file: chunk.file, bytes, integrity: integrityOf(code) };
+    const bytes = bytesOf(chunk.code);
+    const entry: ChunkEntry = (chunks[chunk.file] = { file: chunk.file, bytes: bytes.length, integrity: '' });
+    if (lazyFiles.has(chunk.file)) {
+      const { at, newline } = insertionPoint(bytes);
+      const hash = createHash('sha384').update(bytes.subarray(0, at));
+      digests.push({ file: chunk.file, bytes: bytes.length, digest: hash.copy().update(bytes.subarray(at)).digest() });
+      pending.push({ chunk, entry, bytes, hash, at, newline });
+    } else {
+      const digest = createHash('sha384').update(bytes).digest();
+      digests.push({ file: chunk.file, bytes: bytes.length, digest });
+      entry.integrity = `sha384-${digest.toString('base64')}`;
+    }
+  }
+  const buildId = buildIdOfDigests(digests);
+  const patched = new Map<string, string>();
+  const insertions = new Map<string, Insertion>();
+  const statement = Buffer.from(buildIdStatement(buildId));
+  const afterNewline = Buffer.concat([Buffer.from('\n'), statement]);
+  for (const { chunk, entry, bytes, hash, at, newline } of pending) {
+    const added = newline ? afterNewline : statement;
+    entry.bytes = bytes.length + added.length;
+    entry.integrity = `sha384-${hash.update(added).update(bytes.subarray(at)).digest('base64')}`;
+    insertions.set(chunk.file, { at, bytes: added });
+    if (typeof chunk.code === 'string') patched.set(chunk.file, withBuildId(chunk.code, buildId));
   }
   const edges = (file: string) => (byFile.get(file)?.imports ?? []).filter((f) => byFile.has(f));
   const entryImports = new Set(input.entries.flatMap((e) => staticClosure(e, edges)));
@@ -340,7 +397,7 @@ export function finalizeBuild(input: FinalizeInput): FinalizedBuild {
     probes,
     chunks,
   };
-  return { manifest, text: stringifyManifest(manifest), patched };
+  return { manifest, text: stringifyManifest(manifest), patched, insertions };
 }
 
 /** Serialise with sorted keys, so equal manifests are equal bytes. */
