@@ -81,7 +81,13 @@ export function createCore(core: CoreOptions) {
       folderWatchers.push(watcher);
     }
   }
-  const lazyByFile = () => new Map(lazyOf().map((e) => [e.file, e]));
+  // Asked once per chunk name: made once per prepared build.
+  let lazyIndex: { of: readonly LazyEntry[]; byFile: Map<string, LazyEntry> } | undefined;
+  const lazyByFile = () => {
+    const lazy = lazyOf();
+    if (lazyIndex?.of !== lazy) lazyIndex = { of: lazy, byFile: new Map(lazy.map((e) => [e.file, e])) };
+    return lazyIndex.byFile;
+  };
 
   /** Regenerate and report scanner diagnostics as the bundler's own error, with a location. */
   async function prepare(context: Pick<PluginContext, 'error'> | undefined): Promise<PreparedBuild> {
@@ -159,12 +165,21 @@ export function createCore(core: CoreOptions) {
     const home = new Map<string, string>();
     for (const item of items) for (const id of item.moduleIds ?? Object.keys(item.modules)) home.set(id, item.fileName);
     const eager = new Set(entries.flatMap(closure));
+    // Each lazy chunk's closure once: chunk -> the lazy roots whose loading loads it.
+    const loadedBy = new Map<string, Set<string>>();
+    for (const other of lazy) {
+      for (const chunk of closure(other.chunk)) {
+        let roots = loadedBy.get(chunk);
+        if (!roots) loadedBy.set(chunk, (roots = new Set()));
+        roots.add(other.entry.file);
+      }
+    }
     const suspects = new Map<string, string>();
     for (const { entry } of lazy) {
       if (entry.kind !== 'driver') continue;
       const chunk = home.get(entry.file);
       if (chunk === undefined) continue;
-      const pulledIn = eager.has(chunk) || lazy.some((other) => other.entry.file !== entry.file && closure(other.chunk).includes(chunk));
+      const pulledIn = eager.has(chunk) || [...(loadedBy.get(chunk) ?? [])].some((root) => root !== entry.file);
       if (pulledIn) suspects.set(entry.file, entry.name);
     }
     if (suspects.size === 0) return;

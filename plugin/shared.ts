@@ -97,17 +97,20 @@ export function validatePluginOptions(options: unknown, bundler: BundlerName | s
 
 export const DEFAULT_MANIFEST = 'gen-modules-manifest.json';
 
-/** One chunk the build must produce for laziness: a module driver or a probe module. */
+/**
+ * One chunk the build must produce for laziness: a module driver's file or a probe module. A file
+ * that declares several module drivers is one module, so one chunk, named after its first driver.
+ */
 export interface LazyEntry {
   kind: 'driver' | 'probe';
-  /** Driver name, or probe module id. */
+  /** Driver names (manifest keys) joined for messages, or the probe module id. */
   name: string;
   /** Absolute source path. */
   file: string;
   /** Output name without hash and extension: 'drivers/qcow2', 'probes/vmdk-descriptor'. */
   out: string;
-  /** For drivers: format or protocol. */
-  driverKind?: 'format' | 'protocol';
+  /** For drivers: every module driver the file declares, by manifest key, in table order. */
+  drivers?: { key: string; kind: 'format' | 'protocol' }[];
 }
 
 export interface PreparedBuild {
@@ -150,26 +153,31 @@ export function manifestKey(registry: string, name: string): string {
  * The file a bundler resolves a driver's import to: its source, or for a driver package compiled
  * with tsc (rootDir/outDir) the emitted JavaScript, which is what the table imports.
  */
-function entryFileOf(loaded: LoadedConfig, driver: DriverInfo): string {
+function entryFileOf(loaded: LoadedConfig, driver: DriverInfo, file = driver.file): string {
   const pkg = driver.package;
-  if (!pkg || pkg.rootDir === undefined || pkg.outDir === undefined || !driver.file.startsWith(`${pkg.root}/`)) return resolve(loaded.root, driver.file);
-  const specifier = packageSpecifier(pkg, driver.file.slice(pkg.root.length + 1), '.js');
+  if (!pkg || pkg.rootDir === undefined || pkg.outDir === undefined || !file.startsWith(`${pkg.root}/`)) return resolve(loaded.root, file);
+  const specifier = packageSpecifier(pkg, file.slice(pkg.root.length + 1), '.js');
   return resolve(loaded.root, pkg.root, specifier.slice(pkg.name.length + 1));
 }
 
 export function lazyEntries(loaded: LoadedConfig, drivers: readonly DriverInfo[]): LazyEntry[] {
   const entries: LazyEntry[] = [];
   const probeIds = new Set<string>();
+  const byFile = new Map<string, LazyEntry>();
   for (const driver of drivers) {
     if (driver.state === 'module') {
       const folder = driver.registry === 'blockDriver' ? 'drivers' : driver.registry;
-      entries.push({
-        kind: 'driver',
-        name: manifestKey(driver.registry, driver.name),
-        file: entryFileOf(loaded, driver),
-        out: `${folder}/${driver.name}`,
-        driverKind: driver.kind,
-      });
+      const file = entryFileOf(loaded, driver);
+      const member = { key: manifestKey(driver.registry, driver.name), kind: driver.kind };
+      const shared = byFile.get(file);
+      if (shared) {
+        shared.drivers!.push(member);
+        shared.name = shared.drivers!.map((m) => m.key).join(', ');
+      } else {
+        const entry: LazyEntry = { kind: 'driver', name: member.key, file, out: `${folder}/${driver.name}`, drivers: [member] };
+        byFile.set(file, entry);
+        entries.push(entry);
+      }
     }
     if (driver.state === 'disabled') continue;
     for (const probe of driver.probes) {
@@ -178,7 +186,8 @@ export function lazyEntries(loaded: LoadedConfig, drivers: readonly DriverInfo[]
       if (probeIds.has(id)) continue;
       probeIds.add(id);
       const base = posix.basename(id).replace(/\.(m?)tsx?$|\.m?js$/, '');
-      entries.push({ kind: 'probe', name: id, file: resolve(loaded.root, id), out: `probes/${base}` });
+      // A driver package's probe module, like its driver, is imported from the compiled output.
+      entries.push({ kind: 'probe', name: id, file: entryFileOf(loaded, driver, id), out: `probes/${base}` });
     }
   }
   // Two probe modules with one base name would ask for the same output name: number them.
@@ -384,7 +393,7 @@ export function finalizeBuild(input: FinalizeInput): FinalizedBuild {
     if (!chunks[chunk]) continue;
     const imports = sharedOf(chunk);
     const common = { chunk, imports, bytes: size([chunk, ...imports]), integrity: chunks[chunk].integrity };
-    if (entry.kind === 'driver') drivers[entry.name] = { kind: entry.driverKind ?? 'format', state: 'module', ...common };
+    if (entry.kind === 'driver') for (const member of entry.drivers ?? []) drivers[member.key] = { kind: member.kind, state: 'module', ...common };
     else probes[entry.name] = common;
   }
   const manifest: BuildManifest = {

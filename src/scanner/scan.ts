@@ -20,6 +20,7 @@ import { diagnostics as d, type At } from '../diagnostics/codes.js';
 import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { toDriverInfo } from './block-driver-options.js';
 import { checkDriverSet } from './check-driver-set.js';
+import { saveCodeCaches } from './code-cache.js';
 import { resolvePackages, type ResolvedPackage } from './driver-packages.js';
 import { nodeFileSystem, readTextFileSystem, type ScanFileSystem } from './file-system.js';
 import { listFiles } from './list-files.js';
@@ -238,6 +239,8 @@ export class ProjectScanner {
     drivers.sort(compareDrivers);
     diagnostics.sort(compareDiagnostics);
     stats.parsed = graph.parses - parsesBefore;
+    // The compiler has now compiled what a scan uses: the first run on a machine caches it.
+    saveCodeCaches();
     return {
       drivers,
       diagnostics,

@@ -30,6 +30,10 @@ export interface BuildAppOptions {
   variant?: string;
   /** Entry file relative to the app (default src/main.ts). */
   entry?: string;
+  /** esbuild only: more build options (sourcemap, write...). */
+  esbuild?: Partial<import('esbuild').BuildOptions>;
+  /** esbuild only: receives the build result (outputFiles under write: false). */
+  onEsbuildResult?: (result: import('esbuild').BuildResult) => void;
 }
 
 /**
@@ -57,7 +61,9 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
       tsconfigRaw: { compilerOptions: { experimentalDecorators: legacy } },
       logLevel: 'silent',
       plugins: [genModules({ cwd: app, ...options.plugin })],
+      ...options.esbuild,
     });
+    options.onEsbuildResult?.(result);
     return result.warnings.map((w) => w.text);
   }
   const alias = {

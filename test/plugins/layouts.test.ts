@@ -1,0 +1,163 @@
+// Source layouts beyond one driver per file, in all three bundlers: two drivers in one file (one
+// chunk, both in the manifest), a second registry whose driver has the same name as a block driver
+// (two chunks, two manifest keys), and the properties of the output every consumer relies on: the
+// manifest's sizes and integrity values describe the bytes on disk, the build id statement sits
+// before a chunk's sourceMappingURL comment, and esbuild's `write: false` yields the same files.
+import { createHash } from 'node:crypto';
+import type { OutputFile } from 'esbuild';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseManifest, type BuildManifest } from '../../src/runtime/manifest.js';
+import { runNode } from '../support/run-node.js';
+import { BUNDLERS, buildApp, cleanup } from './support/build-app.js';
+
+const files: Record<string, string> = {
+  'gen-modules.config.json': JSON.stringify({
+    drivers: ['src/drivers/*.ts'],
+    out: 'src/generated/drivers.gen.ts',
+    registries: { charDriver: { out: 'src/generated/chardev.gen.ts', drivers: ['src/chardev/*.ts'] } },
+    packages: ['@acme/extra-drivers'],
+  }),
+  // An installed driver package: TypeScript sources (scanned) and tsc's output (imported, bundled).
+  'node_modules/@acme/extra-drivers/package.json': JSON.stringify({
+    name: '@acme/extra-drivers',
+    type: 'module',
+    'gen-modules': { drivers: ['src/*.ts'], rootDir: 'src', outDir: 'dist' },
+  }),
+  'node_modules/@acme/extra-drivers/src/pkgfmt.ts': `import { blockDriver } from 'gen-modules/runtime';\n@blockDriver({ format: 'pkgfmt', probe: { score: 100, match: { at: 0, bytes: 'PKGF' }, module: './probes/pkgfmt.ts' } })\nexport class PkgFmt { readonly who = 'package'; }\n`,
+  'node_modules/@acme/extra-drivers/src/probes/pkgfmt.ts': `export default function probe(data: { head: Uint8Array }): number { return data.head[4] === 0x21 ? 100 : 0; }\n`,
+  'node_modules/@acme/extra-drivers/dist/pkgfmt.js': `import { blockDriver } from 'gen-modules/runtime';\nexport class PkgFmt { who = 'package (compiled)'; }\nblockDriver({ format: 'pkgfmt' })(PkgFmt);\n`,
+  'node_modules/@acme/extra-drivers/dist/probes/pkgfmt.js': `export default function probe(data) { return data.head[4] === 0x21 ? 100 : 0; }\n`,
+  'src/drivers/twins.ts': [
+    `import { blockDriver } from 'gen-modules/runtime';`,
+    `import { tag } from '../shared/tag.js';`,
+    `@blockDriver({ format: 'twin-a' })`,
+    `export class TwinA { readonly who = tag('twin-a'); }`,
+    `@blockDriver({ format: 'twin-b' })`,
+    `export class TwinB { readonly who = tag('twin-b'); }`,
+    ``,
+  ].join('\n'),
+  'src/drivers/solo.ts': `import { blockDriver } from 'gen-modules/runtime';\nimport { tag } from '../shared/tag.js';\n@blockDriver({ format: 'solo' })\nexport class SoloBlock { readonly who = tag('block solo'); }\n`,
+  'src/shared/tag.ts': `export function tag(name: string): string {\n  return \`<\${name}>\`;\n}\n`,
+  'src/chardev/decorator.ts': `import { createDriverDecorator } from 'gen-modules/runtime';\nexport const charDriver = createDriverDecorator<{ name: string }>('charDriver', ['name']);\n`,
+  'src/chardev/solo.ts': `import { charDriver } from './decorator.js';\n@charDriver({ name: 'solo' })\nexport class SoloChar { readonly who = 'char solo'; }\n`,
+  'src/main.ts': [
+    `import { readFileSync } from 'node:fs';`,
+    `import { createDriverRegistry, parseManifest } from 'gen-modules/runtime';`,
+    `import { driverTable } from './generated/drivers.gen.js';`,
+    `import { driverTable as charDriverTable } from './generated/chardev.gen.js';`,
+    `const manifest = parseManifest(readFileSync(new URL('./gen-modules-manifest.json', import.meta.url), 'utf8'));`,
+    `const options = { manifest, baseUrl: new URL('./', import.meta.url).href };`,
+    `const blocks = createDriverRegistry(driverTable, options);`,
+    `const chars = createDriverRegistry(charDriverTable, options);`,
+    `const who = async (registry: any, name: string) => new (await registry.load(name))().who;`,
+    `const probed = await blocks.probe({ head: new TextEncoder().encode('PKGF!'), tail: new Uint8Array(0), size: 5, filename: 'x' });`,
+    `const out = { twinA: await who(blocks, 'twin-a'), twinB: await who(blocks, 'twin-b'), solo: await who(blocks, 'solo'), char: await who(chars, 'solo'), probed: probed.format, pkg: await who(blocks, 'pkgfmt') };`,
+    `process.stdout.write(JSON.stringify({ ...out, loaded: [...blocks.loadedDrivers(), ...chars.loadedDrivers()].sort() }) + '\\n');`,
+    ``,
+  ].join('\n'),
+};
+
+function writeApp(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gen-modules-layouts-'));
+  for (const [file, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, file)), { recursive: true });
+    writeFileSync(join(dir, file), text);
+  }
+  return dir;
+}
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)).split('\\').join('/'))
+    .sort();
+}
+
+describe('plugin source layouts', () => {
+  let app: string | undefined;
+  beforeAll(() => {
+    app = writeApp();
+  });
+  afterAll(() => cleanup(app));
+
+  it.each(BUNDLERS)('%s: two drivers in one file share one chunk; a same-named driver of another registry has its own', async (bundler) => {
+    const out = join(app!, `dist-${bundler}`);
+    await buildApp(bundler, app!, out);
+    const manifest = parseManifest(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8'));
+    expect(Object.keys(manifest.drivers).sort()).toEqual(['charDriver:solo', 'pkgfmt', 'solo', 'twin-a', 'twin-b']);
+    // The package's driver and probe module: one chunk each, made from the compiled files the
+    // table imports (not a second copy from the sources).
+    expect(manifest.drivers['pkgfmt']!.chunk).toMatch(/^drivers\/pkgfmt-[\w-]+\.mjs$/);
+    expect(Object.values(manifest.probes).map((p) => p.chunk)).toEqual([expect.stringMatching(/^probes\/pkgfmt-[\w-]+\.mjs$/)]);
+    const lazyChunks = new Set([...Object.values(manifest.drivers).flatMap((d) => (d.chunk ? [d.chunk, ...d.imports] : [])), ...Object.values(manifest.probes).flatMap((p) => [p.chunk, ...p.imports])]);
+    const eager = new Set([...manifest.entries, ...manifest.entryImports]);
+    expect(Object.keys(manifest.chunks).filter((f) => !lazyChunks.has(f) && !eager.has(f)), 'chunks nobody loads').toEqual([]);
+    const chunkOf = (key: string) => manifest.drivers[key]!.chunk!;
+    expect(chunkOf('twin-a')).toBe(chunkOf('twin-b'));
+    expect(new Set([chunkOf('twin-a'), chunkOf('solo'), chunkOf('charDriver:solo')]).size).toBe(3);
+    expect(chunkOf('solo')).toMatch(/^drivers\/solo-[\w-]+\.mjs$/);
+    expect(chunkOf('charDriver:solo')).toMatch(/^charDriver\/solo-[\w-]+\.mjs$/);
+    // The shared helper is one chunk that both block chunks import, not copied into each.
+    expect(manifest.drivers['solo']!.imports).toEqual(manifest.drivers['twin-a']!.imports);
+    const withTag = Object.keys(manifest.chunks).filter((f) => /function tag\b/.test(readFileSync(join(out, f), 'utf8')));
+    expect(withTag).toHaveLength(1);
+    expect(manifest.drivers['solo']!.imports).toContain(withTag[0]);
+
+    const run = await runNode([join(out, 'main.mjs')]);
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({
+      twinA: '<twin-a>',
+      twinB: '<twin-b>',
+      solo: '<block solo>',
+      char: 'char solo',
+      probed: 'pkgfmt',
+      pkg: 'package (compiled)',
+      loaded: ['pkgfmt', 'solo', 'solo', 'twin-a', 'twin-b'],
+    });
+    expectManifestMatchesDisk(manifest, out);
+  });
+
+  it('esbuild: the build id goes before the sourceMappingURL comment, and write: false gives the same files', async () => {
+    const onDisk = join(app!, 'dist-maps');
+    await buildApp('esbuild', app!, onDisk, { esbuild: { sourcemap: true } });
+    const manifest = parseManifest(readFileSync(join(onDisk, 'gen-modules-manifest.json'), 'utf8'));
+    for (const key of Object.keys(manifest.drivers)) {
+      const code = readFileSync(join(onDisk, manifest.drivers[key]!.chunk!), 'utf8');
+      const id = code.indexOf(manifest.buildId);
+      const map = code.indexOf('//# sourceMappingURL=');
+      expect(id, key).toBeGreaterThan(0);
+      expect(map, key).toBeGreaterThan(id);
+      expect(code.slice(map)).toMatch(/^\/\/# sourceMappingURL=[\w.-]+\.mjs\.map\n?$/);
+    }
+    expectManifestMatchesDisk(manifest, onDisk);
+
+    const inMemory = join(app!, 'dist-memory');
+    let memoryFiles: OutputFile[] = [];
+    const warnings = await buildApp('esbuild', app!, inMemory, { esbuild: { sourcemap: true, write: false }, onEsbuildResult: (r) => (memoryFiles = r.outputFiles ?? []) });
+    expect(warnings).toEqual([]);
+    expect(existsSync(inMemory), 'write: false writes nothing').toBe(false);
+    const disk = listFiles(onDisk);
+    expect(memoryFiles.map((f) => relative(inMemory, f.path).split('\\').join('/')).sort()).toEqual(disk);
+    for (const file of memoryFiles) {
+      const name = relative(inMemory, file.path);
+      expect(Buffer.from(file.contents).equals(readFileSync(join(onDisk, name))), name).toBe(true);
+    }
+  });
+});
+
+/** Every chunk the manifest names exists with the size and SRI value the manifest gives. */
+function expectManifestMatchesDisk(manifest: BuildManifest, out: string): void {
+  for (const [file, chunk] of Object.entries(manifest.chunks)) {
+    const bytes = readFileSync(join(out, file));
+    expect(chunk.bytes, file).toBe(bytes.length);
+    expect(chunk.integrity, file).toBe(`sha384-${createHash('sha384').update(bytes).digest('base64')}`);
+  }
+  for (const [key, driver] of Object.entries(manifest.drivers)) {
+    if (!driver.chunk) continue;
+    expect(driver.integrity, key).toBe(manifest.chunks[driver.chunk]!.integrity);
+    expect(driver.bytes, key).toBe([driver.chunk, ...driver.imports].reduce((sum, f) => sum + manifest.chunks[f]!.bytes, 0));
+  }
+}

@@ -1,0 +1,78 @@
+// The V8 code cache of the TypeScript compiler (src/scanner/code-cache.ts): written by the first
+// run, used by the next, rebuilt when it is damaged, never written when turned off, and never a
+// reason for a run to fail or to produce different output.
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { codeCacheDir } from '../../src/scanner/code-cache.js';
+import { genModulesBin, repoRoot } from '../support/paths.js';
+import { runNode } from '../support/run-node.js';
+
+const temporary: string[] = [];
+const tempDir = (name: string) => {
+  const dir = mkdtempSync(join(tmpdir(), `gm-code-cache-${name}-`));
+  temporary.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A copy of the plugin test app: four drivers, one probe module. */
+function project(): string {
+  const dir = tempDir('app');
+  cpSync(join(repoRoot, 'fixtures/plugin-apps/basic'), dir, { recursive: true, filter: (src) => !/\/(dist[^/]*|generated)$/.test(src) });
+  return dir;
+}
+
+async function generate(cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
+  rmSync(join(cwd, 'src/generated'), { recursive: true, force: true });
+  const run = await runNode([genModulesBin], { cwd, env: { ...process.env, ...env } });
+  expect(run.code, run.stderr).toBe(0);
+  return readFileSync(join(cwd, 'src/generated/drivers.gen.ts'), 'utf8');
+}
+
+const cacheFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.v8'));
+
+describe('code cache of the TypeScript compiler', () => {
+  it('is written by the first run, reused by the next, and rebuilt when damaged', async () => {
+    const cwd = project();
+    const cache = tempDir('cache');
+    const first = await generate(cwd, { GEN_MODULES_CODE_CACHE: cache });
+    const [file] = cacheFiles(cache);
+    expect(file, 'the first run writes the cache').toMatch(/^typescript_js-[0-9a-f]{24}\.v8$/);
+    const written = statSync(join(cache, file!));
+    expect(written.size).toBeGreaterThan(100_000);
+    // No temporary file is left beside it.
+    expect(readdirSync(cache)).toEqual([file]);
+
+    expect(await generate(cwd, { GEN_MODULES_CODE_CACHE: cache })).toBe(first);
+    expect(statSync(join(cache, file!)).mtimeMs, 'an accepted cache is not rewritten').toBe(written.mtimeMs);
+
+    // Damaged: V8 rejects it; the run is not affected and writes a good cache again.
+    writeFileSync(join(cache, file!), Buffer.alloc(4096, 0x5a));
+    expect(await generate(cwd, { GEN_MODULES_CODE_CACHE: cache })).toBe(first);
+    const rebuilt = readFileSync(join(cache, file!));
+    expect(rebuilt.length).toBeGreaterThan(100_000);
+    expect(rebuilt.subarray(0, 4096).equals(Buffer.alloc(4096, 0x5a))).toBe(false);
+  });
+
+  it('GEN_MODULES_CODE_CACHE=0 turns it off; an unwritable folder is no error', async () => {
+    const cwd = project();
+    const xdg = tempDir('xdg');
+    const expected = await generate(cwd, { GEN_MODULES_CODE_CACHE: '0', XDG_CACHE_HOME: xdg });
+    expect(readdirSync(xdg), 'nothing written under the cache home').toEqual([]);
+    // A file where the folder should be: the cache cannot be made, the run goes on.
+    const blocker = join(tempDir('blocked'), 'not-a-folder');
+    writeFileSync(blocker, '');
+    expect(await generate(cwd, { GEN_MODULES_CODE_CACHE: blocker })).toBe(expected);
+  });
+
+  it('lives in the user cache folder by default', () => {
+    expect(codeCacheDir({ XDG_CACHE_HOME: '/x/cache' })).toBe('/x/cache/gen-modules');
+    expect(codeCacheDir({ GEN_MODULES_CODE_CACHE: '/y' })).toBe('/y');
+    expect(codeCacheDir({ GEN_MODULES_CODE_CACHE: '0', XDG_CACHE_HOME: '/x' })).toBeUndefined();
+    expect(codeCacheDir({})).toMatch(/[/\\]\.cache[/\\]gen-modules$/);
+  });
+});
