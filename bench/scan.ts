@@ -4,7 +4,10 @@
 //  - a naive ts-morph Project loaded from tsconfig, with the type checker resolving the
 //    decorators and their arguments;
 //  - a one-file change under `gen-modules --watch` (write to regenerated table on stdout),
-// plus the peak memory (max RSS) of each. Every measurement is a fresh child process.
+// plus the peak memory (max RSS) of each. Every measurement is a fresh child process. "Cold" means
+// no scan result is reused; the compiler's V8 code cache (src/scanner/code-cache.ts, written by the
+// first run on a machine, as tsc's own compile cache is) is warm. The first run on a machine, with
+// GEN_MODULES_CODE_CACHE=0, is measured and reported beside it.
 //
 //   npm run bench:scan [-- --sizes 2000,10000 --runs 5 --keep --trees-only]
 //
@@ -261,10 +264,10 @@ interface Measured {
   stdout: string;
 }
 
-function run(args: string[], cwd: string, scripts: string): Promise<Measured> {
+function run(args: string[], cwd: string, scripts: string, env: NodeJS.ProcessEnv = {}): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, ['--import', join(scripts, 'rss.mjs'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', join(scripts, 'rss.mjs'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -351,6 +354,8 @@ for (const size of sizes) {
   const floorAt: Measured[] = [];
   const floor: Measured[] = [];
   const cold: Measured[] = [];
+  // The first run on a machine: the compiler's V8 code cache (src/scanner/code-cache.ts) not yet written.
+  const firstRun: Measured[] = [];
   const floorRun = (mode: 'at' | 'prefilter') => run([join(scripts, 'floor.mjs'), tree.root, mode], tree.root, scripts);
   // Warm the page cache, then interleave the three so that none gets a quieter machine.
   await floorRun('at');
@@ -359,7 +364,9 @@ for (const size of sizes) {
     floor.push(await floorRun('prefilter'));
     rmSync(out, { force: true });
     cold.push(await run([join(repo, 'bin/gen-modules.js')], tree.root, scripts));
-    console.error(`  run ${i + 1}/${runs}: floor ('@') ${floorAt.at(-1)!.ms.toFixed(0)} ms, floor (same pre-filter) ${floor.at(-1)!.ms.toFixed(0)} ms, gen-modules ${cold.at(-1)!.ms.toFixed(0)} ms`);
+    rmSync(out, { force: true });
+    firstRun.push(await run([join(repo, 'bin/gen-modules.js')], tree.root, scripts, { GEN_MODULES_CODE_CACHE: '0' }));
+    console.error(`  run ${i + 1}/${runs}: floor ('@') ${floorAt.at(-1)!.ms.toFixed(0)} ms, floor (same pre-filter) ${floor.at(-1)!.ms.toFixed(0)} ms, gen-modules ${cold.at(-1)!.ms.toFixed(0)} ms, without code cache ${firstRun.at(-1)!.ms.toFixed(0)} ms`);
   }
   const floorAtInfo = JSON.parse(floorAt[0]!.stdout) as { files: number; candidates: number };
   const floorInfo = JSON.parse(floor[0]!.stdout) as { files: number; candidates: number };
@@ -381,6 +388,7 @@ for (const size of sizes) {
     maxRssMb: Math.round(Math.max(...list.map((m) => m.maxRssMb))),
   });
   const c = stat(cold);
+  const fr = stat(firstRun);
   const f = stat(floor);
   const fa = stat(floorAt);
   const m = stat(morphs);
@@ -392,6 +400,7 @@ for (const size of sizes) {
     floorAt: { ...fa, candidates: floorAtInfo.candidates },
     floor: { ...f, candidates: floorInfo.candidates },
     genModules: { ...c, runsMs: cold.map((x) => Math.round(x.ms)) },
+    genModulesFirstRun: { ...fr, runsMs: firstRun.map((x) => Math.round(x.ms)) },
     tsMorph: { ...m, runsMs: morphs.map((x) => Math.round(x.ms)) },
     watch: { changeMs: Math.round(watchMs), changesMs: watch.ms.map(Math.round), internalMs: watch.internalMs, startMs: Math.round(watch.coldMs), maxRssMb: Math.round(watch.maxRssMb) },
     ratios: {
@@ -404,6 +413,7 @@ for (const size of sizes) {
         tsMorphOverCold: +(m.minCpuMs / c.minCpuMs).toFixed(1),
       },
       tsMorphOverCold: +(m.minMs / c.minMs).toFixed(1),
+      tsMorphOverFirstRun: +(m.minMs / fr.minMs).toFixed(1),
       watchChangeOverCold: +(watchMs / c.minMs).toFixed(3),
     },
   });
@@ -425,9 +435,9 @@ writeFileSync(join(repo, 'bench/results/scan.json'), `${JSON.stringify(report, n
 
 const rows = results.map((r) => {
   type Stat = { minMs: number; medianMs: number; minCpuMs: number; maxRssMb: number; candidates?: number };
-  const x = r as { files: number; drivers: number; floorAt: Stat; floor: Stat; genModules: Stat; tsMorph: Stat; watch: { changeMs: number; maxRssMb: number }; ratios: Record<string, number> & { cpu: Record<string, number> } };
+  const x = r as { files: number; drivers: number; floorAt: Stat; floor: Stat; genModules: Stat; genModulesFirstRun: Stat; tsMorph: Stat; watch: { changeMs: number; maxRssMb: number }; ratios: Record<string, number> & { cpu: Record<string, number> } };
   const cell = (s: Stat) => `${s.minMs} ms (median ${s.medianMs}; CPU ${s.minCpuMs}), ${s.maxRssMb} MB`;
-  return `| ${x.files} | ${x.drivers} | ${cell(x.floorAt)}, ${x.floorAt.candidates} parsed | ${cell(x.floor)}, ${x.floor.candidates} parsed | ${cell(x.genModules)} | **${x.ratios.coldOverFloorAt}x** / ${x.ratios.coldOverFloor}x (CPU ${x.ratios.cpu.coldOverFloorAt}x / ${x.ratios.cpu.coldOverFloor}x) | ${cell(x.tsMorph)} | **${x.ratios.tsMorphOverCold}x** (CPU ${x.ratios.cpu.tsMorphOverCold}x) | ${x.watch.changeMs} ms, ${x.watch.maxRssMb} MB | **${(x.ratios.watchChangeOverCold! * 100).toFixed(1)}%** |`;
+  return `| ${x.files} | ${x.drivers} | ${cell(x.floorAt)}, ${x.floorAt.candidates} parsed | ${cell(x.floor)}, ${x.floor.candidates} parsed | ${cell(x.genModules)}; first run on the machine (no code cache) ${x.genModulesFirstRun.minMs} ms | **${x.ratios.coldOverFloorAt}x** / ${x.ratios.coldOverFloor}x (CPU ${x.ratios.cpu.coldOverFloorAt}x / ${x.ratios.cpu.coldOverFloor}x) | ${cell(x.tsMorph)} | **${x.ratios.tsMorphOverCold}x** (CPU ${x.ratios.cpu.tsMorphOverCold}x; first run ${x.ratios.tsMorphOverFirstRun}x) | ${x.watch.changeMs} ms, ${x.watch.maxRssMb} MB | **${(x.ratios.watchChangeOverCold! * 100).toFixed(1)}%** |`;
 });
 console.log(
   [

@@ -83,7 +83,8 @@ export interface DriverRegistry<N extends string = string> {
   probe(data: ProbeData): Promise<ProbeResult>;
 }
 
-const describeKind = (kind: DriverKind | undefined) => (kind === 'protocol' ? 'protocol' : 'format');
+/** What a driver is called in messages: format or protocol for block drivers, else its registry. */
+const noun = (registry: string, kind: DriverKind | undefined) => (registry !== 'blockDriver' ? registry : kind === 'protocol' ? 'protocol' : 'format');
 
 export function createDriverRegistry<N extends string>(table: DriverTable<N>, options: RegistryOptions = {}): DriverRegistry<N> {
   const byName = new Map<string, DriverTableEntry<N>>(table.drivers.map((d) => [d.name, d]));
@@ -107,7 +108,7 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
 
   async function importOnce(entry: DriverTableEntry<N>): Promise<unknown> {
     status.set(entry.name, 'loading');
-    const describe = `${describeKind(entry.kind)} driver '${entry.name}'`;
+    const describe = `${noun(table.registry, entry.kind)} driver '${entry.name}'`;
     try {
       if (loader && entry.state === 'module' && loader.manifest.drivers[key(entry.name)]?.chunk) {
         await loader.loadDriver(key(entry.name), describe);
@@ -122,7 +123,7 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
     const registered = registeredClass(table.registry, entry.name);
     if (!registered) {
       status.set(entry.name, 'failed');
-      throw new DriverError('not-registered', entry.name, `chunk ${chunk} loaded but did not register ${describeKind(entry.kind)} driver '${entry.name}' (is @${table.registry} still on ${entry.exportName}?)`, chunk);
+      throw new DriverError('not-registered', entry.name, `chunk ${chunk} loaded but did not register ${noun(table.registry, entry.kind)} driver '${entry.name}' (is @${table.registry} still on ${entry.exportName}?)`, chunk);
     }
     if (entry.state === 'module') {
       loadOrder.push(entry.name);
@@ -141,7 +142,7 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
         throw new DriverError('unknown-driver', name, `unknown driver '${name}' (this build has: ${known.join(', ') || 'none'})`);
       }
       if (entry.state === 'disabled' || !entry.load) {
-        throw new DriverError('not-available', name, `${describeKind(entry.kind)} ${name} is not available in this build`);
+        throw new DriverError('not-available', name, `${noun(table.registry, entry.kind)} ${name} is not available in this build`);
       }
       let promise = pending.get(name);
       if (!promise) {
