@@ -363,9 +363,9 @@ for (const size of sizes) {
     floorAt.push(await floorRun('at'));
     floor.push(await floorRun('prefilter'));
     rmSync(out, { force: true });
-    cold.push(await run([join(repo, 'bin/gen-modules.js')], tree.root, scripts));
+    cold.push(await run([join(repo, 'bin/gen-modules.js'), '--no-cache'], tree.root, scripts));
     rmSync(out, { force: true });
-    firstRun.push(await run([join(repo, 'bin/gen-modules.js')], tree.root, scripts, { GEN_MODULES_CODE_CACHE: '0' }));
+    firstRun.push(await run([join(repo, 'bin/gen-modules.js'), '--no-cache'], tree.root, scripts, { GEN_MODULES_CODE_CACHE: '0' }));
     console.error(`  run ${i + 1}/${runs}: floor ('@') ${floorAt.at(-1)!.ms.toFixed(0)} ms, floor (same pre-filter) ${floor.at(-1)!.ms.toFixed(0)} ms, gen-modules ${cold.at(-1)!.ms.toFixed(0)} ms, without code cache ${firstRun.at(-1)!.ms.toFixed(0)} ms`);
   }
   const floorAtInfo = JSON.parse(floorAt[0]!.stdout) as { files: number; candidates: number };
@@ -377,6 +377,15 @@ for (const size of sizes) {
   const morphs = [await run([join(scripts, 'ts-morph.mjs'), tree.root], tree.root, scripts), await run([join(scripts, 'ts-morph.mjs'), tree.root], tree.root, scripts)];
   const morphInfo = JSON.parse(morphs[0]!.stdout) as { drivers: number };
   if (morphInfo.drivers !== tree.drivers) throw new Error(`the ts-morph scan found ${morphInfo.drivers} drivers, the tree has ${tree.drivers}`);
+  // A rerun with nothing changed (a pre-commit `--check`): the scan cache, kept in the tree's
+  // node_modules/.cache, answers from one stat() per input. Files and folders must have settled
+  // for two seconds before a scan is kept.
+  console.error('  unchanged reruns (scan cache)...');
+  mkdirSync(join(tree.root, 'node_modules'), { recursive: true });
+  await new Promise((r) => setTimeout(r, 2100));
+  await run([join(repo, 'bin/gen-modules.js'), '--check'], tree.root, scripts);
+  const unchanged: Measured[] = [];
+  for (let i = 0; i < 3; i++) unchanged.push(await run([join(repo, 'bin/gen-modules.js'), '--check'], tree.root, scripts));
   console.error('  --watch, one-file changes...');
   const watch = await watchChange(tree, scripts);
 
@@ -389,6 +398,7 @@ for (const size of sizes) {
   });
   const c = stat(cold);
   const fr = stat(firstRun);
+  const un = stat(unchanged);
   const f = stat(floor);
   const fa = stat(floorAt);
   const m = stat(morphs);
@@ -401,6 +411,7 @@ for (const size of sizes) {
     floor: { ...f, candidates: floorInfo.candidates },
     genModules: { ...c, runsMs: cold.map((x) => Math.round(x.ms)) },
     genModulesFirstRun: { ...fr, runsMs: firstRun.map((x) => Math.round(x.ms)) },
+    unchangedRerun: { ...un, runsMs: unchanged.map((x) => Math.round(x.ms)) },
     tsMorph: { ...m, runsMs: morphs.map((x) => Math.round(x.ms)) },
     watch: { changeMs: Math.round(watchMs), changesMs: watch.ms.map(Math.round), internalMs: watch.internalMs, startMs: Math.round(watch.coldMs), maxRssMb: Math.round(watch.maxRssMb) },
     ratios: {
@@ -435,16 +446,16 @@ writeFileSync(join(repo, 'bench/results/scan.json'), `${JSON.stringify(report, n
 
 const rows = results.map((r) => {
   type Stat = { minMs: number; medianMs: number; minCpuMs: number; maxRssMb: number; candidates?: number };
-  const x = r as { files: number; drivers: number; floorAt: Stat; floor: Stat; genModules: Stat; genModulesFirstRun: Stat; tsMorph: Stat; watch: { changeMs: number; maxRssMb: number }; ratios: Record<string, number> & { cpu: Record<string, number> } };
+  const x = r as { files: number; drivers: number; floorAt: Stat; floor: Stat; genModules: Stat; genModulesFirstRun: Stat; unchangedRerun: Stat; tsMorph: Stat; watch: { changeMs: number; maxRssMb: number }; ratios: Record<string, number> & { cpu: Record<string, number> } };
   const cell = (s: Stat) => `${s.minMs} ms (median ${s.medianMs}; CPU ${s.minCpuMs}), ${s.maxRssMb} MB`;
-  return `| ${x.files} | ${x.drivers} | ${cell(x.floorAt)}, ${x.floorAt.candidates} parsed | ${cell(x.floor)}, ${x.floor.candidates} parsed | ${cell(x.genModules)}; first run on the machine (no code cache) ${x.genModulesFirstRun.minMs} ms | **${x.ratios.coldOverFloorAt}x** / ${x.ratios.coldOverFloor}x (CPU ${x.ratios.cpu.coldOverFloorAt}x / ${x.ratios.cpu.coldOverFloor}x) | ${cell(x.tsMorph)} | **${x.ratios.tsMorphOverCold}x** (CPU ${x.ratios.cpu.tsMorphOverCold}x; first run ${x.ratios.tsMorphOverFirstRun}x) | ${x.watch.changeMs} ms, ${x.watch.maxRssMb} MB | **${(x.ratios.watchChangeOverCold! * 100).toFixed(1)}%** |`;
+  return `| ${x.files} | ${x.drivers} | ${cell(x.floorAt)}, ${x.floorAt.candidates} parsed | ${cell(x.floor)}, ${x.floor.candidates} parsed | ${cell(x.genModules)}; first run on the machine (no code cache) ${x.genModulesFirstRun.minMs} ms | **${x.ratios.coldOverFloorAt}x** / ${x.ratios.coldOverFloor}x (CPU ${x.ratios.cpu.coldOverFloorAt}x / ${x.ratios.cpu.coldOverFloor}x) | ${cell(x.tsMorph)} | **${x.ratios.tsMorphOverCold}x** (CPU ${x.ratios.cpu.tsMorphOverCold}x; first run ${x.ratios.tsMorphOverFirstRun}x) | ${x.watch.changeMs} ms, ${x.watch.maxRssMb} MB | **${(x.ratios.watchChangeOverCold! * 100).toFixed(1)}%** | ${x.unchangedRerun.minMs} ms, ${x.unchangedRerun.maxRssMb} MB |`;
 });
 console.log(
   [
     `Scan benchmark (${report.machine.cpus} CPUs, Node ${process.version}, load average ${report.machine.loadAverage.join(' ')}; ${runs} interleaved runs: best wall time, median, best CPU time (user + system); wall time = whole process from spawn to exit; memory = peak RSS)`,
     '',
-    "| files | drivers | floor: read + '@' + parse | floor: read + gen-modules' pre-filter + parse | gen-modules cold | vs floors (target <= 1.5x) | ts-morph Project + checker | ts-morph / gen-modules (target >= 5x) | --watch one-file change | change / cold (target <= 5%) |",
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    "| files | drivers | floor: read + '@' + parse | floor: read + gen-modules' pre-filter + parse | gen-modules cold | vs floors (target <= 1.5x) | ts-morph Project + checker | ts-morph / gen-modules (target >= 5x) | --watch one-file change | change / cold (target <= 5%) | unchanged rerun, `--check` (scan cache) |",
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
   ].join('\n'),
 );

@@ -19,7 +19,8 @@
 // still a lazy chunk with the build id and in the manifest, and the build warns. A removed driver's
 // entry resolves to an empty module whose output is deleted. Recreate the context for stable names.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Metafile, OutputFile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
 import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
@@ -99,7 +100,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         return { errors };
       });
 
-      build.onEnd((result) => {
+      build.onEnd(async (result) => {
         if (result.errors.length > 0 || !result.metafile) return undefined;
         const outdir = resolve(cwd, initial.outdir!);
         const store = outputStore(result.outputFiles);
@@ -128,6 +129,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         const entries: string[] = [];
         const lazyChunks: { entry: LazyEntry; chunk: string }[] = [];
         const lazyByFile = new Map(lazy.map((e) => [e.file, e]));
+        await store.prefetch(Object.keys(outputs).filter((o) => /\.[cm]?js$/.test(o)).map((o) => resolve(cwd, o)));
         for (const [output, info] of Object.entries(outputs)) {
           if (!/\.[cm]?js$/.test(output)) continue;
           const file = rel(output);
@@ -149,6 +151,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         const finalized = finalizeBuild({ bundler: 'esbuild', chunks, entries, lazy: lazyChunks, drivers: current.result.drivers });
         for (const [file, insertion] of finalized.insertions) store.insert(resolve(outdir, file), insertion);
         store.write(resolve(outdir, validated.manifest ?? DEFAULT_MANIFEST), finalized.text);
+        await store.flush();
         return { errors, warnings };
       });
     },
@@ -266,15 +269,21 @@ function removeStaleOutputs(metafile: Metafile, cwd: string, store: OutputStore)
 function guardMessages(metafile: Metafile, cwd: string, userEntries: ReadonlySet<string>, lazy: readonly LazyEntry[]): PartialMessage[] {
   const drivers = new Map(lazy.filter((e) => e.kind === 'driver').map((e) => [e.file, e.name]));
   if (drivers.size === 0) return [];
+  // Metafile paths are relative to cwd and repeat (every driver imports the runtime): resolve each once.
+  const absolute = new Map<string, string>();
+  const abs = (path: string) => {
+    let known = absolute.get(path);
+    if (known === undefined) absolute.set(path, (known = resolve(cwd, path)));
+    return known;
+  };
   const edges = new Map<string, ImportEdge[]>();
   for (const [input, info] of Object.entries(metafile.inputs)) {
     if (/^[\w-]+:/.test(input) && !input.startsWith('file:')) continue; // other namespaces
-    edges.set(
-      resolve(cwd, input),
-      info.imports
-        .filter((i) => (i.kind === 'import-statement' || i.kind === 'require-call') && !i.external)
-        .map((i) => ({ to: resolve(cwd, i.path), specifier: i.original })),
-    );
+    const list: ImportEdge[] = [];
+    for (const i of info.imports) {
+      if ((i.kind === 'import-statement' || i.kind === 'require-call') && !i.external) list.push({ to: abs(i.path), specifier: i.original });
+    }
+    edges.set(abs(input), list);
   }
   const violations = findViolations(
     { entries: [...userEntries].filter((f) => edges.has(f)), lazyRoots: lazy.map((e) => e.file).filter((f) => edges.has(f)), edges: (f) => edges.get(f) ?? [] },
@@ -291,6 +300,10 @@ function guardMessages(metafile: Metafile, cwd: string, userEntries: ReadonlySet
 
 /** Reads and changes the build's outputs, on disk or in `outputFiles` (write: false). */
 interface OutputStore {
+  /** Reads these outputs ahead, in parallel (esbuild wrote them in parallel too). */
+  prefetch(paths: readonly string[]): Promise<void>;
+  /** Finishes the inserts, which may run in parallel. */
+  flush(): Promise<void>;
   read(path: string): Uint8Array | undefined;
   write(path: string, contents: string | Uint8Array): void;
   /** Inserts bytes into an output last returned by `read` (unchanged since). */
@@ -307,8 +320,25 @@ interface OutputStore {
 function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
   if (!outputFiles) {
     const read = new Map<string, Uint8Array>();
+    const inserts: Promise<void>[] = [];
     return {
+      async prefetch(paths) {
+        await Promise.all(
+          paths.map(async (path) => {
+            try {
+              read.set(path, await readFile(path));
+            } catch (error) {
+              if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+            }
+          }),
+        );
+      },
+      async flush() {
+        await Promise.all(inserts.splice(0));
+      },
       read: (path) => {
+        const known = read.get(path);
+        if (known) return known;
         let bytes: Uint8Array;
         try {
           bytes = readFileSync(path);
@@ -324,12 +354,16 @@ function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
         const before = read.get(path);
         if (!before) throw new Error(`gen-modules/esbuild: internal error: ${path} was not read before patching`);
         const tail = Buffer.concat([bytes, before.subarray(at)]);
-        const fd = openSync(path, 'r+');
-        try {
-          for (let done = 0; done < tail.length; ) done += writeSync(fd, tail, done, tail.length - done, at + done);
-        } finally {
-          closeSync(fd);
-        }
+        inserts.push(
+          (async () => {
+            const handle = await open(path, 'r+');
+            try {
+              for (let done = 0; done < tail.length; ) done += (await handle.write(tail, done, tail.length - done, at + done)).bytesWritten;
+            } finally {
+              await handle.close();
+            }
+          })(),
+        );
       },
       rename: (from, to) => {
         if (existsSync(from)) renameSync(from, to);
@@ -345,6 +379,8 @@ function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
     else outputFiles[at] = file;
   };
   return {
+    prefetch: async () => undefined,
+    flush: async () => undefined,
     read: (path) => {
       const at = index.get(path);
       return at === undefined ? undefined : outputFiles[at]!.contents;

@@ -6,6 +6,7 @@ import { posix, relative, resolve } from 'node:path';
 import { closest } from '../src/config/closest.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../src/config/config.js';
 import { generateFromConfig, type GenerateResult } from '../src/codegen/generate.js';
+import { scanCacheEnabled } from '../src/scanner/scan-cache.js';
 import type { Diagnostic } from '../src/diagnostics/diagnostic.js';
 import type { DriverInfo } from '../src/model.js';
 import { BUILD_ID_EXPORT, MANIFEST_VERSION, type BuildManifest, type ManifestChunk, type ManifestDriver, type ManifestProbe } from '../src/runtime/manifest.js';
@@ -138,7 +139,7 @@ export async function prepareBuild(options: GenModulesPluginOptions, cwd: string
       true,
     );
   } else {
-    scanner = new ProjectScanner(loaded);
+    scanner = new ProjectScanner(loaded, { cache: scanCacheEnabled() });
   }
   const result = await generateFromConfig(loaded, { scanner });
   return { loaded, result, lazyEntries: lazyEntries(loaded, result.drivers), scanner };

@@ -16,12 +16,14 @@ export interface CliArgs {
   help: boolean;
   version: boolean;
   files: string[];
+  /** --no-cache: scan every file even when nothing changed since the last clean scan. */
+  noCache: boolean;
 }
 
-const FLAGS = ['--config', '--check', '--watch', '--json', '--help', '--version', '--out'];
+const FLAGS = ['--config', '--check', '--watch', '--json', '--no-cache', '--help', '--version', '--out'];
 
 export function parseArgs(argv: readonly string[]): CliArgs {
-  const args: CliArgs = { command: 'generate', check: false, watch: false, json: false, help: false, version: false, files: [] };
+  const args: CliArgs = { command: 'generate', check: false, watch: false, json: false, help: false, version: false, files: [], noCache: false };
   const rest = [...argv];
   if (rest[0] === 'probe' || rest[0] === 'generate' || rest[0] === 'report') args.command = rest.shift() as CliArgs['command'];
   while (rest.length > 0) {
@@ -48,6 +50,10 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       case '--version':
         if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
         args[flag.slice(2) as 'check' | 'watch' | 'json' | 'help' | 'version'] = true;
+        break;
+      case '--no-cache':
+        if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
+        args.noCache = true;
         break;
       case '-h':
         args.help = true;

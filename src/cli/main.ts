@@ -5,6 +5,7 @@ import { relative, resolve } from 'node:path';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/config.js';
 import { toPosixPath } from '../config/posix-path.js';
 import { generateFromConfig, type GenerateResult } from '../codegen/generate.js';
+import { scanCacheEnabled } from '../scanner/scan-cache.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
 import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { parseArgs, UsageError, type CliArgs } from './args.js';
@@ -13,7 +14,8 @@ import { progressLine, watchAndGenerate } from './watch.js';
 export const HELP = `gen-modules: generate typed lazy-loading driver tables and probe indexes
 
 Usage:
-  gen-modules [--config FILE] [--check] [--watch] [--json]   generate (default), check, or watch
+  gen-modules [--config FILE] [--check] [--watch] [--json] [--no-cache]
+                                                             generate (default), check, or watch
   gen-modules probe [--config FILE] [--json] FILE...         how the probe index decides, loading no driver
   gen-modules report [--out FILE] MANIFEST                   an HTML page of chunk sizes from a build manifest
   gen-modules --help | --version
@@ -23,6 +25,8 @@ Options:
   --check         do not write; exit 1 when a generated file is missing or stale
   --watch         regenerate when driver files change
   --json          machine-readable output (diagnostics and results) on stdout
+  --no-cache      scan every file, even when no input changed since the last clean scan
+                  (kept in node_modules/.cache/gen-modules; GEN_MODULES_CACHE=0 turns it off)
 
 Exit status: 0 ok, 1 errors in the sources or stale output under --check, 2 usage or config error.
 `;
@@ -55,7 +59,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     const flags = args;
     if (args.watch) return await watchAndGenerate(loaded, io, (result) => report(loaded, result, flags, io));
     const progress = progressLine(io);
-    const result = await generateFromConfig(loaded, { check: args.check, onProgress: progress.update });
+    const result = await generateFromConfig(loaded, { check: args.check, onProgress: progress.update, cache: !args.noCache && scanCacheEnabled() });
     progress.clear();
     return report(loaded, result, args, io);
   } catch (error) {
@@ -123,6 +127,8 @@ export function report(loaded: LoadedConfig, result: GenerateResult, args: { che
           })),
           // What this run read: for build caches and watchers (relative to the working directory).
           inputs: result.inputs.map((f) => relativeTo(loaded, io.cwd, f)),
+          // Files listed, pre-filter candidates, read, parsed, and reused (scan cache or watch).
+          stats: result.stats,
         },
         null,
         2,

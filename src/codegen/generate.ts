@@ -16,6 +16,8 @@ export interface GenerateOptions {
   scanner?: ProjectScanner;
   /** Progress of the scan: files done of total. */
   onProgress?: (done: number, total: number) => void;
+  /** Reuse the last clean scan while no input changed (a new scanner only; see scan-cache.ts). */
+  cache?: boolean;
 }
 
 export type Outcome = 'written' | 'unchanged' | 'stale' | 'skipped';
@@ -96,7 +98,7 @@ function rendered(loaded: LoadedConfig, drivers: readonly DriverInfo[], scanner:
 }
 
 export async function generateFromConfig(loaded: LoadedConfig, options: GenerateOptions = {}): Promise<GenerateResult> {
-  const scanner = options.scanner ?? new ProjectScanner(loaded, options.onProgress ? { onProgress: options.onProgress } : {});
+  const scanner = options.scanner ?? new ProjectScanner(loaded, { ...(options.onProgress ? { onProgress: options.onProgress } : {}), cache: options.cache ?? false });
   const result = await scanner.scan();
   const out = resolve(loaded.root, loaded.config.out);
   const base = { drivers: result.drivers, diagnostics: result.diagnostics, sources: result.sources, out, inputs: result.inputs, stats: result.stats };
@@ -105,7 +107,10 @@ export async function generateFromConfig(loaded: LoadedConfig, options: Generate
     const outputs = [{ registry: 'blockDriver', out }, ...Object.keys(loaded.config.registries).sort().map((r) => ({ registry: r, out: resolve(loaded.root, loaded.config.registries[r]!.out) }))];
     return { ...base, outcome: 'skipped', outputs: outputs.map((o) => ({ ...o, outcome: 'skipped' as const })) };
   }
-  const outputs: GeneratedOutput[] = rendered(loaded, result.drivers, options.scanner).map((table) => ({
+  // A scan-cache hit comes with its tables; a fresh clean scan's cache entry gets them.
+  const tables = result.tables ?? rendered(loaded, result.drivers, options.scanner);
+  if (!result.tables) scanner.keepTables(tables);
+  const outputs: GeneratedOutput[] = tables.map((table) => ({
     ...table,
     outcome: options.check ? (readIfExists(table.out) === table.content ? 'unchanged' : 'stale') : writeIfChanged(table.out, table.content),
   }));

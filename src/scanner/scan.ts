@@ -21,6 +21,7 @@ import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.j
 import { toDriverInfo } from './block-driver-options.js';
 import { checkDriverSet } from './check-driver-set.js';
 import { saveCodeCaches } from './code-cache.js';
+import { readScanCache, recordingFileSystem, scanCacheFile, writeScanCache, type CachedScan } from './scan-cache.js';
 import { resolvePackages, type ResolvedPackage } from './driver-packages.js';
 import { nodeFileSystem, readTextFileSystem, type ScanFileSystem } from './file-system.js';
 import { listFiles } from './list-files.js';
@@ -46,6 +47,8 @@ export interface ScanResult {
    */
   inputs: string[];
   stats: ScanStats;
+  /** From the scan cache: the tables the cached drivers render to under this config. */
+  tables?: { registry: string; out: string; content: string }[];
 }
 
 export interface ScanStats {
@@ -69,6 +72,8 @@ export interface ScanOptions {
   files?: readonly string[];
   /** Called while scanning: files done of total. */
   onProgress?: (done: number, total: number) => void;
+  /** Keep clean results on disk and reuse them while no input changed (scan-cache.ts). */
+  cache?: boolean;
 }
 
 /** Lists the driver files, config-relative with forward slashes, sorted. */
@@ -122,12 +127,20 @@ export class ProjectScanner {
   private readonly changedPaths = new Set<string>();
   /** The last scan's inputs (sorted); undefined after the listing changed. */
   private inputs: string[] | undefined;
+  /** With the scan cache on: every path the scan's file system was asked about. */
+  private readonly asked: Set<string> | undefined;
+  /** The last scan's cache entry, until generate adds the rendered tables to it. */
+  private kept: { listing: string[]; scan: CachedScan; startedMs: number } | undefined;
 
   constructor(
     readonly loaded: LoadedConfig,
     private readonly options: ScanOptions = {},
   ) {
-    this.fs = options.fs ?? (options.readText ? readTextFileSystem(options.readText) : nodeFileSystem());
+    const fs = options.fs ?? (options.readText ? readTextFileSystem(options.readText) : nodeFileSystem());
+    if (options.cache && scanCacheFile(loaded)) {
+      this.asked = new Set();
+      this.fs = recordingFileSystem(fs, this.asked);
+    } else this.fs = fs;
   }
 
   /**
@@ -165,16 +178,23 @@ export class ProjectScanner {
   }
 
   async scan(): Promise<ScanResult> {
-    loadTypeScript();
     const { loaded, fs } = this;
+    const startedMs = Date.now();
     const display = (absolute: string) => toPosixPath(relative(loaded.root, absolute)) || '.';
+    this.listing ??= await this.list(display);
+    const { files, packages } = this.listing;
+    const cached = this.asked && this.listing.diagnostics.length === 0 ? readScanCache(loaded, files.map((f) => f.path)) : undefined;
+    this.kept = undefined;
+    if (cached) {
+      const stats: ScanStats = { files: files.length, candidates: cached.candidates, read: 0, parsed: 0, reused: files.length };
+      return { drivers: cached.drivers, diagnostics: [], files: cached.files, sources: new Map(), inputs: cached.inputs, stats, ...(cached.tables ? { tables: cached.tables } : {}) };
+    }
+    loadTypeScript();
     this.paths ??= readPathsConfig(loaded.root, fs, loaded.config.tsconfig);
     this.resolver ??= new ModuleResolver(fs, this.paths);
     this.graph ??= new ModuleGraph(fs, this.resolver, display);
     const graph = this.graph;
     const parsesBefore = graph.parses;
-    this.listing ??= await this.list(display);
-    const { files, packages } = this.listing;
 
     const diagnostics: Diagnostic[] = [...this.listing.diagnostics];
     const sources = new Map<string, string>();
@@ -241,14 +261,20 @@ export class ProjectScanner {
     stats.parsed = graph.parses - parsesBefore;
     // The compiler has now compiled what a scan uses: the first run on a machine caches it.
     saveCodeCaches();
-    return {
-      drivers,
-      diagnostics,
-      files: files.map((f) => f.file),
-      sources,
-      inputs: [...this.inputs],
-      stats,
-    };
+    const result = { drivers, diagnostics, files: files.map((f) => f.file), sources, inputs: [...this.inputs], stats };
+    if (this.asked && diagnostics.length === 0) {
+      this.kept = { listing: files.map((f) => f.path), scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates }, startedMs };
+      writeScanCache(loaded, this.kept.listing, this.kept.scan, this.asked, this.kept.startedMs);
+    }
+    return result;
+  }
+
+  /** Adds the tables rendered from the last scan's drivers to its cache entry (see generate). */
+  keepTables(tables: { registry: string; out: string; content: string }[]): void {
+    if (!this.kept || !this.asked) return;
+    this.kept.scan.tables = tables;
+    writeScanCache(this.loaded, this.kept.listing, this.kept.scan, this.asked, this.kept.startedMs);
+    this.kept = undefined;
   }
 
   /** Reads a listed file when it is new or changed; decides whether it is a candidate. */

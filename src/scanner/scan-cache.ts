@@ -1,0 +1,149 @@
+// The last clean scan of a config, kept on disk so that a run over unchanged sources neither
+// parses nor even loads the compiler: a pre-commit `gen-modules --check` or a bundler plugin's
+// build start then costs a directory listing and one stat() per input.
+//
+// Validity is decided from file metadata, as eslint's and Jest's caches do: the listing must be
+// the same; every input (listed file, module a declaration led to, config, tsconfig, package.json)
+// must have the same size, mtime and inode; and every folder the scan looked in (to resolve an
+// import, to find a package) must have the same mtime, so that a file created where a resolution
+// would now find it invalidates the cache too. Only scans without any diagnostic are kept: a run
+// with problems always reports them from a real scan.
+//
+// The file lives in `<config folder>/node_modules/.cache/gen-modules/` (the usual place for tool
+// caches; none when that node_modules folder does not exist), keyed by the config's path; its
+// content is keyed by the config, the Node version and the scanner's own code. It is written to a
+// temporary file renamed into place. GEN_MODULES_CACHE=0 (or `gen-modules --no-cache`) turns it
+// off. A cache that cannot be read or written is ignored: it can make a run faster, never fail it.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deserialize, serialize } from 'node:v8';
+import type { LoadedConfig } from '../config/config.js';
+import type { DriverInfo } from '../model.js';
+import type { ScanFileSystem } from './file-system.js';
+
+/** What a clean scan produced, as generate needs it. */
+export interface CachedScan {
+  drivers: DriverInfo[];
+  /** Listed files, config-relative. */
+  files: string[];
+  /** Every input, config-relative. */
+  inputs: string[];
+  candidates: number;
+  /** The tables rendered from `drivers` (same config, same drivers: the same text). */
+  tables?: { registry: string; out: string; content: string }[];
+}
+
+interface CacheRecord {
+  key: string;
+  /** Listed files, absolute. */
+  listing: string[];
+  /** Absolute path, size, mtime, inode of each input. */
+  stamps: [string, number, number, number][];
+  /** Absolute folder and its mtime (-1: did not exist). */
+  folders: [string, number][];
+  scan: CachedScan;
+}
+
+export function scanCacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.GEN_MODULES_CACHE !== '0' && env.GEN_MODULES_CACHE !== 'false';
+}
+
+/** The cache file of this config, or undefined when there is no node_modules folder beside it. */
+export function scanCacheFile(loaded: LoadedConfig): string | undefined {
+  const modules = join(loaded.root, 'node_modules');
+  if (!existsSync(modules)) return undefined;
+  const id = createHash('sha256').update(loaded.file).digest('hex').slice(0, 16);
+  return join(modules, '.cache', 'gen-modules', `scan-${id}.bin`);
+}
+
+/** What the cached content must have been made from. */
+function cacheKey(loaded: LoadedConfig): string {
+  let code = '';
+  try {
+    // The scanner's own code (this bundle or source file): a new version never reads an old cache.
+    const self = statSync(fileURLToPath(import.meta.url));
+    code = `${self.size}:${self.mtimeMs}`;
+  } catch {
+    code = 'unknown';
+  }
+  return createHash('sha256').update(JSON.stringify([1, loaded.file, loaded.config, process.version, code])).digest('hex');
+}
+
+const stampOf = (path: string): [string, number, number, number] | undefined => {
+  const s = statSync(path, { throwIfNoEntry: false });
+  return s ? [path, s.size, s.mtimeMs, s.ino] : undefined;
+};
+const folderTime = (path: string): number => statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? -1;
+
+/** The cached scan, when the listing and every input and folder are as they were. */
+export function readScanCache(loaded: LoadedConfig, listing: readonly string[]): CachedScan | undefined {
+  const file = scanCacheFile(loaded);
+  if (!file) return undefined;
+  let record: CacheRecord;
+  try {
+    record = deserialize(readFileSync(file)) as CacheRecord;
+  } catch {
+    return undefined;
+  }
+  if (record?.key !== cacheKey(loaded) || !Array.isArray(record.listing) || record.listing.length !== listing.length) return undefined;
+  for (let i = 0; i < listing.length; i++) if (record.listing[i] !== listing[i]) return undefined;
+  for (const [path, size, mtime, ino] of record.stamps) {
+    const now = stampOf(path);
+    if (!now || now[1] !== size || now[2] !== mtime || now[3] !== ino) return undefined;
+  }
+  for (const [path, mtime] of record.folders) if (folderTime(path) !== mtime) return undefined;
+  return record.scan;
+}
+
+/**
+ * A file or folder changed this recently may have changed while the scan read it, after it was
+ * read, without its mtime telling (file systems with coarse timestamps): no cache then.
+ */
+const SETTLE_MS = 2000;
+
+/**
+ * Keeps a clean scan that started at `startedMs` (Date.now()). `lookedIn`: every path the scan's
+ * file system was asked about.
+ */
+export function writeScanCache(loaded: LoadedConfig, listing: readonly string[], scan: CachedScan, lookedIn: Iterable<string>, startedMs: number): void {
+  const file = scanCacheFile(loaded);
+  if (!file) return;
+  const temporary = `${file}.${process.pid}.tmp`;
+  const settled = startedMs - SETTLE_MS;
+  try {
+    const stamps: CacheRecord['stamps'] = [];
+    const folders = new Set<string>();
+    for (const input of scan.inputs) {
+      const path = resolve(loaded.root, input);
+      const stamp = stampOf(path);
+      if (!stamp || stamp[2] >= settled) return;
+      stamps.push(stamp);
+      folders.add(dirname(path));
+    }
+    for (const path of lookedIn) folders.add(dirname(path));
+    const folderTimes: CacheRecord['folders'] = [...folders].sort().map((f) => [f, folderTime(f)]);
+    if (folderTimes.some(([, mtime]) => mtime >= settled)) return;
+    const record: CacheRecord = { key: cacheKey(loaded), listing: [...listing], stamps, folders: folderTimes, scan };
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(temporary, serialize(record));
+    renameSync(temporary, file);
+  } catch {
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // Nothing to clean up.
+    }
+  }
+}
+
+/** A file system that remembers every path it was asked about (for the cache's folder list). */
+export function recordingFileSystem(base: ScanFileSystem, asked: Set<string>): ScanFileSystem {
+  return {
+    readText: (path) => (asked.add(path), base.readText(path)),
+    isFile: (path) => (asked.add(path), base.isFile(path)),
+    realpath: (path) => (asked.add(path), base.realpath(path)),
+    ...(base.forget ? { forget: (paths?: Iterable<string>) => base.forget!(paths) } : {}),
+  };
+}

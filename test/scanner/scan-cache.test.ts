@@ -1,0 +1,162 @@
+// The scan cache (src/scanner/scan-cache.ts): a scan over unchanged inputs reads and parses
+// nothing; every kind of change that could change the result makes the next scan a real one:
+// an edited driver or constants module, a new file where an import would now resolve, a new
+// driver file, a changed config or tsconfig. Scans with diagnostics and inputs edited within the
+// last two seconds are never kept. The CLI uses it unless --no-cache or GEN_MODULES_CACHE=0.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { scan } from '../../src/scanner/scan.js';
+import { scanCacheEnabled, scanCacheFile } from '../../src/scanner/scan-cache.js';
+import { genModulesBin } from '../support/paths.js';
+import { runNode } from '../support/run-node.js';
+
+const roots: string[] = [];
+afterAll(() => {
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
+
+const head = `import { blockDriver } from 'gen-modules/runtime';\n`;
+
+/** Every file and folder under root (but the cache) dated `secondsAgo` in the past. */
+function age(root: string, secondsAgo: number): void {
+  const when = new Date(Date.now() - secondsAgo * 1000);
+  const visit = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (path.includes(`${join('node_modules', '.cache')}`)) continue;
+      if (entry.isDirectory()) visit(path);
+      utimesSync(path, when, when);
+    }
+  };
+  visit(root);
+  utimesSync(root, when, when);
+}
+
+function write(root: string, files: Record<string, string>): void {
+  for (const [file, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, file)), { recursive: true });
+    writeFileSync(join(root, file), text);
+  }
+}
+
+function project(): string {
+  const root = mkdtempSync(join(tmpdir(), 'gm-scan-cache-'));
+  roots.push(root);
+  write(root, {
+    'gen-modules.config.json': JSON.stringify({ drivers: ['src/drivers/*.ts'], out: 'src/generated/drivers.gen.ts' }),
+    'tsconfig.json': JSON.stringify({ compilerOptions: { paths: { '@magic/*': ['./src/magic/*'] } } }),
+    'src/drivers/alpha.ts': `${head}import { ALPHA } from '../shared';\n@blockDriver({ format: 'alpha', probe: { score: 100, match: { at: 0, bytes: ALPHA } } }) export class Alpha {}\n`,
+    'src/drivers/beta.ts': `${head}import { BETA } from '@magic/beta.js';\n@blockDriver({ format: 'beta', probe: { score: 100, match: { at: 0, bytes: BETA } } }) export class Beta {}\n`,
+    'src/shared/index.ts': `export const ALPHA = 'ALPH';\n`,
+    'src/magic/beta.ts': `export const BETA = 'BETA';\n`,
+  });
+  mkdirSync(join(root, 'node_modules'));
+  age(root, 60);
+  return root;
+}
+
+async function scanned(root: string) {
+  const result = await scan(await loadConfig(undefined, root), { cache: true });
+  return { result, magic: JSON.stringify(result.drivers.map((d) => d.probes)), fresh: result.stats.read > 0 };
+}
+
+describe('scan cache', () => {
+  it('reuses a clean scan while nothing changed, and scans again after each kind of change', async () => {
+    const root = project();
+    const first = await scanned(root);
+    expect(first.result.diagnostics).toEqual([]);
+    expect(first.fresh).toBe(true);
+    const file = scanCacheFile(await loadConfig(undefined, root))!;
+    expect(existsSync(file)).toBe(true);
+    expect(readdirSync(dirname(file))).toEqual([file.slice(dirname(file).length + 1)]);
+
+    const second = await scanned(root);
+    expect(second.fresh, 'nothing changed: nothing read').toBe(false);
+    expect(second.result.stats).toMatchObject({ read: 0, parsed: 0, candidates: 2 });
+    expect(second.result.drivers).toEqual(first.result.drivers);
+    expect(second.result.inputs).toEqual(first.result.inputs);
+
+    // A constants module a driver imports (through tsconfig paths).
+    write(root, { 'src/magic/beta.ts': `export const BETA = 'BET2';\n` });
+    age(root, 50);
+    const edited = await scanned(root);
+    expect(edited.fresh).toBe(true);
+    expect(edited.magic).toContain('BET2');
+    expect((await scanned(root)).fresh).toBe(false);
+
+    // A new file where `../shared` now resolves (src/shared.ts before src/shared/index.ts).
+    write(root, { 'src/shared.ts': `export const ALPHA = 'NEWA';\n` });
+    age(root, 40);
+    const shadowed = await scanned(root);
+    expect(shadowed.fresh).toBe(true);
+    expect(shadowed.magic).toContain('NEWA');
+    expect((await scanned(root)).fresh).toBe(false);
+
+    // A new driver file.
+    write(root, { 'src/drivers/gamma.ts': `${head}@blockDriver({ format: 'gamma' }) export class Gamma {}\n` });
+    age(root, 30);
+    const added = await scanned(root);
+    expect(added.result.drivers.map((d) => d.name)).toEqual(['alpha', 'beta', 'gamma']);
+    expect((await scanned(root)).fresh).toBe(false);
+
+    // The config (states), then tsconfig (paths now point elsewhere).
+    write(root, { 'gen-modules.config.json': JSON.stringify({ drivers: ['src/drivers/*.ts'], out: 'src/generated/drivers.gen.ts', states: { gamma: 'disabled' } }) });
+    age(root, 20);
+    expect((await scanned(root)).result.drivers.find((d) => d.name === 'gamma')!.state).toBe('disabled');
+    write(root, { 'tsconfig.json': JSON.stringify({ compilerOptions: { paths: { '@magic/*': ['./src/other/*'] } } }), 'src/other/beta.ts': `export const BETA = 'OTHR';\n` });
+    age(root, 10);
+    const moved = await scanned(root);
+    expect(moved.fresh).toBe(true);
+    expect(moved.magic).toContain('OTHR');
+  });
+
+  it('keeps no scan with diagnostics, nor one whose inputs changed in the last seconds', async () => {
+    const root = project();
+    write(root, { 'src/drivers/bad.ts': `${head}@blockDriver({ format: 'Bad Name' }) export class Bad {}\n` });
+    age(root, 60);
+    const broken = await scanned(root);
+    expect(broken.result.diagnostics.map((d) => d.code)).toEqual(['GM1008']);
+    const file = scanCacheFile(await loadConfig(undefined, root))!;
+    expect(existsSync(file)).toBe(false);
+    expect((await scanned(root)).result.diagnostics.map((d) => d.code), 'reported again').toEqual(['GM1008']);
+
+    rmSync(join(root, 'src/drivers/bad.ts'));
+    // Just edited: not kept, the next run scans again.
+    write(root, { 'src/magic/beta.ts': `export const BETA = 'NOW!';\n` });
+    expect((await scanned(root)).fresh).toBe(true);
+    expect(existsSync(file)).toBe(false);
+    age(root, 30);
+    expect((await scanned(root)).fresh).toBe(true);
+    expect(existsSync(file)).toBe(true);
+    expect((await scanned(root)).fresh).toBe(false);
+
+    // A damaged cache file is ignored and replaced.
+    writeFileSync(file, 'not a cache');
+    const damaged = await scanned(root);
+    expect(damaged.fresh).toBe(true);
+    expect(damaged.magic).toContain('NOW!');
+    expect(statSync(file).size).toBeGreaterThan(100);
+  });
+
+  it('the CLI uses it, --no-cache and GEN_MODULES_CACHE=0 do not', async () => {
+    const root = project();
+    const stats = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+      const run = await runNode([genModulesBin, '--json', ...args], { cwd: root, env: { ...process.env, ...env } });
+      expect(run.code, run.stderr).toBe(0);
+      return (JSON.parse(run.stdout) as { stats: { read: number } }).stats;
+    };
+    expect((await stats([])).read).toBe(2);
+    // Writing the table created src/generated, which changed src/ (a folder the scan looked in).
+    age(root, 30);
+    expect((await stats(['--check'])).read).toBe(2);
+    expect((await stats(['--check'])).read).toBe(0);
+    expect((await stats(['--check', '--no-cache'])).read).toBe(2);
+    expect((await stats(['--check'], { GEN_MODULES_CACHE: '0' })).read).toBe(2);
+    expect(readFileSync(join(root, 'src/generated/drivers.gen.ts'), 'utf8')).toContain('"alpha"');
+    expect(scanCacheEnabled({ GEN_MODULES_CACHE: '0' })).toBe(false);
+    expect(scanCacheEnabled({})).toBe(true);
+  });
+});
