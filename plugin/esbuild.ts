@@ -19,8 +19,7 @@
 // still a lazy chunk with the build id and in the manifest, and the build warns. A removed driver's
 // entry resolves to an empty module whose output is deleted. Recreate the context for stable names.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Metafile, OutputFile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
 import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
@@ -100,7 +99,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         return { errors };
       });
 
-      build.onEnd(async (result) => {
+      build.onEnd((result) => {
         if (result.errors.length > 0 || !result.metafile) return undefined;
         const outdir = resolve(cwd, initial.outdir!);
         const store = outputStore(result.outputFiles);
@@ -129,7 +128,6 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         const entries: string[] = [];
         const lazyChunks: { entry: LazyEntry; chunk: string }[] = [];
         const lazyByFile = new Map(lazy.map((e) => [e.file, e]));
-        await store.prefetch(Object.keys(outputs).filter((o) => /\.[cm]?js$/.test(o)).map((o) => resolve(cwd, o)));
         for (const [output, info] of Object.entries(outputs)) {
           if (!/\.[cm]?js$/.test(output)) continue;
           const file = rel(output);
@@ -151,7 +149,6 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         const finalized = finalizeBuild({ bundler: 'esbuild', chunks, entries, lazy: lazyChunks, drivers: current.result.drivers });
         for (const [file, insertion] of finalized.insertions) store.insert(resolve(outdir, file), insertion);
         store.write(resolve(outdir, validated.manifest ?? DEFAULT_MANIFEST), finalized.text);
-        await store.flush();
         return { errors, warnings };
       });
     },
@@ -300,10 +297,6 @@ function guardMessages(metafile: Metafile, cwd: string, userEntries: ReadonlySet
 
 /** Reads and changes the build's outputs, on disk or in `outputFiles` (write: false). */
 interface OutputStore {
-  /** Reads these outputs ahead, in parallel (esbuild wrote them in parallel too). */
-  prefetch(paths: readonly string[]): Promise<void>;
-  /** Finishes the inserts, which may run in parallel. */
-  flush(): Promise<void>;
   read(path: string): Uint8Array | undefined;
   write(path: string, contents: string | Uint8Array): void;
   /** Inserts bytes into an output last returned by `read` (unchanged since). */
@@ -320,25 +313,8 @@ interface OutputStore {
 function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
   if (!outputFiles) {
     const read = new Map<string, Uint8Array>();
-    const inserts: Promise<void>[] = [];
     return {
-      async prefetch(paths) {
-        await Promise.all(
-          paths.map(async (path) => {
-            try {
-              read.set(path, await readFile(path));
-            } catch (error) {
-              if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-            }
-          }),
-        );
-      },
-      async flush() {
-        await Promise.all(inserts.splice(0));
-      },
       read: (path) => {
-        const known = read.get(path);
-        if (known) return known;
         let bytes: Uint8Array;
         try {
           bytes = readFileSync(path);
@@ -354,16 +330,12 @@ function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
         const before = read.get(path);
         if (!before) throw new Error(`gen-modules/esbuild: internal error: ${path} was not read before patching`);
         const tail = Buffer.concat([bytes, before.subarray(at)]);
-        inserts.push(
-          (async () => {
-            const handle = await open(path, 'r+');
-            try {
-              for (let done = 0; done < tail.length; ) done += (await handle.write(tail, done, tail.length - done, at + done)).bytesWritten;
-            } finally {
-              await handle.close();
-            }
-          })(),
-        );
+        const fd = openSync(path, 'r+');
+        try {
+          for (let done = 0; done < tail.length; ) done += writeSync(fd, tail, done, tail.length - done, at + done);
+        } finally {
+          closeSync(fd);
+        }
       },
       rename: (from, to) => {
         if (existsSync(from)) renameSync(from, to);
@@ -379,8 +351,6 @@ function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
     else outputFiles[at] = file;
   };
   return {
-    prefetch: async () => undefined,
-    flush: async () => undefined,
     read: (path) => {
       const at = index.get(path);
       return at === undefined ? undefined : outputFiles[at]!.contents;

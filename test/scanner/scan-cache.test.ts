@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generateFromConfig } from '../../src/codegen/generate.js';
 import { loadConfig } from '../../src/config/config.js';
 import { scan } from '../../src/scanner/scan.js';
 import { scanCacheEnabled, scanCacheFile } from '../../src/scanner/scan-cache.js';
@@ -78,6 +79,13 @@ describe('scan cache', () => {
     expect(second.result.stats).toMatchObject({ read: 0, parsed: 0, candidates: 2 });
     expect(second.result.drivers).toEqual(first.result.drivers);
     expect(second.result.inputs).toEqual(first.result.inputs);
+
+    // Through generate: the rendered tables are kept too, and equal what a full scan renders.
+    const loaded = await loadConfig(undefined, root);
+    const full = await generateFromConfig(loaded, { check: true });
+    const viaCache = await generateFromConfig(loaded, { check: true, cache: true });
+    expect(viaCache.stats).toMatchObject({ read: 0 });
+    expect(viaCache.content).toBe(full.content);
 
     // A constants module a driver imports (through tsconfig paths).
     write(root, { 'src/magic/beta.ts': `export const BETA = 'BET2';\n` });
