@@ -18,7 +18,8 @@ import { pbkdf2 } from '../../fixtures/emulator/src/formats/luks/pbkdf2.js';
 import { createSectorCipher } from '../../fixtures/emulator/src/formats/luks/sector-cipher.js';
 import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
 import { evaluateTest } from '../../src/runtime/probe.js';
-import { imagesDir, emulatorDir } from '../support/paths.js';
+import { imagesDir, emulatorDir, lazyEmu } from '../support/paths.js';
+import { runNode } from '../support/run-node.js';
 import { requireTool } from '../support/system.js';
 
 const dir = join(imagesDir, 'luks');
@@ -174,10 +175,14 @@ describe('bad input', () => {
     expect(error.message).toMatch(/^test\.luks: wrong passphrase \(no key slot opened; tried active slot 0\)$/);
   });
 
-  it('a missing key-secret option or secret object is named', async () => {
+  it('without a key it opens for info like qemu-img info, and every read asks for the key; an unknown secret is named', async () => {
     const source = new MemorySource('a.luks', sampleBytes);
-    const missing = await rejection(new LuksDriver().open(source, context('a.luks', { sec0: secret }, {})));
-    expect(missing.message).toMatch(/Parameter 'key-secret' is required for cipher/);
+    const locked = await new LuksDriver().open(source, context('a.luks', { sec0: secret }, {}));
+    expect(locked.virtualSize).toBe(sample['virtual-size']);
+    expect(locked.details).toMatchObject({ encrypted: true, 'cipher-alg': 'aes-256', 'cipher-mode': 'xts', 'ivgen-alg': 'plain64', 'hash-alg': 'sha256' });
+    expect(locked.details).not.toHaveProperty('unlocked-slot');
+    const missing = await rejection(locked.read(0, 512));
+    expect(missing.message).toMatch(/^a\.luks: Parameter 'key-secret' is required for cipher/);
     const unknown = await rejection(new LuksDriver().open(source, context('a.luks', { sec0: secret }, { 'key-secret': 'nope' })));
     expect(unknown.message).toMatch(/no secret object with id 'nope'/);
   });
@@ -331,6 +336,25 @@ describe('live: every variant qemu-img 7.2 writes', () => {
       }
     }, 240_000);
   }
+
+  it.skipIf(!haveQemu)('emu info without a key tells what qemu-img info tells; emu convert without one fails at the first read', async () => {
+    const file = join(dir, sampleName);
+    const qemuInfo = JSON.parse(qemu('qemu-img', ['info', '--output=json', '-f', 'luks', file])) as {
+      'virtual-size': number;
+      'format-specific': { data: Record<string, unknown> };
+    };
+    const info = await runNode([lazyEmu, 'info', '--output=json', '-f', 'luks', file]);
+    expect(info.code, info.stderr).toBe(0);
+    const ours = JSON.parse(info.stdout) as { format: string; 'virtual-size': number; 'format-specific': Record<string, unknown>; 'loaded-drivers': string[] };
+    expect(ours.format).toBe('luks');
+    expect(ours['virtual-size']).toBe(qemuInfo['virtual-size']);
+    const data = qemuInfo['format-specific'].data;
+    for (const key of ['cipher-alg', 'cipher-mode', 'ivgen-alg', 'hash-alg', 'uuid']) expect(ours['format-specific'][key], key).toBe(data[key]);
+    const out = join(work, 'no-key.raw');
+    const convert = await runNode([lazyEmu, 'convert', '-f', 'luks', '-O', 'raw', file, out]);
+    expect(convert.code).not.toBe(0);
+    expect(convert.stderr).toContain("Parameter 'key-secret' is required for cipher");
+  }, 60_000);
 
   it.skipIf(!haveQemu)('every active key slot is tried: a passphrase in slot 3 opens, each opens only its own', async () => {
     const file = join(work, 'slots.luks');
