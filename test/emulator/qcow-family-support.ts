@@ -359,3 +359,39 @@ export function randomWrites(seed: number, size: number, grain: number, count: n
   }
   return commands;
 }
+
+/**
+ * 150 seeded reads per image at unaligned offsets and lengths (up to 70 KB) equal the same slices
+ * of one whole-disk read: block boundaries, partial clusters and backing fall-through line up.
+ */
+export async function expectSlicesMatchWhole(names: readonly string[], files: ReadonlyMap<string, Uint8Array>, seed: number): Promise<void> {
+  const random = prng(seed);
+  for (const name of names) {
+    const image = await openImage(name, { files: files as Map<string, Uint8Array> });
+    const whole = await readAll(image);
+    for (let i = 0; i < 150; i++) {
+      const offset = Math.floor(random() * image.virtualSize);
+      const length = 1 + Math.floor(random() * Math.min(image.virtualSize - offset, 70_000));
+      expect(firstDifference(await image.read(offset, length), whole.subarray(offset, offset + length)), `${name} at ${offset}+${length}`).toBe(-1);
+    }
+    await image.close();
+  }
+}
+
+/** A whole-disk read of `name` costs about one source read per contiguous allocated run. */
+export async function expectOneSourceReadPerRun(name: string, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
+  const counter = { reads: 0, bytes: 0 };
+  const image = await openImage(name, { files: files as Map<string, Uint8Array>, wrap: countingWrap(counter) });
+  const opened = counter.reads;
+  await image.read(0, image.virtualSize);
+  const whole = counter.reads - opened;
+  let runs = 0;
+  for (let at = 0; at < image.virtualSize; ) {
+    const status = await image.status!(at, image.virtualSize - at);
+    if (!status.zero) runs++;
+    at += status.length;
+  }
+  expect(whole).toBeLessThanOrEqual(runs + 2);
+  expect(whole).toBeLessThan(image.virtualSize / 4096);
+  await image.close();
+}
