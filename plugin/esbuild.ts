@@ -19,9 +19,10 @@
 // still a lazy chunk with the build id and in the manifest, and the build warns. A removed driver's
 // entry resolves to an empty module whose output is deleted. Recreate the context for stable names.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Metafile, OutputFile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
+import { createEntryLinks } from './entry-links.js';
 import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
 import {
   DEFAULT_MANIFEST,
@@ -69,27 +70,33 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       // [dir] of string entries is relative to outbase: keep it where the user's entries alone put it.
       const userFiles = userEntries.map((e) => resolve(cwd, typeof e === 'string' ? e : e.in));
       if (initial.outbase === undefined && userEntries.some((e) => typeof e === 'string')) initial.outbase = commonDir(userFiles);
-      initial.entryPoints = [...userEntries, ...setupLazy.map((e) => ({ in: e.file, out: e.out }))];
       const userEntrySet = new Set(userFiles);
 
-      // Entries of drivers that were removed (or became builtin/disabled) since setup: an empty module.
-      // The filter is the lazy entries' common folder: one alternative per entry would cost esbuild
-      // (Go's regexp) about 0.1 ms per entry per build to match; a literal prefix is nearly free.
+      // Entries of drivers that were removed (or became builtin/disabled) since setup become empty
+      // modules: through re-pointed symlinks (entry-links.ts), else through an onResolve hook.
       const setupFiles = new Set(setupLazy.map((e) => e.file));
       let liveFiles = setupFiles;
-      if (setupLazy.length > 0) {
+      const links = setupLazy.length > 0 && !initial.preserveSymlinks ? createEntryLinks(setupLazy.map((e) => e.file)) : undefined;
+      initial.entryPoints = [...userEntries, ...setupLazy.map((e, i) => ({ in: links ? links.path(i) : e.file, out: e.out }))];
+      if (links) {
+        build.onDispose(() => links.remove());
+      } else if (setupLazy.length > 0) {
+        // The filter is the lazy entries' common folder: one alternative per entry would cost
+        // esbuild (Go's regexp) about 0.1 ms per entry per build to match; a literal prefix is nearly free.
         build.onResolve({ filter: new RegExp(`^${escapeRegExp(commonFolder([...setupFiles]))}`) }, (args) => {
           if (args.kind !== 'entry-point' || !setupFiles.has(args.path) || liveFiles.has(args.path)) return undefined;
           return { path: args.path, namespace: STALE };
         });
         build.onLoad({ filter: /.*/, namespace: STALE }, () => ({ contents: '', loader: 'js' }));
       }
+      const isStale = (entryPoint: string) => entryPoint.startsWith(`${STALE}:`) || (links?.isStub(resolve(cwd, entryPoint)) ?? false);
 
       build.onStart(async () => {
         // The first build uses what setup generated; rebuilds regenerate (drivers may have changed).
         current = prepared ?? (await prepareBuild(validated, cwd, current));
         prepared = undefined;
         liveFiles = new Set(current.lazyEntries.map((e) => e.file));
+        if (links) setupLazy.forEach((e, i) => links.point(i, liveFiles.has(e.file)));
         clearGuardSourceCache();
         const errors = toBundlerMessages(current.loaded, current.result).map((m) => ({
           text: m.text,
@@ -113,7 +120,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
           if (errors.length > 0) return { errors, warnings };
         }
 
-        removeStaleOutputs(result.metafile, cwd, store);
+        removeStaleOutputs(result.metafile, cwd, store, isStale);
         const jsExtension = initial.outExtension?.['.js'] ?? '.js';
         restoreEntryNames(result.metafile, cwd, outdir, userEntrySet, userTemplate, template, jsExtension, store);
 
@@ -127,7 +134,8 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         const chunks: BuiltChunk[] = [];
         const entries: string[] = [];
         const lazyChunks: { entry: LazyEntry; chunk: string }[] = [];
-        const lazyByFile = new Map(lazy.map((e) => [e.file, e]));
+        // esbuild reports real paths (it follows the entry links, and any link in the project's path).
+        const lazyByFile = new Map(lazy.flatMap((e) => [[e.file, e] as const, [realPath(e.file), e] as const]));
         for (const [output, info] of Object.entries(outputs)) {
           if (!/\.[cm]?js$/.test(output)) continue;
           const file = rel(output);
@@ -253,9 +261,9 @@ function restoreEntryNames(
 }
 
 /** Outputs of entries that resolved to the empty stale module: deleted, and dropped from the metafile. */
-function removeStaleOutputs(metafile: Metafile, cwd: string, store: OutputStore): void {
+function removeStaleOutputs(metafile: Metafile, cwd: string, store: OutputStore, isStale: (entryPoint: string) => boolean): void {
   for (const [output, info] of Object.entries(metafile.outputs)) {
-    if (!info.entryPoint?.startsWith(`${STALE}:`)) continue;
+    if (!info.entryPoint || !isStale(info.entryPoint)) continue;
     store.remove(resolve(cwd, output));
     store.remove(resolve(cwd, `${output}.map`));
     delete metafile.outputs[output];
@@ -416,4 +424,12 @@ function commonFolder(files: readonly string[]): string {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+function realPath(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return path;
+  }
 }

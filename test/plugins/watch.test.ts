@@ -3,7 +3,8 @@
 // a warning: esbuild cannot add entry points after setup). rollup: watch() rebuilds on its own
 // when a driver file appears or goes. Vite: the dev server regenerates the table, and the next
 // load of the table has the new set, with standard decorators lowered.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BuildManifest } from '../../src/runtime/manifest.js';
@@ -47,7 +48,11 @@ describe('watch and dev pick up added and removed drivers', () => {
   let app: string | undefined;
   afterEach(() => cleanup(app));
 
-  it('esbuild: ctx.rebuild() after adding and after removing a driver', async () => {
+  // Lazy entries reach esbuild through a symlink of the plugin's (entry-links.ts); with
+  // preserveSymlinks the plugin uses an onResolve hook instead. Both must survive a removed driver.
+  it.each([false, true])('esbuild (preserveSymlinks: %s): ctx.rebuild() after adding and after removing a driver', async (preserveSymlinks) => {
+    const linkFolders = () => readdirSync(tmpdir()).filter((f) => f.startsWith('gen-modules-entries-'));
+    const foldersBefore = linkFolders();
     app = copyApp('basic');
     const out = join(app, 'dist');
     const { context } = await import('esbuild');
@@ -63,11 +68,13 @@ describe('watch and dev pick up added and removed drivers', () => {
       target: 'node20',
       alias: { 'gen-modules/runtime': runtimeEntry },
       logLevel: 'silent',
+      preserveSymlinks,
       plugins: [genModules({ cwd: app })],
     });
     try {
       await ctx.rebuild();
       expect(Object.keys(drivers(readManifest(out))).sort()).toEqual(['alpha', 'beta', 'gamma']);
+      expect(linkFolders().filter((f) => !foldersBefore.includes(f))).toHaveLength(preserveSymlinks ? 0 : 1);
 
       writeFileSync(join(app, 'src/drivers/epsilon.ts'), EPSILON);
       const added = await ctx.rebuild();
@@ -77,6 +84,7 @@ describe('watch and dev pick up added and removed drivers', () => {
       expect(added.warnings.map((w) => w.text).join('\n')).toContain(`driver 'epsilon' was added while this esbuild context was live`);
       expect(await read(out, app, 'EPSILON1')).toMatchObject({ format: 'epsilon', loaded: ['epsilon'] });
 
+      const betaSource = readFileSync(join(app, 'src/drivers/beta.ts'), 'utf8');
       rmSync(join(app, 'src/drivers/beta.ts'));
       const removed = await ctx.rebuild();
       expect(removed.errors).toEqual([]);
@@ -85,9 +93,17 @@ describe('watch and dev pick up added and removed drivers', () => {
       expect(after.probes).toEqual({});
       expect(readFileSync(join(app, 'src/generated/drivers.gen.ts'), 'utf8')).not.toContain('"beta"');
       expect(await read(out, app, 'ALPHA001')).toMatchObject({ format: 'alpha', loaded: ['alpha'] });
+
+      // Back again: its setup entry points at the file once more.
+      writeFileSync(join(app, 'src/drivers/beta.ts'), betaSource);
+      const restored = await ctx.rebuild();
+      expect(restored.errors).toEqual([]);
+      expect(drivers(readManifest(out)).beta).toMatch(/^drivers\/beta-[A-Z0-9]{8}\.mjs$/);
     } finally {
       await ctx.dispose();
     }
+    // esbuild runs onDispose callbacks just after dispose() resolves.
+    await until('the links folder to go with the context', () => linkFolders().every((f) => foldersBefore.includes(f)), 5_000);
   });
 
   it('rollup: watch() rebuilds when a driver file is added or removed', async () => {

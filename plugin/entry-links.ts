@@ -1,0 +1,94 @@
+// esbuild fixes a build's entry points at setup, yet a live context must survive a driver that
+// goes away (its file deleted, its decorator removed, its state changed). An `onResolve` hook on
+// every lazy entry could turn a gone one into an empty module, but costs a round trip to this
+// process per entry per build (10-20 ms at 200 drivers). Instead the lazy entries reach esbuild
+// through one symlink of ours, `<tmp>/root -> /`: entry `/src/drivers/qcow2.ts` is given as
+// `<tmp>/root/src/drivers/qcow2.ts`, which esbuild follows to the real file (one module, shared
+// with the table's import()). The first time a driver goes away in a live context, a mirror tree
+// is made (a link per entry: the real file, or an empty stub for a gone driver) and `root` is
+// re-pointed at it; the plugin deletes the stubs' outputs. Making a link per entry up front would
+// cost more than the hook (file creation is slow here: ~0.25 ms each), so only contexts that
+// lose a driver pay for it, once. Nothing in the user's tree is touched. Where links cannot be
+// made (Windows without the privilege, preserveSymlinks), the plugin falls back to the hook.
+import { mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join } from 'node:path';
+
+export interface EntryLinks {
+  /** The path esbuild gets for lazy entry `index`. */
+  path(index: number): string;
+  /** Points entry `index` at its file (`live`) or at an empty stub; only when that changes. */
+  point(index: number, live: boolean): void;
+  /** Whether `file` (absolute, as esbuild resolved it) is a stub. */
+  isStub(file: string): boolean;
+  remove(): void;
+}
+
+const folders = new Set<string>();
+let exitHook = false;
+
+/** Replaces (or makes) the symlink at `at`, atomically: esbuild never finds it missing. */
+function relink(target: string, at: string): void {
+  const next = `${at}.next`;
+  rmSync(next, { force: true });
+  symlinkSync(target, next);
+  renameSync(next, at);
+}
+
+/** Links for these absolute files, or undefined when the file system does not allow them. */
+export function createEntryLinks(files: readonly string[]): EntryLinks | undefined {
+  if (process.platform === 'win32' || files.some((f) => !f.startsWith('/'))) return undefined;
+  let dir: string;
+  try {
+    // The real path: esbuild reports the stubs by their real paths (macOS's /var is a link).
+    dir = realpathSync.native(mkdtempSync(join(tmpdir(), 'gen-modules-entries-')));
+  } catch {
+    return undefined;
+  }
+  const root = join(dir, 'root');
+  const remove = () => {
+    folders.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    symlinkSync('/', root);
+  } catch {
+    remove();
+    return undefined;
+  }
+  folders.add(dir);
+  if (!exitHook) {
+    exitHook = true;
+    // A context never disposed still leaves no folder behind.
+    process.once('exit', () => {
+      for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+    });
+  }
+  const live = files.map(() => true);
+  let mirror: string | undefined;
+  const stubOf = (file: string) => {
+    const stub = join(dir, `stub${extname(file) || '.js'}`);
+    writeFileSync(stub, '', { flag: 'a' });
+    return stub;
+  };
+  const targetOf = (i: number) => (live[i] ? files[i]! : stubOf(files[i]!));
+  return {
+    path: (i) => join(root, files[i]!),
+    point(i, isLive) {
+      if (live[i] === isLive) return;
+      live[i] = isLive;
+      if (mirror) {
+        relink(targetOf(i), join(mirror, files[i]!));
+        return;
+      }
+      mirror = join(dir, 'mirror');
+      files.forEach((file, j) => {
+        mkdirSync(dirname(join(mirror!, file)), { recursive: true });
+        symlinkSync(targetOf(j), join(mirror!, file));
+      });
+      relink(mirror, root);
+    },
+    isStub: (file) => dirname(file) === dir && /^stub\./.test(file.slice(dir.length + 1)),
+    remove,
+  };
+}
