@@ -17,7 +17,8 @@
 // points to a live context, so a driver added while a context is live is reached through the
 // table's import() only and gets esbuild's chunk name (`chunkNames`, base name of the file); it is
 // still a lazy chunk with the build id and in the manifest, and the build warns. A removed driver's
-// entry resolves to an empty module whose output is deleted. Recreate the context for stable names.
+// entry resolves to an empty module whose output is deleted (entry-links.ts: the entries reach
+// esbuild through a symlink of ours, re-pointed at a stub). Recreate the context for stable names.
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
