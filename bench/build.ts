@@ -250,15 +250,6 @@ function summarize({ plugin, plain }: Comparison) {
   };
 }
 
-/** Runs `pairs` plugin/plain pairs, alternating which of the two goes first. */
-async function compare(pairs: number, run: (withPlugin: boolean) => Promise<number>): Promise<Comparison> {
-  const result: Comparison = { plugin: [], plain: [] };
-  for (let i = 0; i < pairs; i++) {
-    for (const withPlugin of i % 2 === 0 ? [false, true] : [true, false]) (withPlugin ? result.plugin : result.plain).push(await run(withPlugin));
-  }
-  return result;
-}
-
 /**
  * The plugin's two situations: 'cached', a build whose driver sources did not change since the
  * last clean scan (every rebuild in CI or on a developer's machine but the first after an edit;

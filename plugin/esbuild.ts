@@ -135,8 +135,11 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         const chunks: BuiltChunk[] = [];
         const entries: string[] = [];
         const lazyChunks: { entry: LazyEntry; chunk: string }[] = [];
-        // esbuild reports real paths (it follows the entry links, and any link in the project's path).
-        const lazyByFile = new Map(lazy.flatMap((e) => [[e.file, e] as const, [realPath(e.file), e] as const]));
+        const lazyByFile = new Map(lazy.map((e) => [e.file, e]));
+        // esbuild reports real paths: where a link in the project's path makes them differ, the
+        // lazy entries are looked up by their real paths too (made once, only then).
+        let lazyByRealPath: Map<string, LazyEntry> | undefined;
+        const lazyEntryOf = (source: string) => lazyByFile.get(source) ?? (lazyByRealPath ??= new Map(lazy.map((e) => [realPath(e.file), e]))).get(source);
         for (const [output, info] of Object.entries(outputs)) {
           if (!/\.[cm]?js$/.test(output)) continue;
           const file = rel(output);
@@ -145,8 +148,9 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
           chunks.push({ file, code, imports: info.imports.filter((i) => i.kind === 'import-statement' && !i.external).map((i) => rel(i.path)) });
           if (!info.entryPoint) continue;
           const source = resolve(cwd, info.entryPoint);
-          if (userEntrySet.has(source)) entries.push(file);
-          const entry = lazyByFile.get(source);
+          const isUserEntry = userEntrySet.has(source);
+          if (isUserEntry) entries.push(file);
+          const entry = isUserEntry ? lazyByFile.get(source) : lazyEntryOf(source);
           if (!entry) continue;
           lazyChunks.push({ entry, chunk: file });
           if (!setupFiles.has(entry.file)) {

@@ -134,6 +134,13 @@ export interface DriverInfo {
   package?: DriverPackage;
 }
 
+/** A generated table: its registry ('blockDriver' for the main one), absolute path and text. */
+export interface RenderedTable {
+  registry: string;
+  out: string;
+  content: string;
+}
+
 /** A driver package: generated code imports its drivers by package specifier, not by path. */
 export interface DriverPackage {
   /** npm name, e.g. '@acme/qemu-drivers'. */

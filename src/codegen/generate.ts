@@ -3,7 +3,7 @@ import { relative, resolve } from 'node:path';
 import type { LoadedConfig } from '../config/config.js';
 import { toPosixPath } from '../config/posix-path.js';
 import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
-import type { DriverInfo } from '../model.js';
+import type { DriverInfo, RenderedTable } from '../model.js';
 import { compileProbeIndex } from '../probe/compile.js';
 import { compareDrivers, probeModulePath, ProjectScanner, type ScanStats } from '../scanner/scan.js';
 import { emitRegistryTable, emitTable, type EmitOptions } from './emit-table.js';
@@ -69,7 +69,7 @@ export function renderTable(loaded: LoadedConfig, unordered: readonly DriverInfo
 }
 
 /** Every table's text: the block-driver table, then each configured registry's (by name). */
-export function renderTables(loaded: LoadedConfig, drivers: readonly DriverInfo[]): { registry: string; out: string; content: string }[] {
+export function renderTables(loaded: LoadedConfig, drivers: readonly DriverInfo[]): RenderedTable[] {
   const tables = [{ registry: 'blockDriver', out: resolve(loaded.root, loaded.config.out), content: renderTable(loaded, drivers) }];
   for (const name of Object.keys(loaded.config.registries).sort()) {
     const registry = loaded.config.registries[name]!;
@@ -85,9 +85,9 @@ export function renderTables(loaded: LoadedConfig, drivers: readonly DriverInfo[
  * The tables, rendered again only when the drivers changed: a watcher's scanner remembers the
  * last drivers (as JSON, a few milliseconds for 1,000 drivers) and the tables made from them.
  */
-const lastRender = new WeakMap<ProjectScanner, { key: string; tables: ReturnType<typeof renderTables> }>();
+const lastRender = new WeakMap<ProjectScanner, { key: string; tables: RenderedTable[] }>();
 
-function rendered(loaded: LoadedConfig, drivers: readonly DriverInfo[], scanner: ProjectScanner | undefined): ReturnType<typeof renderTables> {
+function rendered(loaded: LoadedConfig, drivers: readonly DriverInfo[], scanner: ProjectScanner | undefined): RenderedTable[] {
   if (!scanner) return renderTables(loaded, drivers);
   const key = JSON.stringify(drivers);
   const last = lastRender.get(scanner);
@@ -107,9 +107,9 @@ export async function generateFromConfig(loaded: LoadedConfig, options: Generate
     const outputs = [{ registry: 'blockDriver', out }, ...Object.keys(loaded.config.registries).sort().map((r) => ({ registry: r, out: resolve(loaded.root, loaded.config.registries[r]!.out) }))];
     return { ...base, outcome: 'skipped', outputs: outputs.map((o) => ({ ...o, outcome: 'skipped' as const })) };
   }
-  // A scan-cache hit comes with its tables; a fresh clean scan's cache entry gets them.
+  // A scan-cache hit comes with its tables; a fresh clean scan is cached with them.
   const tables = result.tables ?? rendered(loaded, result.drivers, options.scanner);
-  if (!result.tables) scanner.keepTables(tables);
+  scanner.keepScan(tables);
   const outputs: GeneratedOutput[] = tables.map((table) => ({
     ...table,
     outcome: options.check ? (readIfExists(table.out) === table.content ? 'unchanged' : 'stale') : writeIfChanged(table.out, table.content),

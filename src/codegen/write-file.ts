@@ -1,4 +1,4 @@
-// The one place that writes generated files: only when the content changed, and through a
+// The one place that writes generated files (and gen-modules' caches): only when the content changed, and through a
 // temporary file in the same folder (same file system, so the rename is atomic), flushed to disk
 // before the rename. Readers see the old file or the new one, never a torn one, whether runs are
 // concurrent or killed half-way; temporary files left by killed runs are removed by later runs.
@@ -17,17 +17,30 @@ export function readIfExists(path: string): string | undefined {
 
 export function writeIfChanged(path: string, content: string): WriteOutcome {
   if (readIfExists(path) === content) return 'unchanged';
+  writeAtomic(path, content);
+  return 'written';
+}
+
+export interface AtomicWriteOptions {
+  /** Flush to disk before the rename (generated files); a cache can do without. Default true. */
+  durable?: boolean;
+  /** File mode of a new file (the umask applies). */
+  mode?: number;
+}
+
+/** Writes `content` to `path` through a temporary file renamed into place; throws on failure. */
+export function writeAtomic(path: string, content: string | Uint8Array, options: AtomicWriteOptions = {}): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   removeAbandonedTemps(dir, basename(path));
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
   try {
-    const fd = openSync(temp, 'w');
+    const fd = openSync(temp, 'w', options.mode);
     try {
-      const bytes = Buffer.from(content, 'utf8');
+      const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
       let written = 0;
       while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
-      fsyncSync(fd);
+      if (options.durable ?? true) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -36,7 +49,6 @@ export function writeIfChanged(path: string, content: string): WriteOutcome {
     rmSync(temp, { force: true });
     throw error;
   }
-  return 'written';
 }
 
 /** Temporary files of this output whose process is gone (killed mid-write). */

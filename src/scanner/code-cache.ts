@@ -8,16 +8,17 @@
 // ~/.cache/gen-modules. GEN_MODULES_CODE_CACHE=0 turns it off. A cache file's name holds the
 // source's path, size and mtime and Node's version, since V8 itself checks only the source's length
 // (and its own version and flags: a rejected cache is rebuilt). Written once, after the first use
-// (so that it holds the functions that use compiled, not just the top level), to a temporary file
-// renamed into place: concurrent runs never read a torn cache. Every failure falls back to a plain
+// (so that it holds the functions that use compiled, not just the top level), atomically
+// (write-file.ts): concurrent runs never read a torn cache. Every failure falls back to a plain
 // require: the cache can make a run faster, never make it fail.
 import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
+import { writeAtomic } from '../codegen/write-file.js';
 
 interface PendingCache {
   script: Script;
@@ -79,17 +80,12 @@ function readSource(file: string): string {
 /** Writes the caches that were missing or rejected; call once the loaded code has done its work. */
 export function saveCodeCaches(): void {
   for (const { script, cacheFile } of pending.splice(0)) {
-    const temporary = `${cacheFile}.${process.pid}.tmp`;
     try {
+      // Bytecode this process will run: a folder and a file only its user can write.
       mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 });
-      writeFileSync(temporary, script.createCachedData(), { mode: 0o600 });
-      renameSync(temporary, cacheFile);
+      writeAtomic(cacheFile, script.createCachedData(), { durable: false, mode: 0o600 });
     } catch {
-      try {
-        rmSync(temporary, { force: true });
-      } catch {
-        // Nothing was written, or nothing can be: the next run tries again.
-      }
+      // Not writable: the next run tries again.
     }
   }
 }

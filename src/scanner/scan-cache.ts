@@ -11,16 +11,17 @@
 //
 // The file lives in `<config folder>/node_modules/.cache/gen-modules/` (the usual place for tool
 // caches; none when that node_modules folder does not exist), keyed by the config's path; its
-// content is keyed by the config, the Node version and the scanner's own code. It is written to a
-// temporary file renamed into place. GEN_MODULES_CACHE=0 (or `gen-modules --no-cache`) turns it
+// content is keyed by the config, the Node version and the scanner's own code. It is written
+// atomically (write-file.ts). GEN_MODULES_CACHE=0 (or `gen-modules --no-cache`) turns it
 // off. A cache that cannot be read or written is ignored: it can make a run faster, never fail it.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import type { LoadedConfig } from '../config/config.js';
-import type { DriverInfo } from '../model.js';
+import { writeAtomic } from '../codegen/write-file.js';
+import type { DriverInfo, RenderedTable } from '../model.js';
 import type { ScanFileSystem } from './file-system.js';
 
 /** What a clean scan produced, as generate needs it. */
@@ -32,7 +33,7 @@ export interface CachedScan {
   inputs: string[];
   candidates: number;
   /** The tables rendered from `drivers` (same config, same drivers: the same text). */
-  tables?: { registry: string; out: string; content: string }[];
+  tables?: RenderedTable[];
 }
 
 interface CacheRecord {
@@ -110,7 +111,6 @@ const SETTLE_MS = 2000;
 export function writeScanCache(loaded: LoadedConfig, listing: readonly string[], scan: CachedScan, lookedIn: Iterable<string>, startedMs: number): void {
   const file = scanCacheFile(loaded);
   if (!file) return;
-  const temporary = `${file}.${process.pid}.tmp`;
   const settled = startedMs - SETTLE_MS;
   try {
     const stamps: CacheRecord['stamps'] = [];
@@ -126,15 +126,9 @@ export function writeScanCache(loaded: LoadedConfig, listing: readonly string[],
     const folderTimes: CacheRecord['folders'] = [...folders].sort().map((f) => [f, folderTime(f)]);
     if (folderTimes.some(([, mtime]) => mtime >= settled)) return;
     const record: CacheRecord = { key: cacheKey(loaded), listing: [...listing], stamps, folders: folderTimes, scan };
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(temporary, serialize(record));
-    renameSync(temporary, file);
+    writeAtomic(file, serialize(record), { durable: false });
   } catch {
-    try {
-      rmSync(temporary, { force: true });
-    } catch {
-      // Nothing to clean up.
-    }
+    // Not writable: the next run scans again.
   }
 }
 

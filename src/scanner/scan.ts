@@ -14,7 +14,7 @@ import { dirname, posix, relative, resolve, sep } from 'node:path';
 import type { LoadedConfig } from '../config/config.js';
 import { locateInJson, locateInScript } from '../config/json-location.js';
 import { toPosixPath } from '../config/posix-path.js';
-import type { DriverInfo } from '../model.js';
+import type { DriverInfo, RenderedTable } from '../model.js';
 import { closest } from '../config/closest.js';
 import { diagnostics as d, type At } from '../diagnostics/codes.js';
 import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.js';
@@ -48,7 +48,7 @@ export interface ScanResult {
   inputs: string[];
   stats: ScanStats;
   /** From the scan cache: the tables the cached drivers render to under this config. */
-  tables?: { registry: string; out: string; content: string }[];
+  tables?: RenderedTable[];
 }
 
 export interface ScanStats {
@@ -92,7 +92,10 @@ export async function listDriverFiles(loaded: LoadedConfig): Promise<string[]> {
 }
 
 export async function scan(loaded: LoadedConfig, options: ScanOptions | ((absolute: string) => string) = {}): Promise<ScanResult> {
-  return new ProjectScanner(loaded, typeof options === 'function' ? { readText: options } : options).scan();
+  const scanner = new ProjectScanner(loaded, typeof options === 'function' ? { readText: options } : options);
+  const result = await scanner.scan();
+  scanner.keepScan();
+  return result;
 }
 
 interface ListedFile {
@@ -129,7 +132,7 @@ export class ProjectScanner {
   private inputs: string[] | undefined;
   /** With the scan cache on: every path the scan's file system was asked about. */
   private readonly asked: Set<string> | undefined;
-  /** The last scan's cache entry, until generate adds the rendered tables to it. */
+  /** The last clean scan's cache entry, written by keepScan (once generate has its tables). */
   private kept: { listing: string[]; scan: CachedScan; startedMs: number } | undefined;
 
   constructor(
@@ -264,16 +267,17 @@ export class ProjectScanner {
     const result = { drivers, diagnostics, files: files.map((f) => f.file), sources, inputs: [...this.inputs], stats };
     if (this.asked && diagnostics.length === 0) {
       this.kept = { listing: files.map((f) => f.path), scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates }, startedMs };
-      writeScanCache(loaded, this.kept.listing, this.kept.scan, this.asked, this.kept.startedMs);
     }
     return result;
   }
 
-  /** Adds the tables rendered from the last scan's drivers to its cache entry (see generate). */
-  keepTables(tables: { registry: string; out: string; content: string }[]): void {
+  /**
+   * Writes the last scan to the scan cache when it was clean and came from the sources (not from
+   * the cache), with the tables rendered from it when the caller has them (generate does).
+   */
+  keepScan(tables?: RenderedTable[]): void {
     if (!this.kept || !this.asked) return;
-    this.kept.scan.tables = tables;
-    writeScanCache(this.loaded, this.kept.listing, this.kept.scan, this.asked, this.kept.startedMs);
+    writeScanCache(this.loaded, this.kept.listing, { ...this.kept.scan, ...(tables ? { tables } : {}) }, this.asked, this.kept.startedMs);
     this.kept = undefined;
   }
 

@@ -364,10 +364,10 @@ export function randomWrites(seed: number, size: number, grain: number, count: n
  * 150 seeded reads per image at unaligned offsets and lengths (up to 70 KB) equal the same slices
  * of one whole-disk read: block boundaries, partial clusters and backing fall-through line up.
  */
-export async function expectSlicesMatchWhole(names: readonly string[], files: ReadonlyMap<string, Uint8Array>, seed: number): Promise<void> {
+export async function expectSlicesMatchWhole(names: readonly string[], files: Map<string, Uint8Array>, seed: number): Promise<void> {
   const random = prng(seed);
   for (const name of names) {
-    const image = await openImage(name, { files: files as Map<string, Uint8Array> });
+    const image = await openImage(name, { files });
     const whole = await readAll(image);
     for (let i = 0; i < 150; i++) {
       const offset = Math.floor(random() * image.virtualSize);
@@ -382,9 +382,9 @@ export async function expectSlicesMatchWhole(names: readonly string[], files: Re
  * A whole-disk read of `name` costs one source read per contiguous allocated run, plus at most
  * `tableReads` reads of table slices. Returns the disk's bytes.
  */
-export async function expectOneSourceReadPerRun(name: string, files: ReadonlyMap<string, Uint8Array>, tableReads = 2): Promise<Uint8Array> {
+export async function expectOneSourceReadPerRun(name: string, files: Map<string, Uint8Array>, tableReads = 2): Promise<Uint8Array> {
   const counter = { reads: 0, bytes: 0 };
-  const image = await openImage(name, { files: files as Map<string, Uint8Array>, wrap: countingWrap(counter) });
+  const image = await openImage(name, { files, wrap: countingWrap(counter) });
   const opened = counter.reads;
   const data = await image.read(0, image.virtualSize);
   const whole = counter.reads - opened;

@@ -64,6 +64,19 @@ async function scanned(root: string) {
   return { result, magic: JSON.stringify(result.drivers.map((d) => d.probes)), fresh: result.stats.read > 0 };
 }
 
+/**
+ * Writes `files` and dates the tree `secondsAgo`: the next scan must read the sources (it is
+ * returned) and the one after must come from the cache again.
+ */
+async function rescanAfter(root: string, files: Record<string, string>, secondsAgo: number) {
+  write(root, files);
+  age(root, secondsAgo);
+  const fresh = await scanned(root);
+  expect(fresh.fresh, `a real scan after changing ${Object.keys(files).join(', ')}`).toBe(true);
+  expect((await scanned(root)).fresh, 'then the cache again').toBe(false);
+  return fresh;
+}
+
 describe('scan cache', () => {
   it('reuses a clean scan while nothing changed, and scans again after each kind of change', async () => {
     const root = project();
@@ -88,37 +101,17 @@ describe('scan cache', () => {
     expect(viaCache.content).toBe(full.content);
 
     // A constants module a driver imports (through tsconfig paths).
-    write(root, { 'src/magic/beta.ts': `export const BETA = 'BET2';\n` });
-    age(root, 50);
-    const edited = await scanned(root);
-    expect(edited.fresh).toBe(true);
-    expect(edited.magic).toContain('BET2');
-    expect((await scanned(root)).fresh).toBe(false);
-
+    expect((await rescanAfter(root, { 'src/magic/beta.ts': `export const BETA = 'BET2';\n` }, 50)).magic).toContain('BET2');
     // A new file where `../shared` now resolves (src/shared.ts before src/shared/index.ts).
-    write(root, { 'src/shared.ts': `export const ALPHA = 'NEWA';\n` });
-    age(root, 40);
-    const shadowed = await scanned(root);
-    expect(shadowed.fresh).toBe(true);
-    expect(shadowed.magic).toContain('NEWA');
-    expect((await scanned(root)).fresh).toBe(false);
-
+    expect((await rescanAfter(root, { 'src/shared.ts': `export const ALPHA = 'NEWA';\n` }, 40)).magic).toContain('NEWA');
     // A new driver file.
-    write(root, { 'src/drivers/gamma.ts': `${head}@blockDriver({ format: 'gamma' }) export class Gamma {}\n` });
-    age(root, 30);
-    const added = await scanned(root);
+    const added = await rescanAfter(root, { 'src/drivers/gamma.ts': `${head}@blockDriver({ format: 'gamma' }) export class Gamma {}\n` }, 30);
     expect(added.result.drivers.map((d) => d.name)).toEqual(['alpha', 'beta', 'gamma']);
-    expect((await scanned(root)).fresh).toBe(false);
-
     // The config (states), then tsconfig (paths now point elsewhere).
-    write(root, { 'gen-modules.config.json': JSON.stringify({ drivers: ['src/drivers/*.ts'], out: 'src/generated/drivers.gen.ts', states: { gamma: 'disabled' } }) });
-    age(root, 20);
-    expect((await scanned(root)).result.drivers.find((d) => d.name === 'gamma')!.state).toBe('disabled');
-    write(root, { 'tsconfig.json': JSON.stringify({ compilerOptions: { paths: { '@magic/*': ['./src/other/*'] } } }), 'src/other/beta.ts': `export const BETA = 'OTHR';\n` });
-    age(root, 10);
-    const moved = await scanned(root);
-    expect(moved.fresh).toBe(true);
-    expect(moved.magic).toContain('OTHR');
+    const config = { 'gen-modules.config.json': JSON.stringify({ drivers: ['src/drivers/*.ts'], out: 'src/generated/drivers.gen.ts', states: { gamma: 'disabled' } }) };
+    expect((await rescanAfter(root, config, 20)).result.drivers.find((d) => d.name === 'gamma')!.state).toBe('disabled');
+    const tsconfig = { 'tsconfig.json': JSON.stringify({ compilerOptions: { paths: { '@magic/*': ['./src/other/*'] } } }), 'src/other/beta.ts': `export const BETA = 'OTHR';\n` };
+    expect((await rescanAfter(root, tsconfig, 10)).magic).toContain('OTHR');
   });
 
   it('keeps no scan with diagnostics, nor one whose inputs changed in the last seconds', async () => {
