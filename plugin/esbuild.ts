@@ -3,10 +3,11 @@
 // fails the build when a module driver is imported statically (laziness guard), adds the build id
 // to the lazy chunks and writes the build manifest.
 //
-// After the build, every JavaScript output is read once (from disk, or from `outputFiles` under
-// `write: false`), hashed once (build id and SRI values together, see finalizeBuild), and each lazy
-// chunk is patched in place: only the build-id statement and the bytes after it are written.
-// esbuild keeps writing the files itself: its parallel writes beat writing them from here
+// After the build, the build id comes from the metafile: every output's name carries esbuild's
+// hash of its contents (see buildIdParts). Then every JavaScript output is read once (from disk,
+// or from `outputFiles` under `write: false`) and hashed once for its SRI value, and each lazy
+// chunk is patched in place as it is read: only the build-id statement and the bytes after it are
+// written. esbuild keeps writing the files itself: its parallel writes beat writing them from here
 // (measured with `write: false` plus writes from this process: slower on the 200-driver bench).
 //
 // esbuild names extra entry points only through the one `entryNames` template, so the template
@@ -20,7 +21,7 @@
 // entry resolves to an empty module whose output is deleted (entry-links.ts: the entries reach
 // esbuild through a symlink of ours, re-pointed at a stub). Recreate the context for stable names.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Metafile, OutputFile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
 import { createEntryLinks } from './entry-links.js';
@@ -28,11 +29,14 @@ import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge
 import {
   DEFAULT_MANIFEST,
   applyInsertion,
+  buildIdInsertion,
+  buildIdOfParts,
   finalizeBuild,
   prepareBuild,
   relativePosix,
   toBundlerMessages,
   validatePluginOptions,
+  type BuildIdPart,
   type BuiltChunk,
   type GenModulesPluginOptions,
   type Insertion,
@@ -72,6 +76,9 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       const userFiles = userEntries.map((e) => resolve(cwd, typeof e === 'string' ? e : e.in));
       if (initial.outbase === undefined && userEntries.some((e) => typeof e === 'string')) initial.outbase = commonDir(userFiles);
       const userEntrySet = new Set(userFiles);
+      // Every JavaScript output is named by the entry template (which has [hash]), chunkNames or
+      // assetNames (a .js file under the file loader): see buildIdParts.
+      const namesHashed = [initial.chunkNames, initial.assetNames].every((names) => names === undefined || names.includes('[hash]'));
 
       // Entries of drivers that were removed (or became builtin/disabled) since setup become empty
       // modules: through re-pointed symlinks (entry-links.ts), else through an onResolve hook.
@@ -122,16 +129,19 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         }
 
         removeStaleOutputs(result.metafile, cwd, store, isStale);
-        const jsExtension = initial.outExtension?.['.js'] ?? '.js';
-        restoreEntryNames(result.metafile, cwd, outdir, userEntrySet, userTemplate, template, jsExtension, store);
-
-        const outputs = result.metafile.outputs;
+        // Metafile paths are relative to cwd: under the output folder's prefix, the rest is the file.
+        const outPrefix = relativePosix(cwd, outdir).replace(/(?<=.)$/, '/');
         const relCache = new Map<string, string>();
         const rel = (output: string) => {
+          if (output.startsWith(outPrefix) && !output.startsWith('../', outPrefix.length)) return output.slice(outPrefix.length);
           let file = relCache.get(output);
           if (file === undefined) relCache.set(output, (file = relativePosix(outdir, resolve(cwd, output))));
           return file;
         };
+        const buildId = buildIdOfParts(buildIdParts(result.metafile, namesHashed, (output) => ({ file: rel(output), path: resolve(cwd, output) }), store));
+        const jsExtension = initial.outExtension?.['.js'] ?? '.js';
+        restoreEntryNames(result.metafile, cwd, outdir, userEntrySet, userTemplate, template, jsExtension, store);
+
         const chunks: BuiltChunk[] = [];
         const entries: string[] = [];
         const lazyChunks: { entry: LazyEntry; chunk: string }[] = [];
@@ -140,17 +150,19 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         // lazy entries are looked up by their real paths too (made once, only then).
         let lazyByRealPath: Map<string, LazyEntry> | undefined;
         const lazyEntryOf = (source: string) => lazyByFile.get(source) ?? (lazyByRealPath ??= new Map(lazy.map((e) => [realPath(e.file), e]))).get(source);
-        for (const [output, info] of Object.entries(outputs)) {
-          if (!/\.[cm]?js$/.test(output)) continue;
+        for (const [output, info] of Object.entries(result.metafile.outputs)) {
+          if (!JS_OUTPUT.test(output)) continue;
           const file = rel(output);
-          const code = store.read(resolve(cwd, output));
-          if (code === undefined) continue;
-          chunks.push({ file, code, imports: info.imports.filter((i) => i.kind === 'import-statement' && !i.external).map((i) => rel(i.path)) });
-          if (!info.entryPoint) continue;
-          const source = resolve(cwd, info.entryPoint);
-          const isUserEntry = userEntrySet.has(source);
+          const path = resolve(cwd, output);
+          const source = info.entryPoint ? resolve(cwd, info.entryPoint) : undefined;
+          const isUserEntry = source !== undefined && userEntrySet.has(source);
+          const entry = source === undefined ? undefined : isUserEntry ? lazyByFile.get(source) : lazyEntryOf(source);
+          // A lazy chunk gets its build id statement as it is read (one open of the file).
+          const read = entry ? store.patch(path, (bytes) => buildIdInsertion(bytes, buildId)) : store.read(path);
+          if (read === undefined) continue;
+          const imports = info.imports.filter((i) => i.kind === 'import-statement' && !i.external).map((i) => rel(i.path));
+          chunks.push(read instanceof Uint8Array ? { file, code: read, imports } : { file, ...read, imports });
           if (isUserEntry) entries.push(file);
-          const entry = isUserEntry ? lazyByFile.get(source) : lazyEntryOf(source);
           if (!entry) continue;
           lazyChunks.push({ entry, chunk: file });
           if (!setupFiles.has(entry.file)) {
@@ -159,8 +171,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
             });
           }
         }
-        const finalized = finalizeBuild({ bundler: 'esbuild', chunks, entries, lazy: lazyChunks, drivers: current.result.drivers });
-        for (const [file, insertion] of finalized.insertions) store.insert(resolve(outdir, file), insertion);
+        const finalized = finalizeBuild({ bundler: 'esbuild', chunks, entries, lazy: lazyChunks, drivers: current.result.drivers, buildId });
         store.write(resolve(outdir, validated.manifest ?? DEFAULT_MANIFEST), finalized.text);
         return { errors, warnings };
       });
@@ -308,52 +319,117 @@ function guardMessages(metafile: Metafile, cwd: string, userEntries: ReadonlySet
   });
 }
 
+const JS_OUTPUT = /\.[cm]?js$/;
+
+/**
+ * Each JavaScript output's share of the build id, taken from the metafile before the
+ * application's entries get their own names back. When every name template has [hash], every
+ * output's name carries esbuild's hash of its contents (which also covers the paths of the chunks
+ * it imports), so name and size stand for the contents: the id is known before the lazy chunks are
+ * read, and each is read and patched through one open file. Otherwise every output is read and
+ * hashed here.
+ */
+function buildIdParts(metafile: Metafile, namesHashed: boolean, where: (output: string) => { file: string; path: string }, store: OutputStore): BuildIdPart[] {
+  const parts: BuildIdPart[] = [];
+  for (const [output, info] of Object.entries(metafile.outputs)) {
+    if (!JS_OUTPUT.test(output)) continue;
+    const { file, path } = where(output);
+    if (namesHashed) {
+      parts.push({ file, bytes: info.bytes });
+      continue;
+    }
+    const code = store.read(path);
+    if (code !== undefined) parts.push({ file, bytes: code.length, digest: createHash('sha384').update(code).digest() });
+  }
+  return parts;
+}
+
 /** Reads and changes the build's outputs, on disk or in `outputFiles` (write: false). */
 interface OutputStore {
+  /** The output's bytes (read once; later calls return the same bytes). */
   read(path: string): Uint8Array | undefined;
   write(path: string, contents: string | Uint8Array): void;
-  /** Inserts bytes into an output last returned by `read` (unchanged since). */
-  insert(path: string, insertion: Insertion): void;
+  /** Inserts the bytes `insertionFor` asks for into the output; returns the contents before and the insertion. */
+  patch(path: string, insertionFor: (contents: Uint8Array) => Insertion): { code: Uint8Array; inserted: Insertion } | undefined;
   rename(from: string, to: string): void;
   remove(path: string): void;
 }
 
 /**
- * On disk (esbuild wrote the files, in parallel, faster than this process could), every chunk is
- * read back once; a lazy chunk is then patched in place: only the inserted statement and the few
- * bytes after it (a sourceMappingURL comment) are written, nothing is truncated or rewritten.
+ * On disk (esbuild wrote the files, in parallel, faster than this process could: creating a file
+ * costs far more here than opening one), every chunk is read back once; a lazy chunk is patched in
+ * place through the same open file: only the inserted statement and the few bytes after it (a
+ * sourceMappingURL comment) are written, nothing is truncated or rewritten.
  */
 function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
   if (!outputFiles) {
-    const read = new Map<string, Uint8Array>();
+    const known = new Map<string, Uint8Array>();
+    const open = (path: string, flags: string): number | undefined => {
+      try {
+        return openSync(path, flags);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+    };
+    // The outputs are read into shared slabs: one allocation per megabyte rather than per file.
+    let slab = Buffer.alloc(0);
+    const take = (size: number): Buffer => {
+      if (size > slab.length) slab = Buffer.allocUnsafe(Math.max(size, 1 << 20));
+      const bytes = slab.subarray(0, size);
+      slab = slab.subarray(size);
+      return bytes;
+    };
+    const readOpen = (fd: number): Buffer => {
+      const bytes = take(fstatSync(fd).size);
+      for (let done = 0; done < bytes.length; ) {
+        const n = readSync(fd, bytes, done, bytes.length - done, done);
+        if (n === 0) return bytes.subarray(0, done);
+        done += n;
+      }
+      return bytes;
+    };
     return {
       read: (path) => {
-        let bytes: Uint8Array;
+        const cached = known.get(path);
+        if (cached) return cached;
+        const fd = open(path, 'r');
+        if (fd === undefined) return undefined;
         try {
-          bytes = readFileSync(path);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-          throw error;
+          const bytes = readOpen(fd);
+          known.set(path, bytes);
+          return bytes;
+        } finally {
+          closeSync(fd);
         }
-        read.set(path, bytes);
-        return bytes;
       },
-      write: (path, contents) => writeFileSync(path, contents),
-      insert: (path, { at, bytes }) => {
-        const before = read.get(path);
-        if (!before) throw new Error(`gen-modules/esbuild: internal error: ${path} was not read before patching`);
-        const tail = Buffer.concat([bytes, before.subarray(at)]);
-        const fd = openSync(path, 'r+');
+      write: (path, contents) => {
+        writeFileSync(path, contents);
+        known.delete(path);
+      },
+      patch: (path, insertionFor) => {
+        const fd = open(path, 'r+');
+        if (fd === undefined) return undefined;
         try {
-          for (let done = 0; done < tail.length; ) done += writeSync(fd, tail, done, tail.length - done, at + done);
+          const code = known.get(path) ?? readOpen(fd);
+          const inserted = insertionFor(code);
+          const tail = code.subarray(inserted.at);
+          writeAll(fd, inserted.bytes, inserted.at);
+          writeAll(fd, tail, inserted.at + inserted.bytes.length);
+          known.delete(path);
+          return { code, inserted };
         } finally {
           closeSync(fd);
         }
       },
       rename: (from, to) => {
         if (existsSync(from)) renameSync(from, to);
+        known.delete(from);
       },
-      remove: (path) => rmSync(path, { force: true }),
+      remove: (path) => {
+        rmSync(path, { force: true });
+        known.delete(path);
+      },
     };
   }
   const index = new Map(outputFiles.map((f, i) => [f.path, i]));
@@ -363,15 +439,19 @@ function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
     if (at === undefined) index.set(path, outputFiles.push(file) - 1);
     else outputFiles[at] = file;
   };
+  const read = (path: string) => {
+    const at = index.get(path);
+    return at === undefined ? undefined : outputFiles[at]!.contents;
+  };
   return {
-    read: (path) => {
-      const at = index.get(path);
-      return at === undefined ? undefined : outputFiles[at]!.contents;
-    },
+    read,
     write: (path, contents) => put(path, typeof contents === 'string' ? Buffer.from(contents) : contents),
-    insert: (path, insertion) => {
-      const at = index.get(path);
-      if (at !== undefined) put(path, applyInsertion(outputFiles[at]!.contents, insertion));
+    patch: (path, insertionFor) => {
+      const code = read(path);
+      if (code === undefined) return undefined;
+      const inserted = insertionFor(code);
+      put(path, applyInsertion(code, inserted));
+      return { code, inserted };
     },
     rename: (from, to) => {
       const at = index.get(from);
@@ -388,6 +468,10 @@ function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
       outputFiles.forEach((f, i) => index.set(f.path, i));
     },
   };
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
 function outputFile(path: string, contents: Uint8Array): OutputFile {

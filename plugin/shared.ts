@@ -259,6 +259,8 @@ export interface BuiltChunk {
   code: string | Uint8Array;
   /** Chunks this one imports statically (paths relative to the output folder). */
   imports: readonly string[];
+  /** Bytes already inserted into the chunk after `code` was taken (a lazy chunk's build id statement). */
+  inserted?: Insertion;
 }
 
 export interface FinalizeInput {
@@ -270,16 +272,20 @@ export interface FinalizeInput {
   lazy: readonly { entry: LazyEntry; chunk: string }[];
   /** Every driver of the build (for builtins and kinds). */
   drivers: readonly DriverInfo[];
+  /**
+   * The build id, when the plugin knew it before reading the chunks (esbuild: see buildIdOfParts)
+   * and gave the lazy chunks their statement already (`inserted`); else it is computed here from
+   * the chunks.
+   */
+  buildId?: string;
 }
 
 export interface FinalizedBuild {
   manifest: BuildManifest;
   /** The manifest file's text (deterministic). */
   text: string;
-  /** New contents of the lazy chunks given as strings (they now export the build id). */
+  /** New contents of the lazy chunks (they now export the build id); empty when `buildId` was given. */
   patched: Map<string, string>;
-  /** For every lazy chunk: the bytes that make it export the build id, and where they go. */
-  insertions: Map<string, Insertion>;
 }
 
 /** Bytes to insert at a byte offset of a chunk's UTF-8 contents. */
@@ -288,27 +294,34 @@ export interface Insertion {
   bytes: Uint8Array;
 }
 
-export function applyInsertion(contents: Uint8Array, { at, bytes }: Insertion): Uint8Array {
+export function applyInsertion(contents: Uint8Array, { at, bytes }: Insertion): Buffer {
   return Buffer.concat([contents.subarray(0, at), bytes, contents.subarray(at)]);
 }
 
-export function integrityOf(bytes: Uint8Array | string): string {
-  return `sha384-${createHash('sha384').update(bytes).digest('base64')}`;
+/** One output chunk's share of the build id. */
+export interface BuildIdPart {
+  /** Path relative to the output folder, forward slashes. */
+  file: string;
+  bytes: number;
+  /**
+   * SHA-384 of the contents; left out only when `file` carries the bundler's own hash of the
+   * contents (esbuild's `[hash]`, which also covers the chunks it imports), which then stands for them.
+   */
+  digest?: Uint8Array;
 }
 
 /**
- * Build id: a hash over the sorted chunk names, their lengths and the SHA-384 of their contents as
- * the bundler wrote them. The lazy chunks then get `export const __genModulesBuildId = "<id>"`
- * added, so the id is a function of the build's own output, changes when any chunk changes, and
- * two identical builds have equal ids.
+ * Build id: a hash over the sorted chunk names, their lengths and their contents (or the content
+ * hash in their names), as the bundler wrote them. The lazy chunks then get
+ * `export const __genModulesBuildId = "<id>"` added, so the id is a function of the build's own
+ * output, changes when any chunk changes, and two identical builds have equal ids.
  */
-export function buildIdOf(chunks: readonly { file: string; code: string | Uint8Array }[]): string {
-  return buildIdOfDigests(chunks.map((c) => ({ file: c.file, bytes: bytesOf(c.code).length, digest: createHash('sha384').update(c.code).digest() })));
-}
-
-function buildIdOfDigests(chunks: readonly { file: string; bytes: number; digest: Uint8Array }[]): string {
+export function buildIdOfParts(parts: readonly BuildIdPart[]): string {
   const hash = createHash('sha256');
-  for (const chunk of [...chunks].sort((a, b) => byCodeUnit(a.file, b.file))) hash.update(`${chunk.file}\0${chunk.bytes}\0`).update(chunk.digest);
+  for (const part of [...parts].sort((a, b) => byCodeUnit(a.file, b.file))) {
+    hash.update(`${part.file}\0${part.bytes}\0`);
+    if (part.digest) hash.update(part.digest);
+  }
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -323,6 +336,13 @@ export function withBuildId(code: string, buildId: string): string {
   const map = /\n\/\/# sourceMappingURL=[^\n]*\n?$/.exec(code);
   if (map) return `${code.slice(0, map.index)}\n${statement}${code.slice(map.index + 1)}`;
   return `${code}${code.endsWith('\n') || code === '' ? '' : '\n'}${statement}`;
+}
+
+/** `withBuildId` for bytes: what to insert where (the same result, as an insertion). */
+export function buildIdInsertion(bytes: Uint8Array, buildId: string): Insertion {
+  const { at, newline } = insertionPoint(bytesOf(bytes));
+  const statement = buildIdStatement(buildId);
+  return { at, bytes: Buffer.from(newline ? `\n${statement}` : statement) };
 }
 
 const MAP_COMMENT = Buffer.from('\n//# sourceMappingURL=');
@@ -341,45 +361,61 @@ function insertionPoint(bytes: Buffer): { at: number; newline: boolean } {
   return { at: bytes.length, newline: bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a };
 }
 
+type ChunkEntry = { -readonly [K in keyof ManifestChunk]: ManifestChunk[K] };
+
 /**
- * Computes the build id, adds it to the lazy chunks and makes the manifest from the final bytes.
- * Every byte is hashed once: a lazy chunk's SHA-384 state before the insertion point is copied,
- * finished for the build id, then continued with the statement for its integrity value.
+ * The manifest's chunk entries (size and SRI value of each chunk's final bytes) and the build id.
+ * Given the id, the chunks are final and each is hashed once. Otherwise the id is computed here
+ * and added to the lazy chunks, still hashing every byte once: a lazy chunk's SHA-384 state
+ * before the insertion point is copied, finished for the build id, then continued with the
+ * statement for its integrity value.
  */
-export function finalizeBuild(input: FinalizeInput): FinalizedBuild {
-  const byFile = new Map(input.chunks.map((c) => [c.file, c]));
-  const lazyFiles = new Set(input.lazy.map((l) => l.chunk));
-  // Entries made in the bundler's order, completed once the build id is known.
-  type ChunkEntry = { -readonly [K in keyof ManifestChunk]: ManifestChunk[K] };
-  const pending: { chunk: BuiltChunk; entry: ChunkEntry; bytes: Buffer; hash: Hash; at: number; newline: boolean }[] = [];
-  const digests: { file: string; bytes: number; digest: Uint8Array }[] = [];
+function chunkEntries(input: FinalizeInput): { buildId: string; chunks: Record<string, ChunkEntry>; patched: Map<string, string> } {
   const chunks: Record<string, ChunkEntry> = {};
+  const patched = new Map<string, string>();
+  if (input.buildId !== undefined) {
+    for (const chunk of input.chunks) {
+      const bytes = bytesOf(chunk.code);
+      const hash = createHash('sha384');
+      const { at, bytes: added } = chunk.inserted ?? { at: bytes.length, bytes: new Uint8Array(0) };
+      hash.update(bytes.subarray(0, at)).update(added).update(bytes.subarray(at));
+      chunks[chunk.file] = { file: chunk.file, bytes: bytes.length + added.length, integrity: `sha384-${hash.digest('base64')}` };
+    }
+    return { buildId: input.buildId, chunks, patched };
+  }
+  const lazyFiles = new Set(input.lazy.map((l) => l.chunk));
+  const pending: { chunk: BuiltChunk; entry: ChunkEntry; bytes: Buffer; hash: Hash; at: number; newline: boolean }[] = [];
+  const parts: BuildIdPart[] = [];
   for (const chunk of input.chunks) {
     const bytes = bytesOf(chunk.code);
     const entry: ChunkEntry = (chunks[chunk.file] = { file: chunk.file, bytes: bytes.length, integrity: '' });
     if (lazyFiles.has(chunk.file)) {
       const { at, newline } = insertionPoint(bytes);
       const hash = createHash('sha384').update(bytes.subarray(0, at));
-      digests.push({ file: chunk.file, bytes: bytes.length, digest: hash.copy().update(bytes.subarray(at)).digest() });
+      parts.push({ file: chunk.file, bytes: bytes.length, digest: hash.copy().update(bytes.subarray(at)).digest() });
       pending.push({ chunk, entry, bytes, hash, at, newline });
     } else {
       const digest = createHash('sha384').update(bytes).digest();
-      digests.push({ file: chunk.file, bytes: bytes.length, digest });
+      parts.push({ file: chunk.file, bytes: bytes.length, digest });
       entry.integrity = `sha384-${digest.toString('base64')}`;
     }
   }
-  const buildId = buildIdOfDigests(digests);
-  const patched = new Map<string, string>();
-  const insertions = new Map<string, Insertion>();
+  const buildId = buildIdOfParts(parts);
   const statement = Buffer.from(buildIdStatement(buildId));
   const afterNewline = Buffer.concat([Buffer.from('\n'), statement]);
   for (const { chunk, entry, bytes, hash, at, newline } of pending) {
     const added = newline ? afterNewline : statement;
     entry.bytes = bytes.length + added.length;
     entry.integrity = `sha384-${hash.update(added).update(bytes.subarray(at)).digest('base64')}`;
-    insertions.set(chunk.file, { at, bytes: added });
-    if (typeof chunk.code === 'string') patched.set(chunk.file, withBuildId(chunk.code, buildId));
+    patched.set(chunk.file, typeof chunk.code === 'string' ? withBuildId(chunk.code, buildId) : applyInsertion(bytes, { at, bytes: added }).toString('utf8'));
   }
+  return { buildId, chunks, patched };
+}
+
+/** Computes the build id (unless given), adds it to the lazy chunks and makes the manifest from the final bytes. */
+export function finalizeBuild(input: FinalizeInput): FinalizedBuild {
+  const byFile = new Map(input.chunks.map((c) => [c.file, c]));
+  const { buildId, chunks, patched } = chunkEntries(input);
   const edges = (file: string) => (byFile.get(file)?.imports ?? []).filter((f) => byFile.has(f));
   const entryImports = new Set(input.entries.flatMap((e) => staticClosure(e, edges)));
   const sharedOf = (chunk: string) => staticClosure(chunk, edges).filter((f) => !entryImports.has(f) && !input.entries.includes(f));
@@ -407,7 +443,7 @@ export function finalizeBuild(input: FinalizeInput): FinalizedBuild {
     probes,
     chunks,
   };
-  return { manifest, text: stringifyManifest(manifest), patched, insertions };
+  return { manifest, text: stringifyManifest(manifest), patched };
 }
 
 /** Serialise with sorted keys, so equal manifests are equal bytes. */

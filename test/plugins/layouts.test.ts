@@ -120,6 +120,37 @@ describe('plugin source layouts', () => {
     expectManifestMatchesDisk(manifest, out);
   });
 
+  // esbuild's id comes from its own names (they carry its content hashes) unless a name template
+  // lacks [hash]; rollup's and Vite's from the chunks' contents. Either way it must follow the output.
+  const idCases = [
+    ...BUNDLERS.map((bundler) => ({ label: bundler, bundler, esbuild: undefined })),
+    // (chunkNames without [hash] cannot name several shared chunks apart; assetNames can lack it.)
+    { label: 'esbuild, assetNames without [hash]', bundler: 'esbuild' as const, esbuild: { assetNames: 'assets/[name]' } },
+  ];
+  it.each(idCases)('$label: same sources give the same build id; one character of a shared chunk changes it', async ({ bundler, esbuild }) => {
+    const dir = writeApp();
+    try {
+      const build = async (name: string) => {
+        const out = join(dir, name);
+        await buildApp(bundler, dir, out, { esbuild });
+        const manifest = parseManifest(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8'));
+        expectManifestMatchesDisk(manifest, out);
+        for (const chunk of new Set(Object.values(manifest.drivers).flatMap((d) => (d.chunk ? [d.chunk] : [])))) {
+          expect(readFileSync(join(out, chunk), 'utf8'), chunk).toContain(`export const __genModulesBuildId = ${JSON.stringify(manifest.buildId)};`);
+        }
+        return manifest;
+      };
+      const first = await build('dist-1');
+      expect((await build('dist-2')).buildId).toBe(first.buildId);
+      // Same length, so only the contents (or a content hash) can tell the builds apart.
+      writeFileSync(join(dir, 'src/shared/tag.ts'), files['src/shared/tag.ts']!.replace('`<${name}>`', '`(${name})`'));
+      const edited = await build('dist-3');
+      expect(edited.buildId).not.toBe(first.buildId);
+    } finally {
+      cleanup(dir);
+    }
+  });
+
   it('esbuild: the build id goes before the sourceMappingURL comment, and write: false gives the same files', async () => {
     const onDisk = join(app!, 'dist-maps');
     await buildApp('esbuild', app!, onDisk, { esbuild: { sourcemap: true } });
