@@ -10,10 +10,12 @@
 // (and its own version and flags: a rejected cache is rebuilt). Written once, after the first use
 // (so that it holds the functions that use compiled, not just the top level), atomically
 // (write-file.ts): concurrent runs never read a torn cache. Every failure falls back to a plain
-// require: the cache can make a run faster, never make it fail.
+// require: the cache can make a run faster, never make it fail. Every install of the compiler
+// (each `npm ci`, each project) has its own key, so a write also removes all but the newest few
+// caches of that file: about 2.6 MB each, they would otherwise pile up.
 import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -84,8 +86,26 @@ export function saveCodeCaches(): void {
       // Bytecode this process will run: a folder and a file only its user can write.
       mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 });
       writeAtomic(cacheFile, script.createCachedData(), { durable: false, mode: 0o600 });
+      pruneCaches(cacheFile);
     } catch {
       // Not writable: the next run tries again.
     }
   }
+}
+
+/** How many caches of one file (different installs of it) are kept. */
+export const KEPT_CACHES = 4;
+
+/** Removes all but the KEPT_CACHES most recently written caches of the same file as `kept`. */
+function pruneCaches(kept: string): void {
+  const dir = dirname(kept);
+  const prefix = basename(kept).replace(/-[0-9a-f]+\.v8$/, '-');
+  const others = readdirSync(dir)
+    .filter((name) => name.startsWith(prefix) && /^[0-9a-f]+\.v8$/.test(name.slice(prefix.length)) && join(dir, name) !== kept)
+    .map((name) => {
+      const path = join(dir, name);
+      return { path, mtime: statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0 };
+    })
+    .sort((a, b) => b.mtime - a.mtime || (a.path < b.path ? -1 : 1));
+  for (const { path } of others.slice(KEPT_CACHES - 1)) rmSync(path, { force: true });
 }

@@ -15,7 +15,7 @@
 // atomically (write-file.ts). GEN_MODULES_CACHE=0 (or `gen-modules --no-cache`) turns it
 // off. A cache that cannot be read or written is ignored: it can make a run faster, never fail it.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
@@ -23,6 +23,7 @@ import type { LoadedConfig } from '../config/config.js';
 import { writeAtomic } from '../codegen/write-file.js';
 import type { DriverInfo, RenderedTable } from '../model.js';
 import type { ScanFileSystem } from './file-system.js';
+import type { FileScan } from './scan-file.js';
 
 /** What a clean scan produced, as generate needs it. */
 export interface CachedScan {
@@ -36,8 +37,16 @@ export interface CachedScan {
   tables?: RenderedTable[];
 }
 
+/** A listed file's part of a clean scan: its result (null: no decorator of ours) and the inputs it read besides itself (absolute). */
+export interface CachedFile {
+  result: FileScan | null;
+  deps: string[];
+}
+
 interface CacheRecord {
   key: string;
+  /** Which details file belongs to this record. */
+  details: string;
   /** Listed files, absolute. */
   listing: string[];
   /** Absolute path, size, mtime, inode of each input. */
@@ -45,6 +54,14 @@ interface CacheRecord {
   /** Absolute folder and its mtime (-1: did not exist). */
   folders: [string, number][];
   scan: CachedScan;
+}
+
+/** Kept beside the record, read only when the record alone cannot answer (its own file: a hit does not pay for it). */
+interface CacheDetails {
+  id: string;
+  files: [string, CachedFile][];
+  /** Every path the scan asked about and its real path then (null: absent). */
+  answers: [string, string | null][];
 }
 
 export function scanCacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -78,8 +95,18 @@ const stampOf = (path: string): [string, number, number, number] | undefined => 
 };
 const folderTime = (path: string): number => statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? -1;
 
-/** The cached scan, when the listing and every input and folder are as they were. */
-export function readScanCache(loaded: LoadedConfig, listing: readonly string[]): CachedScan | undefined {
+/** What the cache can give a scan: the whole result, or the results of the files that did not change. */
+export type ScanCacheRead =
+  | { scan: CachedScan }
+  | {
+      /** Listed files whose result still holds. */
+      reusable: Map<string, CachedFile>;
+      /** The paths the kept scan asked about (the next record must answer for them too). */
+      asked: string[];
+    };
+
+/** The cached scan when the listing and every input and folder are as they were; else what of it still holds. */
+export function readScanCache(loaded: LoadedConfig, listing: readonly string[]): ScanCacheRead | undefined {
   const file = scanCacheFile(loaded);
   if (!file) return undefined;
   let record: CacheRecord;
@@ -90,12 +117,46 @@ export function readScanCache(loaded: LoadedConfig, listing: readonly string[]):
   }
   if (record?.key !== cacheKey(loaded) || !Array.isArray(record.listing) || record.listing.length !== listing.length) return undefined;
   for (let i = 0; i < listing.length; i++) if (record.listing[i] !== listing[i]) return undefined;
+  const changed = new Set<string>();
   for (const [path, size, mtime, ino] of record.stamps) {
     const now = stampOf(path);
-    if (!now || now[1] !== size || now[2] !== mtime || now[3] !== ino) return undefined;
+    if (!now || now[1] !== size || now[2] !== mtime || now[3] !== ino) changed.add(path);
   }
-  for (const [path, mtime] of record.folders) if (folderTime(path) !== mtime) return undefined;
-  return record.scan;
+  const foldersSame = record.folders.every(([path, mtime]) => folderTime(path) === mtime);
+  if (changed.size === 0 && foldersSame) return { scan: record.scan };
+  return reusableFiles(file, record, new Set(listing), changed, foldersSame);
+}
+
+function reusableFiles(file: string, record: CacheRecord, listing: ReadonlySet<string>, changed: ReadonlySet<string>, foldersSame: boolean): ScanCacheRead | undefined {
+  let details: CacheDetails;
+  try {
+    details = deserialize(readFileSync(detailsFile(file))) as CacheDetails;
+  } catch {
+    return undefined;
+  }
+  if (details?.id !== record.details || !Array.isArray(details.files) || !Array.isArray(details.answers)) return undefined;
+  const files = new Map(details.files);
+  const deps = new Set(details.files.flatMap(([, f]) => f.deps));
+  // The config, tsconfig or a package.json: everything may differ.
+  for (const path of changed) if (!listing.has(path) && !deps.has(path)) return undefined;
+  // Something was created, removed or re-linked where the scan looked: resolutions may differ.
+  if (!foldersSame) for (const [path, real] of details.answers) if (realPathOrNull(path) !== real) return undefined;
+  const reusable = new Map<string, CachedFile>();
+  for (const path of listing) {
+    const kept = files.get(path);
+    if (kept && !changed.has(path) && !kept.deps.some((dep) => changed.has(dep))) reusable.set(path, kept);
+  }
+  return { reusable, asked: details.answers.map(([path]) => path) };
+}
+
+const detailsFile = (file: string) => file.replace(/\.bin$/, '.files.bin');
+
+function realPathOrNull(path: string): string | null {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -105,10 +166,17 @@ export function readScanCache(loaded: LoadedConfig, listing: readonly string[]):
 const SETTLE_MS = 2000;
 
 /**
- * Keeps a clean scan that started at `startedMs` (Date.now()). `lookedIn`: every path the scan's
- * file system was asked about.
+ * Keeps a clean scan that started at `startedMs` (Date.now()). `files`: each listed file's result
+ * and inputs; `lookedIn`: every path the scan's file system was asked about.
  */
-export function writeScanCache(loaded: LoadedConfig, listing: readonly string[], scan: CachedScan, lookedIn: Iterable<string>, startedMs: number): void {
+export function writeScanCache(
+  loaded: LoadedConfig,
+  listing: readonly string[],
+  scan: CachedScan,
+  files: ReadonlyMap<string, CachedFile>,
+  lookedIn: Iterable<string>,
+  startedMs: number,
+): void {
   const file = scanCacheFile(loaded);
   if (!file) return;
   const settled = startedMs - SETTLE_MS;
@@ -122,10 +190,17 @@ export function writeScanCache(loaded: LoadedConfig, listing: readonly string[],
       stamps.push(stamp);
       folders.add(dirname(path));
     }
-    for (const path of lookedIn) folders.add(dirname(path));
+    const asked = [...lookedIn].sort();
+    for (const path of asked) folders.add(dirname(path));
     const folderTimes: CacheRecord['folders'] = [...folders].sort().map((f) => [f, folderTime(f)]);
     if (folderTimes.some(([, mtime]) => mtime >= settled)) return;
-    const record: CacheRecord = { key: cacheKey(loaded), listing: [...listing], stamps, folders: folderTimes, scan };
+    // Settled folders: every answer now is the answer the scan got.
+    const details: CacheDetails = { id: '', files: [...files], answers: asked.map((path) => [path, realPathOrNull(path)]) };
+    const detailBytes = serialize(details);
+    details.id = createHash('sha256').update(detailBytes).digest('hex').slice(0, 32);
+    // The details first: a record never names details that are not there yet.
+    writeAtomic(detailsFile(file), serialize(details), { durable: false });
+    const record: CacheRecord = { key: cacheKey(loaded), details: details.id, listing: [...listing], stamps, folders: folderTimes, scan };
     writeAtomic(file, serialize(record), { durable: false });
   } catch {
     // Not writable: the next run scans again.

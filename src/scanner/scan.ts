@@ -21,7 +21,7 @@ import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.j
 import { toDriverInfo } from './block-driver-options.js';
 import { checkDriverSet } from './check-driver-set.js';
 import { saveCodeCaches } from './code-cache.js';
-import { readScanCache, recordingFileSystem, scanCacheFile, writeScanCache, type CachedScan } from './scan-cache.js';
+import { readScanCache, recordingFileSystem, scanCacheFile, writeScanCache, type CachedFile, type CachedScan } from './scan-cache.js';
 import { resolvePackages, type ResolvedPackage } from './driver-packages.js';
 import { nodeFileSystem, readTextFileSystem, type ScanFileSystem } from './file-system.js';
 import { listFiles } from './list-files.js';
@@ -133,7 +133,7 @@ export class ProjectScanner {
   /** With the scan cache on: every path the scan's file system was asked about. */
   private readonly asked: Set<string> | undefined;
   /** The last clean scan's cache entry, written by keepScan (once generate has its tables). */
-  private kept: { listing: string[]; scan: CachedScan; startedMs: number } | undefined;
+  private kept: { listing: string[]; scan: CachedScan; files: Map<string, CachedFile>; startedMs: number } | undefined;
 
   constructor(
     readonly loaded: LoadedConfig,
@@ -188,10 +188,12 @@ export class ProjectScanner {
     const { files, packages } = this.listing;
     const cached = this.asked && this.listing.diagnostics.length === 0 ? readScanCache(loaded, files.map((f) => f.path)) : undefined;
     this.kept = undefined;
-    if (cached) {
-      const stats: ScanStats = { files: files.length, candidates: cached.candidates, read: 0, parsed: 0, reused: files.length };
-      return { drivers: cached.drivers, diagnostics: [], files: cached.files, sources: new Map(), inputs: cached.inputs, stats, ...(cached.tables ? { tables: cached.tables } : {}) };
+    if (cached && 'scan' in cached) {
+      const hit = cached.scan;
+      const stats: ScanStats = { files: files.length, candidates: hit.candidates, read: 0, parsed: 0, reused: files.length };
+      return { drivers: hit.drivers, diagnostics: [], files: hit.files, sources: new Map(), inputs: hit.inputs, stats, ...(hit.tables ? { tables: hit.tables } : {}) };
     }
+    if (cached) this.reuse(files, cached.reusable, cached.asked, display);
     loadTypeScript();
     this.paths ??= readPathsConfig(loaded.root, fs, loaded.config.tsconfig);
     this.resolver ??= new ModuleResolver(fs, this.paths);
@@ -266,9 +268,30 @@ export class ProjectScanner {
     saveCodeCaches();
     const result = { drivers, diagnostics, files: files.map((f) => f.file), sources, inputs: [...this.inputs], stats };
     if (this.asked && diagnostics.length === 0) {
-      this.kept = { listing: files.map((f) => f.path), scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates }, startedMs };
+      const perFile = new Map<string, CachedFile>();
+      for (const { path } of files) {
+        const record = this.records.get(path);
+        if (record) perFile.set(path, { result: record.candidate ? (record.result ?? null) : null, deps: [...record.deps] });
+      }
+      this.kept = { listing: files.map((f) => f.path), scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates }, files: perFile, startedMs };
     }
     return result;
+  }
+
+  /** Takes the results the scan cache still vouches for (files this scanner has no record of yet). */
+  private reuse(files: readonly ListedFile[], reusable: ReadonlyMap<string, CachedFile>, asked: readonly string[], display: (absolute: string) => string): void {
+    for (const path of asked) this.asked!.add(path);
+    for (const { path } of files) {
+      const kept = reusable.get(path);
+      if (!kept || this.records.has(path)) continue;
+      this.records.set(path, {
+        candidate: kept.result !== null,
+        ...(kept.result ? { result: kept.result } : {}),
+        deps: new Set(kept.deps),
+        depInputs: kept.deps.map(display),
+        stale: false,
+      });
+    }
   }
 
   /**
@@ -277,7 +300,7 @@ export class ProjectScanner {
    */
   keepScan(tables?: RenderedTable[]): void {
     if (!this.kept || !this.asked) return;
-    writeScanCache(this.loaded, this.kept.listing, { ...this.kept.scan, ...(tables ? { tables } : {}) }, this.asked, this.kept.startedMs);
+    writeScanCache(this.loaded, this.kept.listing, { ...this.kept.scan, ...(tables ? { tables } : {}) }, this.kept.files, this.asked, this.kept.startedMs);
     this.kept = undefined;
   }
 

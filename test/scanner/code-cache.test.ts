@@ -1,11 +1,11 @@
 // The V8 code cache of the TypeScript compiler (src/scanner/code-cache.ts): written by the first
 // run, used by the next, rebuilt when it is damaged, never written when turned off, and never a
 // reason for a run to fail or to produce different output.
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { codeCacheDir } from '../../src/scanner/code-cache.js';
+import { codeCacheDir, KEPT_CACHES } from '../../src/scanner/code-cache.js';
 import { genModulesBin, repoRoot } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
 
@@ -36,6 +36,27 @@ async function generate(cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
 const cacheFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.v8'));
 
 describe('code cache of the TypeScript compiler', () => {
+  it('keeps only the newest few caches of the compiler (each install has its own) and leaves other files alone', async () => {
+    const cwd = project();
+    const cache = tempDir('prune');
+    // Caches of other installs, oldest first, and files that are not ours to remove.
+    const old = Array.from({ length: KEPT_CACHES + 2 }, (_, i) => `typescript_js-${String(i).repeat(24).slice(0, 24)}.v8`);
+    old.forEach((name, i) => {
+      writeFileSync(join(cache, name), 'old');
+      const when = new Date(Date.now() - (100 - i) * 60_000);
+      utimesSync(join(cache, name), when, when);
+    });
+    writeFileSync(join(cache, 'other_js-000000000000000000000000.v8'), 'not ours');
+    writeFileSync(join(cache, 'notes.txt'), 'not ours');
+    await generate(cwd, { GEN_MODULES_CODE_CACHE: cache });
+    const left = readdirSync(cache).sort();
+    const mine = left.filter((f) => f.startsWith('typescript_js-'));
+    expect(mine).toHaveLength(KEPT_CACHES);
+    // The new one and the most recent of the others.
+    expect(mine).toEqual(expect.arrayContaining(old.slice(-(KEPT_CACHES - 1))));
+    expect(left).toEqual(expect.arrayContaining(['notes.txt', 'other_js-000000000000000000000000.v8']));
+  });
+
   it('is written by the first run, reused by the next, and rebuilt when damaged', async () => {
     const cwd = project();
     const cache = tempDir('cache');

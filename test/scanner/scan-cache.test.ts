@@ -1,9 +1,10 @@
 // The scan cache (src/scanner/scan-cache.ts): a scan over unchanged inputs reads and parses
 // nothing; every kind of change that could change the result makes the next scan a real one:
 // an edited driver or constants module, a new file where an import would now resolve, a new
-// driver file, a changed config or tsconfig. Scans with diagnostics and inputs edited within the
+// driver file, a changed config or tsconfig. After an edit (in place or saved by renaming), only
+// the files whose inputs changed are scanned again, and the result equals a scan without cache. Scans with diagnostics and inputs edited within the
 // last two seconds are never kept. The CLI uses it unless --no-cache or GEN_MODULES_CACHE=0.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -85,7 +86,8 @@ describe('scan cache', () => {
     expect(first.fresh).toBe(true);
     const file = scanCacheFile(await loadConfig(undefined, root))!;
     expect(existsSync(file)).toBe(true);
-    expect(readdirSync(dirname(file))).toEqual([file.slice(dirname(file).length + 1)]);
+    const base = file.slice(dirname(file).length + 1);
+    expect(readdirSync(dirname(file)).sort()).toEqual([base, base.replace(/\.bin$/, '.files.bin')]);
 
     const second = await scanned(root);
     expect(second.fresh, 'nothing changed: nothing read').toBe(false);
@@ -112,6 +114,64 @@ describe('scan cache', () => {
     expect((await rescanAfter(root, config, 20)).result.drivers.find((d) => d.name === 'gamma')!.state).toBe('disabled');
     const tsconfig = { 'tsconfig.json': JSON.stringify({ compilerOptions: { paths: { '@magic/*': ['./src/other/*'] } } }), 'src/other/beta.ts': `export const BETA = 'OTHR';\n` };
     expect((await rescanAfter(root, tsconfig, 10)).magic).toContain('OTHR');
+  });
+
+  it('after an edit, scans again only the files whose inputs changed (in place or saved by renaming)', async () => {
+    const root = project();
+    const driver = (name: string, magic: string) => `${head}@blockDriver({ format: '${name}', probe: { score: 100, match: { at: 0, bytes: '${magic}' } } }) export class D {}\n`;
+    write(root, { 'src/drivers/gamma.ts': driver('gamma', 'GAMA'), 'src/drivers/delta.ts': driver('delta', 'DELT'), 'src/drivers/notes.ts': `export const NOTE = 1;\n` });
+    age(root, 60);
+    expect((await scanned(root)).fresh).toBe(true);
+    expect((await scanned(root)).fresh).toBe(false);
+    /** Dates these files and their folders `secondsAgo` in the past (the rest keeps its stamps). */
+    const ageOnly = (files: string[], secondsAgo: number) => {
+      const when = new Date(Date.now() - secondsAgo * 1000);
+      for (const f of files) for (const p of [join(root, f), dirname(join(root, f))]) utimesSync(p, when, when);
+    };
+    const expectAsWithoutCache = async (result: Awaited<ReturnType<typeof scanned>>['result']) => {
+      const plain = await scan(await loadConfig(undefined, root));
+      expect(result.drivers).toEqual(plain.drivers);
+      expect(result.inputs).toEqual(plain.inputs);
+      expect(result.diagnostics).toEqual([]);
+    };
+
+    // A driver edited in place: that file alone is read and parsed.
+    write(root, { 'src/drivers/gamma.ts': driver('gamma', 'GAM2') });
+    ageOnly(['src/drivers/gamma.ts'], 50);
+    const edited = await scanned(root);
+    expect(edited.result.stats).toMatchObject({ read: 1, parsed: 1, reused: 3, candidates: 4 });
+    expect(edited.magic).toContain('GAM2');
+    await expectAsWithoutCache(edited.result);
+    expect((await scanned(root)).fresh, 'then the cache again').toBe(false);
+
+    // Saved by renaming a new file over it (new inode, the folder's mtime changes).
+    writeFileSync(join(root, 'src/drivers/.delta.ts.tmp'), driver('delta', 'DEL2'));
+    renameSync(join(root, 'src/drivers/.delta.ts.tmp'), join(root, 'src/drivers/delta.ts'));
+    ageOnly(['src/drivers/delta.ts'], 40);
+    const renamed = await scanned(root);
+    expect(renamed.result.stats).toMatchObject({ read: 1, parsed: 1, reused: 3 });
+    expect(renamed.magic).toContain('DEL2');
+    await expectAsWithoutCache(renamed.result);
+
+    // A constants module: only the driver importing it is scanned again (it and the module parsed).
+    write(root, { 'src/shared/index.ts': `export const ALPHA = 'ALP2';\n` });
+    ageOnly(['src/shared/index.ts'], 30);
+    const constants = await scanned(root);
+    expect(constants.result.stats).toMatchObject({ read: 1, parsed: 2, reused: 3 });
+    expect(constants.magic).toContain('ALP2');
+    await expectAsWithoutCache(constants.result);
+
+    // A file without decorators: read again, nothing parsed.
+    write(root, { 'src/drivers/notes.ts': `export const NOTE = 2;\n` });
+    ageOnly(['src/drivers/notes.ts'], 20);
+    expect((await scanned(root)).result.stats).toMatchObject({ read: 1, parsed: 0, reused: 4 });
+
+    // A new file where an import would now resolve: every file is scanned again.
+    write(root, { 'src/shared.ts': `export const ALPHA = 'NEWA';\n` });
+    ageOnly(['src/shared.ts', 'src/drivers/gamma.ts'], 10);
+    const shadowed = await scanned(root);
+    expect(shadowed.result.stats).toMatchObject({ read: 5, reused: 0 });
+    expect(shadowed.magic).toContain('NEWA');
   });
 
   it('keeps no scan with diagnostics, nor one whose inputs changed in the last seconds', async () => {
