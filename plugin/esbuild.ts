@@ -21,7 +21,7 @@
 // entry resolves to an empty module whose output is deleted (entry-links.ts: the entries reach
 // esbuild through a symlink of ours, re-pointed at a stub). Recreate the context for stable names.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync, writevSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Metafile, OutputFile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
 import { createEntryLinks } from './entry-links.js';
@@ -158,7 +158,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
           const isUserEntry = source !== undefined && userEntrySet.has(source);
           const entry = source === undefined ? undefined : isUserEntry ? lazyByFile.get(source) : lazyEntryOf(source);
           // A lazy chunk gets its build id statement as it is read (one open of the file).
-          const read = entry ? store.patch(path, (bytes) => buildIdInsertion(bytes, buildId)) : store.read(path);
+          const read = entry ? store.patch(path, (bytes) => buildIdInsertion(bytes, buildId), info.bytes) : store.read(path, info.bytes);
           if (read === undefined) continue;
           const imports = info.imports.filter((i) => i.kind === 'import-statement' && !i.external).map((i) => rel(i.path));
           chunks.push(read instanceof Uint8Array ? { file, code: read, imports } : { file, ...read, imports });
@@ -346,11 +346,11 @@ function buildIdParts(metafile: Metafile, namesHashed: boolean, where: (output: 
 
 /** Reads and changes the build's outputs, on disk or in `outputFiles` (write: false). */
 interface OutputStore {
-  /** The output's bytes (read once; later calls return the same bytes). */
-  read(path: string): Uint8Array | undefined;
+  /** The output's bytes (read once; later calls return the same bytes). `size`: its expected size. */
+  read(path: string, size?: number): Uint8Array | undefined;
   write(path: string, contents: string | Uint8Array): void;
   /** Inserts the bytes `insertionFor` asks for into the output; returns the contents before and the insertion. */
-  patch(path: string, insertionFor: (contents: Uint8Array) => Insertion): { code: Uint8Array; inserted: Insertion } | undefined;
+  patch(path: string, insertionFor: (contents: Uint8Array) => Insertion, size?: number): { code: Uint8Array; inserted: Insertion } | undefined;
   rename(from: string, to: string): void;
   remove(path: string): void;
 }
@@ -380,23 +380,25 @@ function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
       slab = slab.subarray(size);
       return bytes;
     };
-    const readOpen = (fd: number): Buffer => {
-      const bytes = take(fstatSync(fd).size);
-      for (let done = 0; done < bytes.length; ) {
-        const n = readSync(fd, bytes, done, bytes.length - done, done);
-        if (n === 0) return bytes.subarray(0, done);
-        done += n;
+    /** The whole file; `size` (the metafile's) saves an fstat when it is right. */
+    const readOpen = (fd: number, size?: number): Buffer => {
+      if (size !== undefined) {
+        // One byte more than expected: a short read proves the file ends where the metafile says.
+        const bytes = take(size + 1);
+        const n = readInto(fd, bytes, 0);
+        if (n <= size) return bytes.subarray(0, n);
       }
-      return bytes;
+      const bytes = take(fstatSync(fd).size);
+      return bytes.subarray(0, readInto(fd, bytes, 0));
     };
     return {
-      read: (path) => {
+      read: (path, size) => {
         const cached = known.get(path);
         if (cached) return cached;
         const fd = open(path, 'r');
         if (fd === undefined) return undefined;
         try {
-          const bytes = readOpen(fd);
+          const bytes = readOpen(fd, size);
           known.set(path, bytes);
           return bytes;
         } finally {
@@ -407,15 +409,17 @@ function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
         writeFileSync(path, contents);
         known.delete(path);
       },
-      patch: (path, insertionFor) => {
+      patch: (path, insertionFor, size) => {
         const fd = open(path, 'r+');
         if (fd === undefined) return undefined;
         try {
-          const code = known.get(path) ?? readOpen(fd);
+          const code = known.get(path) ?? readOpen(fd, size);
           const inserted = insertionFor(code);
           const tail = code.subarray(inserted.at);
-          writeAll(fd, inserted.bytes, inserted.at);
-          writeAll(fd, tail, inserted.at + inserted.bytes.length);
+          // One write of the statement and what follows it (usually both at once).
+          const written = writevSync(fd, [inserted.bytes, tail], inserted.at);
+          const total = inserted.bytes.length + tail.length;
+          if (written < total) writeAll(fd, Buffer.concat([inserted.bytes, tail]).subarray(written), inserted.at + written);
           known.delete(path);
           return { code, inserted };
         } finally {
@@ -468,6 +472,17 @@ function outputStore(outputFiles: OutputFile[] | undefined): OutputStore {
       outputFiles.forEach((f, i) => index.set(f.path, i));
     },
   };
+}
+
+/** Reads from `position` until `bytes` is full or the file ends; returns the count read. */
+function readInto(fd: number, bytes: Uint8Array, position: number): number {
+  let done = 0;
+  while (done < bytes.length) {
+    const n = readSync(fd, bytes, done, bytes.length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }
 
 function writeAll(fd: number, bytes: Uint8Array, position: number): void {
