@@ -20,7 +20,7 @@ import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/
 import { evaluateTest } from '../../src/runtime/probe.js';
 import { imagesDir, emulatorDir, lazyEmu } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
-import { requireTool } from '../support/system.js';
+import { requireTool, runQemu } from '../support/system.js';
 
 const dir = join(imagesDir, 'luks');
 const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Record<
@@ -281,15 +281,8 @@ describe('live: every variant qemu-img 7.2 writes', () => {
   afterAll(() => rmSync(work, { recursive: true, force: true }));
   const haveQemu = requireTool('qemu-img', 'the live LUKS tests') && requireTool('qemu-io', 'the live LUKS tests');
 
-  function qemu(tool: string, args: string[]): string {
-    // qemu-img's PBKDF2 benchmark can fail with "Unable to get accurate CPU usage" on a busy
-    // machine; creation is retried.
-    for (let attempt = 0; ; attempt++) {
-      const result = spawnSync(tool, args, { encoding: 'utf8' });
-      if (result.status === 0) return result.stdout;
-      if (attempt >= 4 || !/accurate CPU usage/.test(result.stderr)) throw new Error(`${tool} ${args.join(' ')}: ${result.stderr}`);
-    }
-  }
+  // qemu-img's PBKDF2 benchmark fails now and then on a busy machine: runQemu tries again.
+  const qemu = runQemu;
 
   // Each qemu-img create spends about 3 s of CPU benchmarking PBKDF2, so the variants are few and
   // each covers several things.

@@ -2,77 +2,20 @@
 // 4 KiB and 1 MiB clusters, the original "WithoutFreeSpace" layout), live images from qemu-img and
 // qemu-io compared byte for byte with `qemu-img convert -O raw`, the format extension QEMU parses
 // (valid ones accepted, malformed ones refused by both), bad headers and catalogs, and a fuzz.
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ByteSource } from '../../fixtures/emulator/src/block/types.js';
-import { emulatorDir } from '../support/paths.js';
 import { requireTool } from '../support/system.js';
-import { fuzz, imageError, loadSamples, openImage, prng, probe, qemuAccepts, qemuRead, readAll, run, sha256 } from './vmdk-family-support.js';
+import { diskData, expectSameAsQemu, fuzz, imageError, loadSamples, openImage, qemuAccepts, readAll, run, sampleScript, sampleTests, scratchFolder, sha256 } from './vmdk-family-support.js';
 
 const samples = loadSamples('parallels');
-const scripts = join(emulatorDir, 'scripts/samples');
+const work = scratchFolder('parallels');
 const haveQemu = requireTool('qemu-img', 'the parallels live tests') && requireTool('qemu-io', 'the parallels live tests');
-let work = '';
-beforeAll(() => {
-  work = mkdtempSync(join(tmpdir(), 'gen-modules-parallels-'));
-});
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function node(script: string, args: string[]): void {
-  const result = spawnSync(process.execPath, [join(scripts, script), ...args], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${script}: ${result.stderr}`);
-}
-
-function diskData(name: string, seed: number, size: number, grain: number): string {
-  const path = join(work, name);
-  node('disk-data.mjs', [String(seed), String(size), String(grain), path]);
-  return path;
-}
-
-async function compareWithQemu(file: string): Promise<void> {
-  const qemu = qemuRead(file, work);
-  expect(qemu.format).toBe('parallels');
-  const image = await openImage(file);
-  try {
-    expect(image.format).toBe('parallels');
-    expect(image.virtualSize).toBe(qemu.virtualSize);
-    expect(sha256(await readAll(image, 300_007))).toBe(sha256(qemu.raw));
-  } finally {
-    await image.close();
-  }
-}
 
 describe('parallels: committed samples', () => {
-  for (const [key, entry] of Object.entries(samples.expected)) {
-    it(`${key}: probed as parallels, reads to qemu-img's sha256 and virtual size`, async () => {
-      const name = samples.nameOf(key);
-      expect((await probe(samples.files.get(name)!, name)).format).toBe('parallels');
-      const image = await openImage(name, { files: samples.files });
-      try {
-        expect(image.virtualSize).toBe(entry['virtual-size']);
-        const whole = await readAll(image, 5000);
-        expect(sha256(whole)).toBe(entry.sha256);
-        const random = prng(key.length);
-        for (let i = 0; i < 40; i++) {
-          const start = Math.floor(random() * image.virtualSize);
-          const length = Math.min(image.virtualSize - start, 1 + Math.floor(random() * 1_500_000));
-          expect(sha256(await image.read(start, length))).toBe(sha256(whole.subarray(start, start + length)));
-        }
-        for (let at = 0; at < image.virtualSize; ) {
-          const answer = await image.status!(at, image.virtualSize - at);
-          expect(answer.length).toBeGreaterThan(0);
-          if (answer.zero) expect(whole.subarray(at, at + answer.length).every((b) => b === 0)).toBe(true);
-          at += answer.length;
-        }
-      } finally {
-        await image.close();
-      }
-    });
-  }
+  sampleTests('parallels', samples, { chunk: 5000, maxSlice: 1_500_000, seed: (key) => key.length });
 
   it('reads clusters stored back to back in one source read', async () => {
     let reads = 0;
@@ -111,20 +54,20 @@ describe.runIf(haveQemu)('parallels: live images from qemu-img', () => {
     ['1M', 3 * 1024 * 1024 + 512],
   ] as const) {
     it(`cluster_size=${cluster}, ${size} bytes`, async () => {
-      const raw = diskData(`c${cluster}.raw`, size % 997, size, 8192);
-      const file = join(work, `c${cluster}.parallels`);
+      const raw = diskData(work(), `c${cluster}.raw`, size % 997, size, 8192);
+      const file = join(work(), `c${cluster}.parallels`);
       run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'parallels', '-o', `cluster_size=${cluster}`, raw, file]);
-      await compareWithQemu(file);
-      node('parallels-tools.mjs', ['old-magic', file, join(work, `c${cluster}-old.parallels`)]);
-      await compareWithQemu(join(work, `c${cluster}-old.parallels`));
+      await expectSameAsQemu('parallels', file, work(), 300_007);
+      sampleScript('parallels-tools.mjs', ['old-magic', file, join(work(), `c${cluster}-old.parallels`)]);
+      await expectSameAsQemu('parallels', join(work(), `c${cluster}-old.parallels`), work(), 300_007);
     });
   }
 
   it('qemu-io writes in random order allocate clusters out of order', async () => {
-    const file = join(work, 'writes.parallels');
+    const file = join(work(), 'writes.parallels');
     run('qemu-img', ['create', '-q', '-f', 'parallels', '-o', 'cluster_size=16k', file, '1M']);
     run('qemu-io', ['-f', 'parallels', '-c', 'write -P 0x51 900000 20000', '-c', 'write -P 0x52 16000 1000', '-c', 'write -P 0x53 0 512', '-c', 'write -P 0x54 500000 70000', file]);
-    await compareWithQemu(file);
+    await expectSameAsQemu('parallels', file, work(), 300_007);
   });
 });
 
@@ -217,8 +160,8 @@ describe('parallels: format extension (parsed like QEMU read-only)', () => {
       expect(sha256(await readAll(image))).toBe(samples.expected['cluster-4k.parallels']!.sha256);
       await image.close();
       if (haveQemu) {
-        writeFileSync(join(work, 'ext.parallels'), bytes);
-        expect(qemuAccepts(join(work, 'ext.parallels'), work).ok).toBe(true);
+        writeFileSync(join(work(), 'ext.parallels'), bytes);
+        expect(qemuAccepts(join(work(), 'ext.parallels'), work()).ok).toBe(true);
       }
     });
   }
@@ -228,8 +171,8 @@ describe('parallels: format extension (parsed like QEMU read-only)', () => {
       const error = await imageError(openImage('ext.parallels', { files: new Map([['ext.parallels', bytes]]) }));
       expect(error.message).toMatch(message);
       if (haveQemu) {
-        writeFileSync(join(work, 'ext.parallels'), bytes);
-        const qemu = qemuAccepts(join(work, 'ext.parallels'), work);
+        writeFileSync(join(work(), 'ext.parallels'), bytes);
+        const qemu = qemuAccepts(join(work(), 'ext.parallels'), work());
         expect(qemu.ok, 'qemu-img refuses it too').toBe(false);
       }
     });
@@ -276,8 +219,8 @@ describe('parallels: bad input', () => {
       expect(error.message).toMatch(message);
       expect(error.message.startsWith('bad.parallels: ')).toBe(true);
       if (haveQemu && qemuRefuses) {
-        writeFileSync(join(work, 'bad.parallels'), changed);
-        expect(qemuAccepts(join(work, 'bad.parallels'), work, 'parallels').ok).toBe(false);
+        writeFileSync(join(work(), 'bad.parallels'), changed);
+        expect(qemuAccepts(join(work(), 'bad.parallels'), work(), 'parallels').ok).toBe(false);
       }
     });
   }

@@ -2,72 +2,19 @@
 // discarded entries), live images from qemu-img and qemu-io compared byte for byte with
 // `qemu-img convert -O raw`, every header check of QEMU's vdi_open (each bad header is refused by
 // both), bad block maps, and a seeded fuzz.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ByteSource } from '../../fixtures/emulator/src/block/types.js';
-import { emulatorDir } from '../support/paths.js';
 import { requireTool } from '../support/system.js';
-import { fuzz, imageError, loadSamples, openImage, prng, probe, qemuAccepts, qemuRead, readAll, run, sha256 } from './vmdk-family-support.js';
+import { diskData, expectSameAsQemu, fuzz, imageError, loadSamples, openImage, qemuAccepts, readAll, run, sampleScript, sampleTests, scratchFolder } from './vmdk-family-support.js';
 
 const samples = loadSamples('vdi');
-const scripts = join(emulatorDir, 'scripts/samples');
+const work = scratchFolder('vdi');
 const haveQemu = requireTool('qemu-img', 'the vdi live tests') && requireTool('qemu-io', 'the vdi live tests');
-let work = '';
-beforeAll(() => {
-  work = mkdtempSync(join(tmpdir(), 'gen-modules-vdi-'));
-});
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function diskData(name: string, seed: number, size: number, grain: number): string {
-  const path = join(work, name);
-  const result = spawnSync(process.execPath, [join(scripts, 'disk-data.mjs'), String(seed), String(size), String(grain), path], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(result.stderr);
-  return path;
-}
-
-async function compareWithQemu(file: string): Promise<void> {
-  const qemu = qemuRead(file, work);
-  expect(qemu.format).toBe('vdi');
-  const image = await openImage(file);
-  try {
-    expect(image.format).toBe('vdi');
-    expect(image.virtualSize).toBe(qemu.virtualSize);
-    expect(sha256(await readAll(image, 700_001))).toBe(sha256(qemu.raw));
-  } finally {
-    await image.close();
-  }
-}
 
 describe('vdi: committed samples', () => {
-  for (const [key, entry] of Object.entries(samples.expected)) {
-    it(`${key}: probed as vdi, reads to qemu-img's sha256 and virtual size`, async () => {
-      const name = samples.nameOf(key);
-      expect((await probe(samples.files.get(name)!, name)).format).toBe('vdi');
-      const image = await openImage(name, { files: samples.files });
-      try {
-        expect(image.virtualSize).toBe(entry['virtual-size']);
-        const whole = await readAll(image, 333_333);
-        expect(sha256(whole)).toBe(entry.sha256);
-        const random = prng(key.length);
-        for (let i = 0; i < 40; i++) {
-          const start = Math.floor(random() * image.virtualSize);
-          const length = Math.min(image.virtualSize - start, 1 + Math.floor(random() * 2_500_000));
-          expect(sha256(await image.read(start, length))).toBe(sha256(whole.subarray(start, start + length)));
-        }
-        for (let at = 0; at < image.virtualSize; ) {
-          const answer = await image.status!(at, image.virtualSize - at);
-          expect(answer.length).toBeGreaterThan(0);
-          if (answer.zero) expect(whole.subarray(at, at + answer.length).every((b) => b === 0)).toBe(true);
-          at += answer.length;
-        }
-      } finally {
-        await image.close();
-      }
-    });
-  }
+  sampleTests('vdi', samples, { chunk: 333_333, maxSlice: 2_500_000, seed: (key) => key.length });
 
   it('reports unallocated and discarded blocks as zero, and the image type', async () => {
     const dynamic = await openImage('dynamic.vdi', { files: samples.files });
@@ -112,37 +59,32 @@ describe.runIf(haveQemu)('vdi: live images from qemu-img', () => {
     ['dynamic, not a whole block', [], 1_000_448],
   ] as const) {
     it(`${label}, ${size} bytes, converted from seeded data`, async () => {
-      const raw = diskData(`${label}.raw`, size % 1000, size, 262144);
-      const file = join(work, `${label.replace(/\W/g, '-')}.vdi`);
+      const raw = diskData(work(), `${label}.raw`, size % 1000, size, 262144);
+      const file = join(work(), `${label.replace(/\W/g, '-')}.vdi`);
       run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vdi', ...options, raw, file]);
-      await compareWithQemu(file);
+      await expectSameAsQemu('vdi', file, work(), 700_001);
     });
   }
 
   it('qemu-io writes allocate blocks out of order, straddling block edges', async () => {
-    const file = join(work, 'writes.vdi');
+    const file = join(work(), 'writes.vdi');
     run('qemu-img', ['create', '-q', '-f', 'vdi', file, '6M']);
     run('qemu-io', ['-f', 'vdi', '-c', 'write -P 0x41 5M 4096', '-c', 'write -P 0x42 1048000 2000', '-c', 'write -P 0x43 3M 1M', '-c', 'write -P 0 4M 512', file]);
-    await compareWithQemu(file);
-    node('vdi-tools.mjs', ['reorder', file, join(work, 'writes-reordered.vdi')]);
-    await compareWithQemu(join(work, 'writes-reordered.vdi'));
+    await expectSameAsQemu('vdi', file, work(), 700_001);
+    sampleScript('vdi-tools.mjs', ['reorder', file, join(work(), 'writes-reordered.vdi')]);
+    await expectSameAsQemu('vdi', join(work(), 'writes-reordered.vdi'), work(), 700_001);
   });
 
   it('a disk size that is not a multiple of 512 (VBoxManage convertfromraw) is rounded up like QEMU', async () => {
-    const raw = diskData('odd.raw', 5, 1 << 20, 65536);
-    const file = join(work, 'odd.vdi');
+    const raw = diskData(work(), 'odd.raw', 5, 1 << 20, 65536);
+    const file = join(work(), 'odd.vdi');
     run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vdi', raw, file]);
     const bytes = new Uint8Array(readFileSync(file));
     new DataView(bytes.buffer).setBigUint64(0x170, BigInt((1 << 20) - 300), true);
     writeFileSync(file, bytes);
-    await compareWithQemu(file);
+    await expectSameAsQemu('vdi', file, work(), 700_001);
   });
 });
-
-function node(script: string, args: string[]): void {
-  const result = spawnSync(process.execPath, [join(scripts, script), ...args], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${script}: ${result.stderr}`);
-}
 
 describe('vdi: bad input', () => {
   const base = () => samples.files.get('dynamic.vdi')!.slice();
@@ -193,8 +135,8 @@ describe('vdi: bad input', () => {
       expect(error.message).toMatch(message);
       expect(error.message.startsWith('bad.vdi: ')).toBe(true);
       if (haveQemu && qemuRefuses) {
-        writeFileSync(join(work, 'bad.vdi'), changed);
-        expect(qemuAccepts(join(work, 'bad.vdi'), work, 'vdi').ok).toBe(false);
+        writeFileSync(join(work(), 'bad.vdi'), changed);
+        expect(qemuAccepts(join(work(), 'bad.vdi'), work(), 'vdi').ok).toBe(false);
       }
     });
   }

@@ -4,12 +4,15 @@
 // does), probes with the drivers' own declared signatures (compiled like the generator does, the
 // vmdk descriptor module included), refuses loops, and falls back to raw. Sample folders load into
 // memory (gzip-stored samples decompressed), so one context serves sample tests and fuzzers. Plus
-// qemu-img helpers, seeded randomness and the fuzz loop.
+// the committed-sample tests every suite runs, a scratch folder for live images, qemu-img
+// helpers, seeded randomness and the fuzz loop.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, normalize, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js';
 import { ImageError, type BlockImage, type ByteSource, type FormatDriver, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
 import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
@@ -21,7 +24,7 @@ import type { DriverInfo, ProbeSignature } from '../../src/model.js';
 import { compileProbeIndex } from '../../src/probe/compile.js';
 import { registeredClass } from '../../src/runtime/index.js';
 import { probeDataFromBytes, probeWithIndex, type ProbeResult } from '../../src/runtime/probe.js';
-import { imagesDir } from '../support/paths.js';
+import { emulatorDir, imagesDir } from '../support/paths.js';
 
 export type Format = 'vmdk' | 'vdi' | 'parallels';
 
@@ -165,6 +168,83 @@ export function loadSamples(format: Format): { expected: Record<string, SampleEn
     else files.set(file, bytes);
   }
   return { expected, files, nameOf: (key) => (expected[key]?.compression === 'gzip' ? key.slice(0, -3) : key) };
+}
+
+type Samples = ReturnType<typeof loadSamples>;
+
+/**
+ * One test per committed sample: probed as `format` by the declared signatures, opened with the
+ * recorded format and virtual size, read whole (in `chunk`-byte pieces) to the recorded sha256;
+ * 40 seeded slices of up to `maxSlice` bytes equal the same bytes of the whole; every range
+ * status() calls zero reads as zeros, and its answers cover the disk.
+ */
+export function sampleTests(format: Format, samples: Samples, check: { chunk: number; maxSlice: number; seed: (key: string) => number }): void {
+  for (const [key, entry] of Object.entries(samples.expected)) {
+    it(`${key}: probed as ${format}, reads to qemu-img's sha256 and virtual size`, async () => {
+      const name = samples.nameOf(key);
+      expect((await probe(samples.files.get(name)!, name)).format).toBe(format);
+      const image = await openImage(name, { files: samples.files });
+      try {
+        expect(image.format).toBe(entry.format);
+        expect(image.virtualSize).toBe(entry['virtual-size']);
+        const whole = await readAll(image, check.chunk);
+        expect(sha256(whole)).toBe(entry.sha256);
+        const random = prng(check.seed(key));
+        for (let i = 0; i < 40; i++) {
+          const start = Math.floor(random() * image.virtualSize);
+          const length = Math.min(image.virtualSize - start, 1 + Math.floor(random() * check.maxSlice));
+          expect(sha256(await image.read(start, length))).toBe(sha256(whole.subarray(start, start + length)));
+        }
+        for (let at = 0; at < image.virtualSize; ) {
+          const answer = await image.status!(at, image.virtualSize - at);
+          expect(answer.length).toBeGreaterThan(0);
+          if (answer.zero) expect(whole.subarray(at, at + answer.length).every((b) => b === 0)).toBe(true);
+          at += answer.length;
+        }
+      } finally {
+        await image.close();
+      }
+    });
+  }
+}
+
+/** A folder for a suite's live images, made before its tests and removed after them. */
+export function scratchFolder(format: Format): () => string {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), `gen-modules-${format}-`));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return () => dir;
+}
+
+/** Runs one of the emulator's sample scripts (fixtures/emulator/scripts/samples). */
+export function sampleScript(script: string, args: string[]): void {
+  const result = spawnSync(process.execPath, [join(emulatorDir, 'scripts/samples', script), ...args], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${script} ${args.join(' ')}: ${result.stderr}`);
+}
+
+/** Seeded disk content (disk-data.mjs) in `work/name`; returns its path. */
+export function diskData(work: string, name: string, seed: number, size: number, grain: number): string {
+  const path = join(work, name);
+  sampleScript('disk-data.mjs', [String(seed), String(size), String(grain), path]);
+  return path;
+}
+
+/** The driver reads `file` (in `chunk`-byte pieces) to the bytes of qemu-img convert, with qemu-img's format and virtual size. */
+export async function expectSameAsQemu(format: Format, file: string, work: string, chunk: number, settings: OpenSettings = {}): Promise<void> {
+  const qemu = qemuRead(file, work);
+  expect(qemu.format).toBe(format);
+  const image = await openImage(file, settings);
+  try {
+    expect(image.format).toBe(format);
+    expect(image.virtualSize).toBe(qemu.virtualSize);
+    const ours = await readAll(image, chunk);
+    expect(ours.length).toBe(qemu.raw.length);
+    expect(sha256(ours)).toBe(sha256(qemu.raw));
+  } finally {
+    await image.close();
+  }
 }
 
 /** qemu-img's view of an image: info (virtual size, format) and the raw bytes of convert. */

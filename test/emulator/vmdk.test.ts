@@ -4,14 +4,14 @@
 // byte with `qemu-img convert -O raw`, QEMU's descriptor quirks, bad input, and a seeded fuzz.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { ImageError, type ByteSource } from '../../fixtures/emulator/src/block/types.js';
 import probeVmdkDescriptor from '../../fixtures/emulator/src/probes/vmdk-descriptor.js';
-import { emulatorDir } from '../support/paths.js';
 import { requireTool } from '../support/system.js';
 import {
+  diskData,
+  expectSameAsQemu,
   fuzz,
   imageError,
   loadSamples,
@@ -23,30 +23,15 @@ import {
   qemuRead,
   readAll,
   run,
+  sampleScript,
+  sampleTests,
+  scratchFolder,
   sha256,
-  type OpenSettings,
 } from './vmdk-family-support.js';
 
 const samples = loadSamples('vmdk');
-const scripts = join(emulatorDir, 'scripts/samples');
+const work = scratchFolder('vmdk');
 const haveQemu = requireTool('qemu-img', 'the vmdk live tests') && requireTool('qemu-io', 'the vmdk live tests');
-let work = '';
-beforeAll(() => {
-  work = mkdtempSync(join(tmpdir(), 'gen-modules-vmdk-'));
-});
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function node(script: string, args: string[]): void {
-  const result = spawnSync(process.execPath, [join(scripts, script), ...args], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${script} ${args.join(' ')}: ${result.stderr}`);
-}
-
-/** Seeded disk content (disk-data.mjs) in a file; returns its path. */
-function diskData(name: string, seed: number, size: number, grain: number): string {
-  const path = join(work, name);
-  node('disk-data.mjs', [String(seed), String(size), String(grain), path]);
-  return path;
-}
 
 function text(value: string): Uint8Array {
   return Uint8Array.from(value, (c) => c.charCodeAt(0));
@@ -56,52 +41,9 @@ function descriptor(createType: string, extents: string[], extra = ''): string {
   return `# Disk DescriptorFile\nversion=1\nCID=1234abcd\nparentCID=ffffffff\ncreateType="${createType}"\n${extra}\n# Extent description\n${extents.join('\n')}\n\n# The Disk Data Base\n#DDB\n`;
 }
 
-/** Our bytes and qemu-img's for `file`, and both virtual sizes. */
-async function compareWithQemu(file: string, settings: OpenSettings = {}): Promise<void> {
-  const qemu = qemuRead(file, work);
-  expect(qemu.format).toBe('vmdk');
-  const image = await openImage(file, settings);
-  try {
-    expect(image.format).toBe('vmdk');
-    expect(image.virtualSize).toBe(qemu.virtualSize);
-    const ours = await readAll(image, 300_001);
-    expect(ours.length).toBe(qemu.raw.length);
-    expect(sha256(ours)).toBe(sha256(qemu.raw));
-  } finally {
-    await image.close();
-  }
-}
-
 describe('vmdk: committed samples', () => {
-  for (const [key, entry] of Object.entries(samples.expected)) {
-    it(`${key}: probed as vmdk, reads to qemu-img's sha256 and virtual size`, async () => {
-      const name = samples.nameOf(key);
-      expect((await probe(samples.files.get(name)!, name)).format).toBe('vmdk');
-      const image = await openImage(name, { files: samples.files });
-      try {
-        expect(image.format).toBe(entry.format);
-        expect(image.virtualSize).toBe(entry['virtual-size']);
-        // Pieces that straddle grain and extent edges.
-        const whole = await readAll(image, 65536 * 3 + 1000);
-        expect(sha256(whole)).toBe(entry.sha256);
-        const random = prng(key.length * 7919);
-        for (let i = 0; i < 40; i++) {
-          const start = Math.floor(random() * image.virtualSize);
-          const length = Math.min(image.virtualSize - start, 1 + Math.floor(random() * 200_000));
-          expect(sha256(await image.read(start, length))).toBe(sha256(whole.subarray(start, start + length)));
-        }
-        // status(): every range it calls zero reads as zeros; together the answers cover the disk.
-        for (let at = 0; at < image.virtualSize; ) {
-          const answer = await image.status!(at, image.virtualSize - at);
-          expect(answer.length).toBeGreaterThan(0);
-          if (answer.zero) expect(whole.subarray(at, at + answer.length).every((b) => b === 0)).toBe(true);
-          at += answer.length;
-        }
-      } finally {
-        await image.close();
-      }
-    });
-  }
+  // Pieces that straddle grain and extent edges.
+  sampleTests('vmdk', samples, { chunk: 65536 * 3 + 1000, maxSlice: 200_000, seed: (key) => key.length * 7919 });
 
   it('reports the details qemu-img info shows (create type, CIDs, parent, cluster size)', async () => {
     const child = await openImage('child.vmdk', { files: samples.files });
@@ -147,7 +89,7 @@ describe('vmdk: committed samples', () => {
   });
 
   it('opens descriptor samples from disk too, extents resolved relative to the descriptor', async () => {
-    const dir = mkdtempSync(join(work, 'disk-'));
+    const dir = mkdtempSync(join(work(), 'disk-'));
     for (const [name, bytes] of samples.files) writeFileSync(join(dir, name), bytes);
     for (const key of ['multi-extent.vmdk', 'two-gb-sparse.vmdk', 'child.vmdk.gz']) {
       const entry = samples.expected[key]!;
@@ -251,7 +193,7 @@ describe('vmdk: probe (magic signature and the descriptor module)', () => {
       inputs.push(s);
     }
     for (const [i, input] of inputs.entries()) {
-      const file = join(work, `probe-${i}.bin`);
+      const file = join(work(), `probe-${i}.bin`);
       writeFileSync(file, text(input));
       if (input.length === 0) continue;
       const info = spawnSync('qemu-img', ['info', '--output=json', file], { encoding: 'utf8' });
@@ -267,31 +209,31 @@ describe.runIf(haveQemu)('vmdk: live images from qemu-img', () => {
   for (const subformat of subformats) {
     for (const size of [202_240, 1_114_112 - 512]) {
       it(`${subformat}, ${size} bytes`, async () => {
-        const raw = diskData(`${subformat}-${size}.raw`, size, size, 16384);
-        const file = join(work, `${subformat}-${size}.vmdk`);
+        const raw = diskData(work(), `${subformat}-${size}.raw`, size, size, 16384);
+        const file = join(work(), `${subformat}-${size}.vmdk`);
         run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', `subformat=${subformat}`, raw, file]);
-        await compareWithQemu(file);
+        await expectSameAsQemu('vmdk', file, work(), 300_001);
         expect(sha256(await openAndReadAll(file, {}))).toBe(sha256(new Uint8Array(readFileSync(raw))));
       });
     }
   }
 
   it('adapter types, hardware versions and compat6 change only the descriptor', async () => {
-    const raw = diskData('opts.raw', 31, 300_000, 8192);
+    const raw = diskData(work(), 'opts.raw', 31, 300_000, 8192);
     for (const options of ['adapter_type=lsilogic', 'hwversion=6', 'compat6=on', 'adapter_type=buslogic,toolsversion=12345']) {
-      const file = join(work, `opts-${options.replace(/[=,]/g, '_')}.vmdk`);
+      const file = join(work(), `opts-${options.replace(/[=,]/g, '_')}.vmdk`);
       run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', options, raw, file]);
-      await compareWithQemu(file);
+      await expectSameAsQemu('vmdk', file, work(), 300_001);
     }
   });
 
   it('zeroed_grain: qemu-io zero writes become GTE 1 over allocated grains', async () => {
-    const raw = diskData('zg.raw', 32, 1 << 20, 16384);
-    const file = join(work, 'zg.vmdk');
+    const raw = diskData(work(), 'zg.raw', 32, 1 << 20, 16384);
+    const file = join(work(), 'zg.vmdk');
     run('qemu-img', ['create', '-q', '-f', 'vmdk', '-o', 'zeroed_grain=on', file, '1M']);
     run('qemu-img', ['convert', '-q', '-n', '-f', 'raw', '-O', 'vmdk', raw, file]);
     run('qemu-io', ['-f', 'vmdk', '-c', 'write -z 65536 131072', '-c', 'write -z 300000 1000', '-c', 'write -P 0x5a 500000 70000', file]);
-    await compareWithQemu(file);
+    await expectSameAsQemu('vmdk', file, work(), 300_001);
     const image = await openImage(file);
     expect(await image.status!(65536, 131072)).toEqual({ zero: true, length: 131072 });
     await image.close();
@@ -299,7 +241,7 @@ describe.runIf(haveQemu)('vmdk: live images from qemu-img', () => {
 
   it('twoGbMaxExtentSparse and twoGbMaxExtentFlat over 2 GiB: several extents, writes across extent edges', async () => {
     for (const subformat of ['twoGbMaxExtentSparse', 'twoGbMaxExtentFlat']) {
-      const file = join(work, `big-${subformat}.vmdk`);
+      const file = join(work(), `big-${subformat}.vmdk`);
       run('qemu-img', ['create', '-q', '-f', 'vmdk', '-o', `subformat=${subformat}`, file, '4608M']);
       const writes: [number, number, number][] = [
         [0x11, 1000, 5000],
@@ -319,7 +261,7 @@ describe.runIf(haveQemu)('vmdk: live images from qemu-img', () => {
         const ours = await image.read(start, length);
         // qemu-img dd with 512-byte blocks: the same range through QEMU's driver (its count
         // includes the skipped blocks).
-        const out = join(work, 'dd.raw');
+        const out = join(work(), 'dd.raw');
         rmSync(out, { force: true });
         const blocks = start / 512 + Math.ceil(length / 512);
         run('qemu-img', ['dd', '-f', 'vmdk', '-O', 'raw', 'bs=512', `skip=${start / 512}`, `count=${blocks}`, `if=${file}`, `of=${out}`]);
@@ -334,14 +276,14 @@ describe.runIf(haveQemu)('vmdk: live images from qemu-img', () => {
   });
 
   it('parent chains: parentFileNameHint, a grandparent, a parent smaller than the child', async () => {
-    const base = diskData('base.raw', 41, 700_000, 16384);
-    run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', base, join(work, 'base.vmdk')]);
-    run('qemu-img', ['create', '-q', '-f', 'vmdk', '-b', 'base.vmdk', '-F', 'vmdk', join(work, 'mid.vmdk')]);
-    run('qemu-io', ['-f', 'vmdk', '-c', 'write -P 0x61 100000 70000', join(work, 'mid.vmdk')]);
-    run('qemu-img', ['create', '-q', '-f', 'vmdk', '-b', 'mid.vmdk', '-F', 'vmdk', join(work, 'top.vmdk'), '2M']);
-    run('qemu-io', ['-f', 'vmdk', '-c', 'write -P 0x62 150000 1000', '-c', 'write -P 0x63 1500000 9000', join(work, 'top.vmdk')]);
-    await compareWithQemu(join(work, 'top.vmdk'));
-    const top = await openImage(join(work, 'top.vmdk'));
+    const base = diskData(work(), 'base.raw', 41, 700_000, 16384);
+    run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', base, join(work(), 'base.vmdk')]);
+    run('qemu-img', ['create', '-q', '-f', 'vmdk', '-b', 'base.vmdk', '-F', 'vmdk', join(work(), 'mid.vmdk')]);
+    run('qemu-io', ['-f', 'vmdk', '-c', 'write -P 0x61 100000 70000', join(work(), 'mid.vmdk')]);
+    run('qemu-img', ['create', '-q', '-f', 'vmdk', '-b', 'mid.vmdk', '-F', 'vmdk', join(work(), 'top.vmdk'), '2M']);
+    run('qemu-io', ['-f', 'vmdk', '-c', 'write -P 0x62 150000 1000', '-c', 'write -P 0x63 1500000 9000', join(work(), 'top.vmdk')]);
+    await expectSameAsQemu('vmdk', join(work(), 'top.vmdk'), work(), 300_001);
+    const top = await openImage(join(work(), 'top.vmdk'));
     expect(top.virtualSize).toBe(2 << 20);
     // Past the end of the 700,000-byte chain: zeros, as QEMU reads them.
     expect((await top.read(800_000, 4096)).every((b) => b === 0)).toBe(true);
@@ -349,42 +291,42 @@ describe.runIf(haveQemu)('vmdk: live images from qemu-img', () => {
   });
 
   it('refuses to read through a parent whose CID is not the parentCID (as QEMU does)', async () => {
-    const base = diskData('cidbase.raw', 42, 300_000, 16384);
-    run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', base, join(work, 'cidbase.vmdk')]);
-    run('qemu-img', ['create', '-q', '-f', 'vmdk', '-b', 'cidbase.vmdk', '-F', 'vmdk', join(work, 'cidchild.vmdk')]);
-    const bytes = new Uint8Array(readFileSync(join(work, 'cidchild.vmdk')));
+    const base = diskData(work(), 'cidbase.raw', 42, 300_000, 16384);
+    run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', base, join(work(), 'cidbase.vmdk')]);
+    run('qemu-img', ['create', '-q', '-f', 'vmdk', '-b', 'cidbase.vmdk', '-F', 'vmdk', join(work(), 'cidchild.vmdk')]);
+    const bytes = new Uint8Array(readFileSync(join(work(), 'cidchild.vmdk')));
     const at = Buffer.from(bytes).indexOf('parentCID=') + 'parentCID='.length;
     bytes.set(text('00000bad'), at);
-    writeFileSync(join(work, 'cidchild.vmdk'), bytes);
-    expect(qemuAccepts(join(work, 'cidchild.vmdk'), work).ok).toBe(false);
-    const image = await openImage(join(work, 'cidchild.vmdk'));
+    writeFileSync(join(work(), 'cidchild.vmdk'), bytes);
+    expect(qemuAccepts(join(work(), 'cidchild.vmdk'), work()).ok).toBe(false);
+    const image = await openImage(join(work(), 'cidchild.vmdk'));
     const error = await imageError(image.read(0, 4096));
     expect(error.message).toMatch(/parent CID mismatch/);
     await image.close();
   });
 
   it("VMware's stream layout (footer, GD at the end, markers) of a qemu-img stream", async () => {
-    const raw = diskData('sf.raw', 43, 3 << 20, 65536);
-    run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', raw, join(work, 'sf-in.vmdk')]);
-    node('vmdk-tools.mjs', ['stream-footer', join(work, 'sf-in.vmdk'), join(work, 'sf.vmdk')]);
-    await compareWithQemu(join(work, 'sf.vmdk'));
+    const raw = diskData(work(), 'sf.raw', 43, 3 << 20, 65536);
+    run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', raw, join(work(), 'sf-in.vmdk')]);
+    sampleScript('vmdk-tools.mjs', ['stream-footer', join(work(), 'sf-in.vmdk'), join(work(), 'sf.vmdk')]);
+    await expectSameAsQemu('vmdk', join(work(), 'sf.vmdk'), work(), 300_001);
   });
 
   it('COWD (vmfsSparse) extents, including QEMU reading past an extent that ends inside a grain', async () => {
-    const raw = diskData('cowd.raw', 44, 51_200, 2048);
-    node('vmdk-tools.mjs', ['cowd', raw, join(work, 'q-cowd.bin'), '16']);
-    const flat = diskData('cowd-flat.raw', 45, 40_960, 4096);
-    writeFileSync(join(work, 'q-flat.bin'), readFileSync(flat));
-    writeFileSync(join(work, 'q-cowd.vmdk'), descriptor('vmfsSparse', ['RW 100 VMFSSPARSE "q-cowd.bin"']));
-    await compareWithQemu(join(work, 'q-cowd.vmdk'));
+    const raw = diskData(work(), 'cowd.raw', 44, 51_200, 2048);
+    sampleScript('vmdk-tools.mjs', ['cowd', raw, join(work(), 'q-cowd.bin'), '16']);
+    const flat = diskData(work(), 'cowd-flat.raw', 45, 40_960, 4096);
+    writeFileSync(join(work(), 'q-flat.bin'), readFileSync(flat));
+    writeFileSync(join(work(), 'q-cowd.vmdk'), descriptor('vmfsSparse', ['RW 100 VMFSSPARSE "q-cowd.bin"']));
+    await expectSameAsQemu('vmdk', join(work(), 'q-cowd.vmdk'), work(), 300_001);
     // 100 sectors in 16-sector grains: QEMU's last step runs 8 sectors into the next extent.
-    writeFileSync(join(work, 'q-quirk.vmdk'), descriptor('vmfs', ['RW 100 VMFSSPARSE "q-cowd.bin"', 'RW 80 FLAT "q-flat.bin" 0']));
-    await compareWithQemu(join(work, 'q-quirk.vmdk'));
+    writeFileSync(join(work(), 'q-quirk.vmdk'), descriptor('vmfs', ['RW 100 VMFSSPARSE "q-cowd.bin"', 'RW 80 FLAT "q-flat.bin" 0']));
+    await expectSameAsQemu('vmdk', join(work(), 'q-quirk.vmdk'), work(), 300_001);
   });
 
   it("descriptor quirks QEMU has: a blank line before an extent doubles it, CRLF lines, ignored RDONLY lines", async () => {
-    const flat = diskData('dq.raw', 46, 40_960, 4096);
-    writeFileSync(join(work, 'dq-flat.bin'), readFileSync(flat));
+    const flat = diskData(work(), 'dq.raw', 46, 40_960, 4096);
+    writeFileSync(join(work(), 'dq-flat.bin'), readFileSync(flat));
     const variants = {
       'dq-double.vmdk': descriptor('monolithicFlat', ['', 'RW 80 FLAT "dq-flat.bin" 0']),
       'dq-crlf.vmdk': descriptor('monolithicFlat', ['RW 40 FLAT "dq-flat.bin" 40', 'RW 40 FLAT "dq-flat.bin" 0']).replace(/\n/g, '\r\n'),
@@ -392,17 +334,17 @@ describe.runIf(haveQemu)('vmdk: live images from qemu-img', () => {
       'dq-tabs.vmdk': descriptor('monolithicFlat', ['RW\t64\tFLAT\t"dq-flat.bin"\t16']),
     };
     for (const [name, content] of Object.entries(variants)) {
-      writeFileSync(join(work, name), text(content));
-      await compareWithQemu(join(work, name));
+      writeFileSync(join(work(), name), text(content));
+      await expectSameAsQemu('vmdk', join(work(), name), work(), 300_001);
     }
-    const doubled = await openImage(join(work, 'dq-double.vmdk'));
+    const doubled = await openImage(join(work(), 'dq-double.vmdk'));
     expect(doubled.virtualSize).toBe(2 * 40_960);
     await doubled.close();
   });
 
   it('a KDMV file with capacity 0 whose embedded descriptor names the extents', async () => {
-    const flat = diskData('cap0.raw', 47, 40_960, 4096);
-    writeFileSync(join(work, 'cap0-flat.bin'), readFileSync(flat));
+    const flat = diskData(work(), 'cap0.raw', 47, 40_960, 4096);
+    writeFileSync(join(work(), 'cap0-flat.bin'), readFileSync(flat));
     const file = new Uint8Array(4096);
     const view = new DataView(file.buffer);
     view.setUint32(0, 0x4b444d56, false);
@@ -410,15 +352,15 @@ describe.runIf(haveQemu)('vmdk: live images from qemu-img', () => {
     view.setBigUint64(28, 1n, true); // descriptor at sector 1
     view.setBigUint64(36, 7n, true);
     file.set(text(descriptor('monolithicFlat', ['RW 80 FLAT "cap0-flat.bin" 0'])), 512);
-    writeFileSync(join(work, 'cap0.vmdk'), file);
-    await compareWithQemu(join(work, 'cap0.vmdk'));
+    writeFileSync(join(work(), 'cap0.vmdk'), file);
+    await expectSameAsQemu('vmdk', join(work(), 'cap0.vmdk'), work(), 300_001);
   });
 
   it('absolute extent paths: refused unless unsafe paths are allowed, then read like qemu-img', async () => {
-    const flat = diskData('abs.raw', 48, 20_480, 4096);
-    writeFileSync(join(work, 'abs.vmdk'), descriptor('monolithicFlat', [`RW 40 FLAT "${flat}" 0`]));
-    expect((await imageError(openImage(join(work, 'abs.vmdk')))).message).toMatch(/outside the image's folder/);
-    await compareWithQemu(join(work, 'abs.vmdk'), { allowUnsafePaths: true });
+    const flat = diskData(work(), 'abs.raw', 48, 20_480, 4096);
+    writeFileSync(join(work(), 'abs.vmdk'), descriptor('monolithicFlat', [`RW 40 FLAT "${flat}" 0`]));
+    expect((await imageError(openImage(join(work(), 'abs.vmdk')))).message).toMatch(/outside the image's folder/);
+    await expectSameAsQemu('vmdk', join(work(), 'abs.vmdk'), work(), 300_001, { allowUnsafePaths: true });
   });
 });
 
@@ -571,12 +513,12 @@ describe('vmdk: fuzz', () => {
 
 describe('vmdk: on-disk truncation', () => {
   it.runIf(haveQemu)('a monolithicSparse cut at every 4 KiB of its metadata is refused or read like qemu-img', async () => {
-    const raw = diskData('cut.raw', 49, 200_000, 16384);
-    const full = join(work, 'cut-full.vmdk');
+    const raw = diskData(work(), 'cut.raw', 49, 200_000, 16384);
+    const full = join(work(), 'cut-full.vmdk');
     run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', raw, full]);
     const size = statSync(full).size;
     for (let cut = 0; cut < size; cut += size > 70_000 && cut >= 65_536 ? 16_384 : 4096) {
-      const file = join(work, 'cut.vmdk');
+      const file = join(work(), 'cut.vmdk');
       writeFileSync(file, readFileSync(full));
       truncateSync(file, cut);
       const ours = await openAndReadAll(file, { format: 'vmdk' }).then(
@@ -587,7 +529,7 @@ describe('vmdk: on-disk truncation', () => {
         },
       );
       // Where we read, QEMU reads the same bytes (we refuse some files QEMU pads with zeros).
-      if (ours.ok) expect(sha256(ours.bytes)).toBe(sha256(qemuRead(file, work, 'vmdk').raw));
+      if (ours.ok) expect(sha256(ours.bytes)).toBe(sha256(qemuRead(file, work(), 'vmdk').raw));
     }
   });
 });

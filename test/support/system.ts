@@ -35,3 +35,16 @@ function debianPackage(tool: string): string {
   if (tool.includes('seabios')) return 'seabios';
   return tool;
 }
+
+/**
+ * Runs a qemu tool and returns its stdout; throws with its stderr when it fails. LUKS creation and
+ * new key slots benchmark PBKDF2 first (iter-time), which on a busy machine fails now and then with
+ * "Unable to get accurate CPU usage": such runs are tried again, up to five times in all.
+ */
+export function runQemu(tool: string, args: string[], cwd?: string): string {
+  for (let attempt = 1; ; attempt++) {
+    const result = spawnSync(tool, args, { encoding: 'utf8', ...(cwd ? { cwd } : {}) });
+    if (result.status === 0) return result.stdout;
+    if (attempt >= 5 || !/accurate CPU usage/.test(result.stderr)) throw new Error(`${tool} ${args.join(' ')}: ${result.stderr || result.stdout}`);
+  }
+}
