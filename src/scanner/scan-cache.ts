@@ -103,6 +103,8 @@ export type ScanCacheRead =
       reusable: Map<string, CachedFile>;
       /** The paths the kept scan asked about (the next record must answer for them too). */
       asked: string[];
+      /** The kept scan (its tables serve again when the drivers come out the same). */
+      previous: CachedScan;
     };
 
 /** The cached scan when the listing and every input and folder are as they were; else what of it still holds. */
@@ -146,7 +148,7 @@ function reusableFiles(file: string, record: CacheRecord, listing: ReadonlySet<s
     const kept = files.get(path);
     if (kept && !changed.has(path) && !kept.deps.some((dep) => changed.has(dep))) reusable.set(path, kept);
   }
-  return { reusable, asked: details.answers.map(([path]) => path) };
+  return { reusable, asked: details.answers.map(([path]) => path), previous: record.scan };
 }
 
 const detailsFile = (file: string) => file.replace(/\.bin$/, '.files.bin');

@@ -194,6 +194,7 @@ export class ProjectScanner {
       return { drivers: hit.drivers, diagnostics: [], files: hit.files, sources: new Map(), inputs: hit.inputs, stats, ...(hit.tables ? { tables: hit.tables } : {}) };
     }
     if (cached) this.reuse(files, cached.reusable, cached.asked, display);
+    const previous = cached?.previous;
     loadTypeScript();
     this.paths ??= readPathsConfig(loaded.root, fs, loaded.config.tsconfig);
     this.resolver ??= new ModuleResolver(fs, this.paths);
@@ -266,7 +267,9 @@ export class ProjectScanner {
     stats.parsed = graph.parses - parsesBefore;
     // The compiler has now compiled what a scan uses: the first run on a machine caches it.
     saveCodeCaches();
-    const result = { drivers, diagnostics, files: files.map((f) => f.file), sources, inputs: [...this.inputs], stats };
+    const result: ScanResult = { drivers, diagnostics, files: files.map((f) => f.file), sources, inputs: [...this.inputs], stats };
+    // An edit that left every declaration as it was (the usual one): the kept tables still hold.
+    if (previous?.tables && diagnostics.length === 0 && JSON.stringify(drivers) === JSON.stringify(previous.drivers)) result.tables = previous.tables;
     if (this.asked && diagnostics.length === 0) {
       const perFile = new Map<string, CachedFile>();
       for (const { path } of files) {

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateFromConfig } from '../../src/codegen/generate.js';
 import { loadConfig } from '../../src/config/config.js';
-import { scan } from '../../src/scanner/scan.js';
+import { ProjectScanner, scan } from '../../src/scanner/scan.js';
 import { scanCacheEnabled, scanCacheFile } from '../../src/scanner/scan-cache.js';
 import { genModulesBin } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
@@ -165,6 +165,17 @@ describe('scan cache', () => {
     write(root, { 'src/drivers/notes.ts': `export const NOTE = 2;\n` });
     ageOnly(['src/drivers/notes.ts'], 20);
     expect((await scanned(root)).result.stats).toMatchObject({ read: 1, parsed: 0, reused: 4 });
+
+    // An edit that leaves every declaration as it was: the kept tables serve again, unrendered.
+    const loaded = await loadConfig(undefined, root);
+    write(root, { 'src/drivers/delta.ts': `${driver('delta', 'DEL2')}// a comment\n` });
+    ageOnly(['src/drivers/delta.ts'], 15);
+    expect((await generateFromConfig(loaded, { check: true, cache: true })).stats).toMatchObject({ read: 1, parsed: 1 });
+    write(root, { 'src/drivers/delta.ts': `${driver('delta', 'DEL2')}// another comment\n` });
+    ageOnly(['src/drivers/delta.ts'], 14);
+    const partial = await new ProjectScanner(loaded, { cache: true }).scan();
+    expect(partial.stats).toMatchObject({ read: 1, parsed: 1 });
+    expect(partial.tables?.map((t) => t.content)).toEqual([(await generateFromConfig(loaded, { check: true })).content]);
 
     // A new file where an import would now resolve: every file is scanned again.
     write(root, { 'src/shared.ts': `export const ALPHA = 'NEWA';\n` });
