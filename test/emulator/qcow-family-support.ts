@@ -117,7 +117,7 @@ export interface SampleEntry {
 }
 
 /** A committed sample folder: expected.json and every file by name (gzip-stored ones unpacked). */
-export function loadSamples(format: string): { expected: Record<string, SampleEntry>; files: Map<string, Uint8Array>; nameOf: (key: string) => string } {
+export function loadSamples(format: string) {
   const dir = join(imagesDir, format);
   const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Record<string, SampleEntry>;
   const files = new Map<string, Uint8Array>();
@@ -128,7 +128,18 @@ export function loadSamples(format: string): { expected: Record<string, SampleEn
     else files.set(name, bytes);
   }
   const nameOf = (key: string) => (expected[key]?.compression === 'gzip' ? key.slice(0, -3) : key);
-  return { expected, files, nameOf };
+  const bytesOf = (name: string): Uint8Array => {
+    const bytes = files.get(name);
+    if (!bytes) throw new Error(`no sample ${name}`);
+    return bytes;
+  };
+  /** The sample files with `name` replaced by an edited copy (cut to `length` first, if given). */
+  const patched = (name: string, edit: (view: DataView, bytes: Uint8Array) => void, length?: number): Map<string, Uint8Array> => {
+    const copy = bytesOf(name).slice(0, length);
+    edit(new DataView(copy.buffer), copy);
+    return new Map(files).set(name, copy);
+  };
+  return { expected, files, nameOf, bytesOf, patched };
 }
 
 /** The ImageError a promise rejects with; fails on success or any other error. */

@@ -33,19 +33,7 @@ import {
 
 void QcowDriver;
 
-const { expected, files, nameOf } = loadSamples('qcow');
-
-function bytesOf(name: string): Uint8Array {
-  const bytes = files.get(name);
-  if (!bytes) throw new Error(`no sample ${name}`);
-  return bytes;
-}
-
-function patched(name: string, edit: (view: DataView, bytes: Uint8Array) => void, length?: number): Map<string, Uint8Array> {
-  const copy = bytesOf(name).slice(0, length);
-  edit(new DataView(copy.buffer), copy);
-  return new Map(files).set(name, copy);
-}
+const { expected, files, nameOf, bytesOf, patched } = loadSamples('qcow');
 
 /** Offsets of the first L2 table and of its entries. */
 function firstL2(bytes: Uint8Array): { l1: number; l2: number; entry: (index: number) => number } {

@@ -38,20 +38,7 @@ import {
 // Referenced so the decorator has registered the class before the probe test looks it up.
 void Qcow2Driver;
 
-const { expected, files, nameOf } = loadSamples('qcow2');
-
-function bytesOf(name: string): Uint8Array {
-  const bytes = files.get(name);
-  if (!bytes) throw new Error(`no sample ${name}`);
-  return bytes;
-}
-
-/** A copy of `name` with `edit` applied, in a files map of its own. */
-function patched(name: string, edit: (view: DataView, bytes: Uint8Array) => void, length?: number): Map<string, Uint8Array> {
-  const copy = bytesOf(name).slice(0, length);
-  edit(new DataView(copy.buffer), copy);
-  return new Map(files).set(name, copy);
-}
+const { expected, files, nameOf, bytesOf, patched } = loadSamples('qcow2');
 
 /** The host offset of the first L2 table and of L2 entry `index` in it, from the image header. */
 function firstL2(bytes: Uint8Array): { l2: number; entry: (index: number) => number; clusterSize: number } {

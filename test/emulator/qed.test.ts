@@ -31,19 +31,7 @@ import {
 
 void QedDriver;
 
-const { expected, files, nameOf } = loadSamples('qed');
-
-function bytesOf(name: string): Uint8Array {
-  const bytes = files.get(name);
-  if (!bytes) throw new Error(`no sample ${name}`);
-  return bytes;
-}
-
-function patched(name: string, edit: (view: DataView, bytes: Uint8Array) => void, length?: number): Map<string, Uint8Array> {
-  const copy = bytesOf(name).slice(0, length);
-  edit(new DataView(copy.buffer), copy);
-  return new Map(files).set(name, copy);
-}
+const { expected, files, nameOf, bytesOf, patched } = loadSamples('qed');
 
 /** Offsets of the L1 table, the first L2 table and its entries (little-endian tables). */
 function tables(bytes: Uint8Array): { l1: number; l2: number; entry: (index: number) => number } {
