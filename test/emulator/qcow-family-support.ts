@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { expect } from 'vitest';
+import { expect, it } from 'vitest';
 import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js';
 import { ImageError, type BlockImage, type ByteSource, type FormatDriver, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
 import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
@@ -140,6 +140,28 @@ export function loadSamples(format: string) {
     return new Map(files).set(name, copy);
   };
   return { expected, files, nameOf, bytesOf, patched };
+}
+
+/**
+ * One test per committed sample: opened from memory with the recorded format and virtual size,
+ * read whole (in 100,000-byte pieces) to the recorded sha256, and block status consistent with
+ * the bytes (checkStatus).
+ */
+export function sampleTests(samples: Pick<ReturnType<typeof loadSamples>, 'expected' | 'files' | 'nameOf'>): void {
+  for (const [key, entry] of Object.entries(samples.expected)) {
+    it(`${key}: ${entry.note}`, async () => {
+      const image = await openImage(samples.nameOf(key), { files: samples.files });
+      try {
+        expect(image.format).toBe(entry.format);
+        expect(image.virtualSize).toBe(entry['virtual-size']);
+        const data = await readAll(image, 100_000);
+        expect(sha256(data)).toBe(entry.sha256);
+        await checkStatus(image, data, 65_536);
+      } finally {
+        await image.close();
+      }
+    });
+  }
 }
 
 /** The ImageError a promise rejects with; fails on success or any other error. */

@@ -10,7 +10,6 @@ import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/
 import { evaluateTest } from '../../src/runtime/probe.js';
 import { requireTool } from '../support/system.js';
 import {
-  checkStatus,
   compareWithQemu,
   countingWrap,
   expectOneSourceReadPerRun,
@@ -28,7 +27,7 @@ import {
   readAll,
   rejection,
   run,
-  sha256,
+  sampleTests,
 } from './qcow-family-support.js';
 
 void QcowDriver;
@@ -76,20 +75,7 @@ describe('qcow committed samples', () => {
     expect(Object.keys(expected).sort()).toEqual(['backing.qcow', 'compressed.qcow', 'plain.qcow']);
   });
 
-  for (const [key, entry] of Object.entries(expected)) {
-    it(`${key}: ${entry.note}`, async () => {
-      const image = await openImage(nameOf(key), { files });
-      try {
-        expect(image.format).toBe('qcow');
-        expect(image.virtualSize).toBe(entry['virtual-size']);
-        const data = await readAll(image, 100_000);
-        expect(sha256(data)).toBe(entry.sha256);
-        await checkStatus(image, data, 65_536);
-      } finally {
-        await image.close();
-      }
-    });
-  }
+  sampleTests({ expected, files, nameOf });
 
   it('reports the cluster size and the backing file', async () => {
     const image = await openImage('backing.qcow', { files });

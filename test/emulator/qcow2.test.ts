@@ -32,6 +32,7 @@ import {
   readAll,
   rejection,
   run,
+  sampleTests,
   sha256,
 } from './qcow-family-support.js';
 
@@ -112,20 +113,7 @@ describe('qcow2 committed samples', () => {
     );
   });
 
-  for (const [key, entry] of Object.entries(expected)) {
-    it(`${key}: ${entry.note}`, async () => {
-      const image = await openImage(nameOf(key), { files });
-      try {
-        expect(image.format).toBe(entry.format);
-        expect(image.virtualSize).toBe(entry['virtual-size']);
-        const data = await readAll(image, 100_000);
-        expect(sha256(data)).toBe(entry.sha256);
-        await checkStatus(image, data, 65_536);
-      } finally {
-        await image.close();
-      }
-    });
-  }
+  sampleTests({ expected, files, nameOf });
 
   it('reports what qemu-img info reports', async () => {
     const details = async (name: string) => {

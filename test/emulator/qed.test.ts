@@ -10,7 +10,6 @@ import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/
 import { evaluateTest } from '../../src/runtime/probe.js';
 import { requireTool } from '../support/system.js';
 import {
-  checkStatus,
   compareWithQemu,
   countingWrap,
   expectOneSourceReadPerRun,
@@ -23,10 +22,9 @@ import {
   openImage,
   qemuIo,
   randomWrites,
-  readAll,
   rejection,
   run,
-  sha256,
+  sampleTests,
 } from './qcow-family-support.js';
 
 void QedDriver;
@@ -63,20 +61,7 @@ describe('qed committed samples', () => {
     expect(Object.keys(expected).sort()).toEqual(['backing-raw.qed', 'backing.qed', 'plain.qed']);
   });
 
-  for (const [key, entry] of Object.entries(expected)) {
-    it(`${key}: ${entry.note}`, async () => {
-      const image = await openImage(nameOf(key), { files });
-      try {
-        expect(image.format).toBe('qed');
-        expect(image.virtualSize).toBe(entry['virtual-size']);
-        const data = await readAll(image, 100_000);
-        expect(sha256(data)).toBe(entry.sha256);
-        await checkStatus(image, data, 65_536);
-      } finally {
-        await image.close();
-      }
-    });
-  }
+  sampleTests({ expected, files, nameOf });
 
   it('reports cluster and table size, backing file and its format', async () => {
     const details = async (name: string) => {
