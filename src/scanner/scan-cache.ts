@@ -14,7 +14,7 @@
 // content is keyed by the config, the Node version and the scanner's own code. It is written
 // atomically (write-file.ts). GEN_MODULES_CACHE=0 (or `gen-modules --no-cache`) turns it
 // off. A cache that cannot be read or written is ignored: it can make a run faster, never fail it.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,9 +197,9 @@ export function writeScanCache(
     const folderTimes: CacheRecord['folders'] = [...folders].sort().map((f) => [f, folderTime(f)]);
     if (folderTimes.some(([, mtime]) => mtime >= settled)) return;
     // Settled folders: every answer now is the answer the scan got.
-    const details: CacheDetails = { id: '', files: [...files], answers: asked.map((path) => [path, realPathOrNull(path)]) };
-    const detailBytes = serialize(details);
-    details.id = createHash('sha256').update(detailBytes).digest('hex').slice(0, 32);
+    // A fresh id ties the record to its details: should a run die between the two writes, the
+    // old record no longer matches the new details and serves only as a whole.
+    const details: CacheDetails = { id: randomUUID(), files: [...files], answers: asked.map((path) => [path, realPathOrNull(path)]) };
     // The details first: a record never names details that are not there yet.
     writeAtomic(detailsFile(file), serialize(details), { durable: false });
     const record: CacheRecord = { key: cacheKey(loaded), details: details.id, listing: [...listing], stamps, folders: folderTimes, scan };
