@@ -284,7 +284,7 @@ export interface FinalizedBuild {
   manifest: BuildManifest;
   /** The manifest file's text (deterministic). */
   text: string;
-  /** New contents of the lazy chunks (they now export the build id); empty when `buildId` was given. */
+  /** New contents of the lazy chunks given as strings (they now export the build id); empty when `buildId` was given. */
   patched: Map<string, string>;
 }
 
@@ -407,7 +407,7 @@ function chunkEntries(input: FinalizeInput): { buildId: string; chunks: Record<s
     const added = newline ? afterNewline : statement;
     entry.bytes = bytes.length + added.length;
     entry.integrity = `sha384-${hash.update(added).update(bytes.subarray(at)).digest('base64')}`;
-    patched.set(chunk.file, typeof chunk.code === 'string' ? withBuildId(chunk.code, buildId) : applyInsertion(bytes, { at, bytes: added }).toString('utf8'));
+    if (typeof chunk.code === 'string') patched.set(chunk.file, withBuildId(chunk.code, buildId));
   }
   return { buildId, chunks, patched };
 }

@@ -1,7 +1,8 @@
-// The one place that writes generated files (and gen-modules' caches): only when the content changed, and through a
-// temporary file in the same folder (same file system, so the rename is atomic), flushed to disk
-// before the rename. Readers see the old file or the new one, never a torn one, whether runs are
-// concurrent or killed half-way; temporary files left by killed runs are removed by later runs.
+// The one place that writes generated files (and gen-modules' caches): only when the content
+// changed, and through a temporary file in the same folder (same file system, so the rename is
+// atomic), flushed to disk before the rename (caches skip the flush). Readers see the old file or
+// the new one, never a torn one, whether runs are concurrent or killed half-way; temporary files
+// left by killed runs are removed by later runs.
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 

@@ -9,6 +9,14 @@
 // would now find it invalidates the cache too. Only scans without any diagnostic are kept: a run
 // with problems always reports them from a real scan.
 //
+// When only some driver files, or modules they import, changed (an edited driver: the usual case
+// after a save), the rest of the scan still holds. A second file, read only then, keeps each listed
+// file's result and the inputs it read, and the answer then (real path, or absent) to every other
+// path the scan asked about. If the listing and the config, tsconfig and package.json files are as
+// they were, and every one of those paths answers as it did (a folder's mtime also changes when an
+// editor saves by renaming, which alone proves nothing), the files whose inputs did not change keep
+// their results and only the others are scanned again.
+//
 // The file lives in `<config folder>/node_modules/.cache/gen-modules/` (the usual place for tool
 // caches; none when that node_modules folder does not exist), keyed by the config's path; its
 // content is keyed by the config, the Node version and the scanner's own code. It is written
@@ -60,7 +68,7 @@ interface CacheRecord {
 interface CacheDetails {
   id: string;
   files: [string, CachedFile][];
-  /** Every path the scan asked about and its real path then (null: absent). */
+  /** Every path the scan asked about that is not an input (inputs have stamps), and its real path then (null: absent). */
   answers: [string, string | null][];
 }
 
@@ -185,21 +193,25 @@ export function writeScanCache(
   try {
     const stamps: CacheRecord['stamps'] = [];
     const folders = new Set<string>();
+    const stamped = new Set<string>();
     for (const input of scan.inputs) {
       const path = resolve(loaded.root, input);
       const stamp = stampOf(path);
       if (!stamp || stamp[2] >= settled) return;
       stamps.push(stamp);
+      stamped.add(path);
       folders.add(dirname(path));
     }
     const asked = [...lookedIn].sort();
     for (const path of asked) folders.add(dirname(path));
     const folderTimes: CacheRecord['folders'] = [...folders].sort().map((f) => [f, folderTime(f)]);
     if (folderTimes.some(([, mtime]) => mtime >= settled)) return;
-    // Settled folders: every answer now is the answer the scan got.
+    // Settled folders: every answer now is the answer the scan got. An input needs none: its
+    // stamp (size, mtime and inode of what the path leads to) is checked anyway.
+    const answers: CacheDetails['answers'] = asked.filter((path) => !stamped.has(path)).map((path) => [path, realPathOrNull(path)]);
     // A fresh id ties the record to its details: should a run die between the two writes, the
     // old record no longer matches the new details and serves only as a whole.
-    const details: CacheDetails = { id: randomUUID(), files: [...files], answers: asked.map((path) => [path, realPathOrNull(path)]) };
+    const details: CacheDetails = { id: randomUUID(), files: [...files], answers };
     // The details first: a record never names details that are not there yet.
     writeAtomic(detailsFile(file), serialize(details), { durable: false });
     const record: CacheRecord = { key: cacheKey(loaded), details: details.id, listing: [...listing], stamps, folders: folderTimes, scan };
