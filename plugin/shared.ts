@@ -141,7 +141,8 @@ export async function prepareBuild(options: GenModulesPluginOptions, cwd: string
   } else {
     scanner = new ProjectScanner(loaded, { cache: scanCacheEnabled() });
   }
-  const result = await generateFromConfig(loaded, { scanner });
+  // The scan cache is written while the bundler builds: the build does not read it.
+  const result = await generateFromConfig(loaded, { scanner, cacheWrite: 'soon' });
   return { loaded, result, lazyEntries: lazyEntries(loaded, result.drivers), scanner };
 }
 

@@ -18,6 +18,8 @@ export interface GenerateOptions {
   onProgress?: (done: number, total: number) => void;
   /** Reuse the last clean scan while no input changed (a new scanner only; see scan-cache.ts). */
   cache?: boolean;
+  /** When the scan cache is written: before returning, or once the caller yields (a bundler's build). */
+  cacheWrite?: 'now' | 'soon';
 }
 
 export type Outcome = 'written' | 'unchanged' | 'stale' | 'skipped';
@@ -109,7 +111,7 @@ export async function generateFromConfig(loaded: LoadedConfig, options: Generate
   }
   // A scan-cache hit comes with its tables; a fresh clean scan is cached with them.
   const tables = result.tables ?? rendered(loaded, result.drivers, options.scanner);
-  scanner.keepScan(tables);
+  scanner.keepScan(tables, options.cacheWrite);
   const outputs: GeneratedOutput[] = tables.map((table) => ({
     ...table,
     outcome: options.check ? (readIfExists(table.out) === table.content ? 'unchanged' : 'stale') : writeIfChanged(table.out, table.content),

@@ -177,18 +177,21 @@ const SETTLE_MS = 2000;
 
 /**
  * Keeps a clean scan that started at `startedMs` (Date.now()). `files`: each listed file's result
- * and inputs; `lookedIn`: every path the scan's file system was asked about.
+ * and inputs; `lookedIn`: every path the scan's file system was asked about. The stamps are taken
+ * now; the returned function writes the files (at once, or later: serializing and writing is most
+ * of the cost, and the stamps must be taken before the caller writes its tables, whose folder's
+ * mtime would change). Undefined when there is nothing to keep.
  */
-export function writeScanCache(
+export function prepareScanCache(
   loaded: LoadedConfig,
   listing: readonly string[],
   scan: CachedScan,
   files: ReadonlyMap<string, CachedFile>,
   lookedIn: Iterable<string>,
   startedMs: number,
-): void {
+): (() => void) | undefined {
   const file = scanCacheFile(loaded);
-  if (!file) return;
+  if (!file) return undefined;
   const settled = startedMs - SETTLE_MS;
   try {
     const stamps: CacheRecord['stamps'] = [];
@@ -197,7 +200,7 @@ export function writeScanCache(
     for (const input of scan.inputs) {
       const path = resolve(loaded.root, input);
       const stamp = stampOf(path);
-      if (!stamp || stamp[2] >= settled) return;
+      if (!stamp || stamp[2] >= settled) return undefined;
       stamps.push(stamp);
       stamped.add(path);
       folders.add(dirname(path));
@@ -205,19 +208,25 @@ export function writeScanCache(
     const asked = [...lookedIn].sort();
     for (const path of asked) folders.add(dirname(path));
     const folderTimes: CacheRecord['folders'] = [...folders].sort().map((f) => [f, folderTime(f)]);
-    if (folderTimes.some(([, mtime]) => mtime >= settled)) return;
+    if (folderTimes.some(([, mtime]) => mtime >= settled)) return undefined;
     // Settled folders: every answer now is the answer the scan got. An input needs none: its
     // stamp (size, mtime and inode of what the path leads to) is checked anyway.
     const answers: CacheDetails['answers'] = asked.filter((path) => !stamped.has(path)).map((path) => [path, realPathOrNull(path)]);
     // A fresh id ties the record to its details: should a run die between the two writes, the
     // old record no longer matches the new details and serves only as a whole.
     const details: CacheDetails = { id: randomUUID(), files: [...files], answers };
-    // The details first: a record never names details that are not there yet.
-    writeAtomic(detailsFile(file), serialize(details), { durable: false });
     const record: CacheRecord = { key: cacheKey(loaded), details: details.id, listing: [...listing], stamps, folders: folderTimes, scan };
-    writeAtomic(file, serialize(record), { durable: false });
+    return () => {
+      try {
+        // The details first: a record never names details that are not there yet.
+        writeAtomic(detailsFile(file), serialize(details), { durable: false });
+        writeAtomic(file, serialize(record), { durable: false });
+      } catch {
+        // Not writable: the next run scans again.
+      }
+    };
   } catch {
-    // Not writable: the next run scans again.
+    return undefined;
   }
 }
 

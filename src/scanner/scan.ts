@@ -21,7 +21,7 @@ import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.j
 import { toDriverInfo } from './block-driver-options.js';
 import { checkDriverSet } from './check-driver-set.js';
 import { saveCodeCaches } from './code-cache.js';
-import { readScanCache, recordingFileSystem, scanCacheFile, writeScanCache, type CachedFile, type CachedScan } from './scan-cache.js';
+import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, type CachedFile, type CachedScan } from './scan-cache.js';
 import { resolvePackages, type ResolvedPackage } from './driver-packages.js';
 import { nodeFileSystem, readTextFileSystem, type ScanFileSystem } from './file-system.js';
 import { listFiles } from './list-files.js';
@@ -299,12 +299,18 @@ export class ProjectScanner {
 
   /**
    * Writes the last scan to the scan cache when it was clean and came from the sources (not from
-   * the cache), with the tables rendered from it when the caller has them (generate does).
+   * the cache), with the tables rendered from it when the caller has them (generate does); `when`:
+   * before returning, or 'soon' (once the caller yields).
    */
-  keepScan(tables?: RenderedTable[]): void {
+  keepScan(tables?: RenderedTable[], when: 'now' | 'soon' = 'now'): void {
     if (!this.kept || !this.asked) return;
-    writeScanCache(this.loaded, this.kept.listing, { ...this.kept.scan, ...(tables ? { tables } : {}) }, this.kept.files, this.asked, this.kept.startedMs);
+    const { listing, scan, files, startedMs } = this.kept;
     this.kept = undefined;
+    const write = prepareScanCache(this.loaded, listing, { ...scan, ...(tables ? { tables } : {}) }, files, this.asked, startedMs);
+    // 'soon': once the caller yields, e.g. while a bundler builds (serializing and writing: about
+    // 5 ms at 200 drivers, off the build's path). The stamps were taken now.
+    if (write && when === 'soon') setImmediate(write);
+    else write?.();
   }
 
   /** Reads a listed file when it is new or changed; decides whether it is a candidate. */

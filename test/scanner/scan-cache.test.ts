@@ -116,6 +116,20 @@ describe('scan cache', () => {
     expect((await rescanAfter(root, tsconfig, 10)).magic).toContain('OTHR');
   });
 
+  it("with cacheWrite 'soon' (the plugins: during the bundler's build), the cache is written once the caller yields", async () => {
+    const root = project();
+    const loaded = await loadConfig(undefined, root);
+    const file = scanCacheFile(loaded)!;
+    const first = await generateFromConfig(loaded, { cache: true, cacheWrite: 'soon' });
+    expect(first.stats?.read).toBeGreaterThan(0);
+    expect(existsSync(file), 'not yet written').toBe(false);
+    await new Promise((done) => setImmediate(done));
+    expect(existsSync(file)).toBe(true);
+    const second = await generateFromConfig(loaded, { cache: true, cacheWrite: 'soon' });
+    expect(second.stats).toMatchObject({ read: 0, parsed: 0 });
+    expect(second.content).toBe(first.content);
+  });
+
   it('after an edit, scans again only the files whose inputs changed (in place or saved by renaming)', async () => {
     const root = project();
     const driver = (name: string, magic: string) => `${head}@blockDriver({ format: '${name}', probe: { score: 100, match: { at: 0, bytes: '${magic}' } } }) export class D {}\n`;
