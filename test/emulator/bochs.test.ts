@@ -1,10 +1,9 @@
 // The bochs driver: committed samples (v1 and v2 growing redologs) against qemu-img's conversion,
 // samples rebuilt by make-bochs-cloop-dmg.mjs and compared with qemu-img live, bad input, and
 // 10,000 seeded mutations.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BochsDriver } from '../../fixtures/emulator/src/drivers/bochs.js';
 import { requireTool } from '../support/system.js';
 import {
@@ -13,7 +12,7 @@ import {
   expectImageError,
   firstDifference,
   fuzz,
-  loadSamples,
+  formatSuite,
   openBytes,
   prng,
   probeScore,
@@ -25,10 +24,7 @@ import {
 } from './disk-formats-support.js';
 
 const driver = new BochsDriver();
-const samples = loadSamples('bochs');
-const sample = (name: string) => samples.find((s) => s.name === name)!.bytes;
-const work = mkdtempSync(join(tmpdir(), 'bochs-test-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const { samples, sample, work } = formatSuite('bochs');
 
 function edited(name: string, edit: (view: DataView, bytes: Uint8Array) => void, length?: number): Uint8Array {
   const bytes = sample(name).slice(0, length);

@@ -1,11 +1,10 @@
 // The cloop driver: the committed sample against qemu-img's conversion, samples rebuilt by
 // make-bochs-cloop-dmg.mjs and compared with qemu-img live, bad input (absurd block counts and
 // sizes, broken zlib), and 10,000 seeded mutations.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CloopDriver } from '../../fixtures/emulator/src/drivers/cloop.js';
 import { requireTool } from '../support/system.js';
 import {
@@ -14,7 +13,7 @@ import {
   expectImageError,
   firstDifference,
   fuzz,
-  loadSamples,
+  formatSuite,
   openBytes,
   prng,
   probeScore,
@@ -26,11 +25,10 @@ import {
 } from './disk-formats-support.js';
 
 const driver = new CloopDriver();
-const samples = loadSamples('cloop');
+const suite = formatSuite('cloop');
+const { samples, work } = suite;
 const S = 'v2-8k.cloop';
-const sample = () => samples.find((s) => s.name === S)!.bytes;
-const work = mkdtempSync(join(tmpdir(), 'cloop-test-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const sample = () => suite.sample(S);
 const MAGIC = '#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r -t iso9660 /dev/cloop $1\n';
 
 /** A cloop image of the given blocks (already compressed) with their offsets. */

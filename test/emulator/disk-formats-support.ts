@@ -3,17 +3,18 @@
 // qemu-img as the oracle, a small interpreter for the declared probe signatures, and a seeded
 // fuzzer that mutates samples through a copy-free overlay source.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js';
 import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
 import { ImageError, type BlockImage, type ByteSource, type FormatDriver, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
 import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
 import { emulatorDir, imagesDir } from '../support/paths.js';
+export { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
+import { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
 
 export const samplesScripts = `${emulatorDir}/scripts/samples`;
 
@@ -43,6 +44,22 @@ export function loadSamples(format: string, dir = `${imagesDir}/${format}`): Sam
   });
 }
 
+/**
+ * A format suite's committed samples, one by its image name, and a scratch folder that is deleted
+ * after the suite.
+ */
+export function formatSuite(format: string): { samples: Sample[]; sample: (name: string) => Uint8Array; work: string } {
+  const samples = loadSamples(format);
+  const work = mkdtempSync(join(tmpdir(), `${format}-test-`));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const sample = (name: string) => {
+    const found = samples.find((s) => s.name === name);
+    if (!found) throw new Error(`no committed ${format} sample named ${name}`);
+    return found.bytes;
+  };
+  return { samples, sample, work };
+}
+
 /** What the block layer hands a driver, for images that reference no other file. */
 export function directContext(filename: string, options: Record<string, string> = {}): OpenContext {
   return {
@@ -60,33 +77,6 @@ export function directContext(filename: string, options: Record<string, string> 
 
 export function openBytes(driver: FormatDriver, name: string, bytes: Uint8Array, options?: Record<string, string>): Promise<BlockImage> {
   return driver.open(new MemorySource(name, bytes), directContext(name, options));
-}
-
-export const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
-
-/** The whole virtual disk, read in pieces of `piece` bytes. */
-export async function readAll(image: BlockImage, piece = 1 << 20): Promise<Uint8Array> {
-  const out = new Uint8Array(image.virtualSize);
-  for (let at = 0; at < image.virtualSize; at += piece) out.set(await image.read(at, Math.min(piece, image.virtualSize - at)), at);
-  return out;
-}
-
-export function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
-}
-
-/** mulberry32. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function run(command: string, args: string[]): { status: number; stdout: string; stderr: string } {

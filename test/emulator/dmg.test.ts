@@ -3,11 +3,10 @@
 // make-bochs-cloop-dmg.mjs and compared with qemu-img live, bad input (absurd chunk sizes, a
 // bzip2 bomb, lzfse, gaps), and 10,000 seeded mutations.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DmgDriver } from '../../fixtures/emulator/src/drivers/dmg.js';
 import { glibBase64Decode } from '../../fixtures/emulator/src/formats/dmg/glib-base64.js';
 import { requireTool } from '../support/system.js';
@@ -17,7 +16,7 @@ import {
   expectImageError,
   firstDifference,
   fuzz,
-  loadSamples,
+  formatSuite,
   openBytes,
   prng,
   probeScore,
@@ -28,10 +27,7 @@ import {
 } from './disk-formats-support.js';
 
 const driver = new DmgDriver();
-const samples = loadSamples('dmg');
-const sample = (name: string) => samples.find((s) => s.name === name)!.bytes;
-const work = mkdtempSync(join(tmpdir(), 'dmg-test-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const { samples, sample, work } = formatSuite('dmg');
 
 const UDZE = 0;
 const UDRW = 1;

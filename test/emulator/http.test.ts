@@ -11,18 +11,7 @@ import { ImageError, type ByteSource, type OpenContext } from '../../fixtures/em
 import { HttpProtocol } from '../../fixtures/emulator/src/drivers/http.js';
 import { LuksDriver } from '../../fixtures/emulator/src/drivers/luks.js';
 import { imagesDir } from '../support/paths.js';
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../support/bytes.js';
 
 const random = prng(99);
 const content = Uint8Array.from({ length: 1_000_003 }, () => Math.floor(random() * 256));

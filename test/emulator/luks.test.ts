@@ -2,7 +2,6 @@
 // committed samples against qemu-img's own decryption, live variants of every cipher mode, IV
 // generator and hash qemu-img writes, multi-slot volumes, bad headers, and a seeded fuzz.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +19,8 @@ import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/
 import { evaluateTest } from '../../src/runtime/probe.js';
 import { imagesDir, emulatorDir, lazyEmu } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
-import { requireTool, runQemu } from '../support/system.js';
+import { requireTool, runTool } from '../support/system.js';
+import { prng, readAll, sha256 } from '../support/bytes.js';
 
 const dir = join(imagesDir, 'luks');
 const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Record<
@@ -39,18 +39,6 @@ function context(filename: string, secrets: Record<string, string> = {}, options
     openImage: () => Promise.reject(new ImageError(filename, 'a LUKS volume references no other image')),
     openFile: () => Promise.reject(new ImageError(filename, 'a LUKS volume references no other file')),
   };
-}
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-async function readAll(image: BlockImage): Promise<Uint8Array> {
-  const out = new Uint8Array(image.virtualSize);
-  for (let at = 0; at < image.virtualSize; at += 100_000) {
-    out.set(await image.read(at, Math.min(100_000, image.virtualSize - at)), at);
-  }
-  return out;
 }
 
 async function openBytes(bytes: Uint8Array, passphrase: string, name = 'test.luks', driver = new LuksDriver()): Promise<BlockImage> {
@@ -80,18 +68,6 @@ function setString(bytes: Uint8Array, at: number, size: number, text: string): U
   return copy;
 }
 
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('committed LUKS samples', () => {
   it(`${sampleName} decrypts to the sha256 qemu-img convert gives`, async () => {
     const source = await openFileSource(join(dir, sampleName));
@@ -99,7 +75,7 @@ describe('committed LUKS samples', () => {
     try {
       expect(image.format).toBe(sample.format);
       expect(image.virtualSize).toBe(sample['virtual-size']);
-      const all = await readAll(image);
+      const all = await readAll(image, 100_000);
       expect(sha256(all)).toBe(sample.sha256);
       expect(image.details).toMatchObject({ 'cipher-alg': 'aes-256', 'cipher-mode': 'xts', 'ivgen-alg': 'plain64', 'hash-alg': 'sha256' });
       // Unaligned reads that straddle sectors agree with the whole.
@@ -281,8 +257,8 @@ describe('live: every variant qemu-img 7.2 writes', () => {
   afterAll(() => rmSync(work, { recursive: true, force: true }));
   const haveQemu = requireTool('qemu-img', 'the live LUKS tests') && requireTool('qemu-io', 'the live LUKS tests');
 
-  // qemu-img's PBKDF2 benchmark fails now and then on a busy machine: runQemu tries again.
-  const qemu = runQemu;
+  // qemu-img's PBKDF2 benchmark fails now and then on a busy machine: runTool tries again.
+  const qemu = runTool;
 
   // Each qemu-img create spends about 3 s of CPU benchmarking PBKDF2, so the variants are few and
   // each covers several things.
@@ -318,7 +294,7 @@ describe('live: every variant qemu-img 7.2 writes', () => {
 
       const image = await openBytes(new Uint8Array(readFileSync(file)), 'live pass', file);
       expect(image.virtualSize).toBe(info['virtual-size']);
-      const got = await readAll(image);
+      const got = await readAll(image, 100_000);
       expect(got.length).toBe(want.length);
       expect(Buffer.compare(got, want)).toBe(0);
       const random = prng(variant.name.length);

@@ -15,18 +15,7 @@ import { NbdProtocol } from '../../fixtures/emulator/src/drivers/nbd.js';
 import { NBD_DEFAULT_PORT, parseNbdUri } from '../../fixtures/emulator/src/formats/nbd/nbd-uri.js';
 import { imagesDir } from '../support/paths.js';
 import { requireTool } from '../support/system.js';
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../support/bytes.js';
 
 const noOptions = { options: {}, secrets: {} };
 

@@ -4,8 +4,6 @@
 // files directly. Sample folders load into memory (gzip-stored samples decompressed), so the same
 // context serves the sample tests and the fuzzers. Plus the helpers the suites share: qemu-img
 // conversion, seeded randomness, the fuzz loop.
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -17,6 +15,9 @@ import { QcowDriver } from '../../fixtures/emulator/src/drivers/qcow.js';
 import { Qcow2Driver } from '../../fixtures/emulator/src/drivers/qcow2.js';
 import { QedDriver } from '../../fixtures/emulator/src/drivers/qed.js';
 import { emulatorDir, imagesDir } from '../support/paths.js';
+import { runTool } from '../support/system.js';
+export { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
+import { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
 
 export interface OpenSettings {
   format?: string;
@@ -93,19 +94,6 @@ export async function openImage(filename: string, settings: OpenSettings = {}, c
     await source.close();
     throw error;
   }
-}
-
-/** Read the whole virtual disk in pieces of `chunk` bytes. */
-export async function readAll(image: BlockImage, chunk = 1 << 20): Promise<Uint8Array> {
-  const out = new Uint8Array(image.virtualSize);
-  for (let at = 0; at < image.virtualSize; at += chunk) {
-    out.set(await image.read(at, Math.min(chunk, image.virtualSize - at)), at);
-  }
-  return out;
-}
-
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export interface SampleEntry {
@@ -185,24 +173,8 @@ export async function openAndReadAll(name: string, settings: OpenSettings): Prom
   }
 }
 
-/** mulberry32: small and seedable. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Run a system tool; throws with its stderr on failure. */
-export function run(tool: string, args: string[], cwd?: string): string {
-  const result = spawnSync(tool, args, { cwd, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
-  return result.stdout;
-}
+/** Runs a tool; throws with its stderr when it fails (test/support/system.ts). */
+export const run = runTool;
 
 /**
  * What qemu-img reads: `qemu-img convert -O raw` output and `qemu-img info`'s virtual size.
@@ -218,13 +190,6 @@ export function qemuRead(source: string[], cwd: string): { bytes: Uint8Array; vi
   } finally {
     rmSync(out, { force: true });
   }
-}
-
-/** Index of the first differing byte, or -1. */
-export function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
 }
 
 export interface FuzzReport {

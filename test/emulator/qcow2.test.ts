@@ -12,7 +12,7 @@ import { BATCH_BYTES, BATCH_GAP } from '../../fixtures/emulator/src/formats/shar
 import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
 import { evaluateTest } from '../../src/runtime/probe.js';
 import { imagesDir } from '../support/paths.js';
-import { requireTool, runQemu } from '../support/system.js';
+import { requireTool, runTool } from '../support/system.js';
 import {
   checkStatus,
   compareWithQemu,
@@ -378,8 +378,8 @@ describe.skipIf(!haveQemu)('qcow2 live variants against qemu-img', { timeout: 24
     for (const clusterSize of [4096, 65536]) {
       const name = `luks-${clusterSize}.qcow2`;
       const create = ['create', '-q', '-f', 'qcow2', '--object', object, '-o', `encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,cluster_size=${clusterSize}`, name, '1M'];
-      // qemu-img's PBKDF2 benchmark fails now and then on a busy machine: runQemu tries again.
-      runQemu('qemu-img', create, work);
+      // qemu-img's PBKDF2 benchmark fails now and then on a busy machine: runTool tries again.
+      runTool('qemu-img', create, work);
       const opts = `driver=qcow2,file.filename=${name},encrypt.key-secret=sec0`;
       qemuIo(work, opts, randomWrites(990 + clusterSize, 1024 * 1024, clusterSize, 12), ['--object', object, '--image-opts']);
       await compareWithQemu(work, name, { options: { 'encrypt.key-secret': 'sec0' }, secrets: { sec0: secret } }, ['--object', object, '--image-opts', opts]);

@@ -1,10 +1,9 @@
 // The vhdx driver: committed samples (dynamic, fixed, 4096-byte sectors) against qemu-img's
 // conversion, live qemu-img variants (block sizes 1 to 256 MiB, fixed, log sizes) compared byte
 // for byte, bad input (including a log that needs replay), and 10,000 seeded mutations.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VhdxDriver } from '../../fixtures/emulator/src/drivers/vhdx.js';
 import { crc32cWithZeroField } from '../../fixtures/emulator/src/formats/vhdx/crc32c.js';
 import { requireTool } from '../support/system.js';
@@ -14,7 +13,7 @@ import {
   expectImageError,
   firstDifference,
   fuzz,
-  loadSamples,
+  formatSuite,
   makeDiskData,
   openBytes,
   openPath,
@@ -28,10 +27,7 @@ import {
 } from './disk-formats-support.js';
 
 const driver = new VhdxDriver();
-const samples = loadSamples('vhdx');
-const sample = (name: string) => samples.find((s) => s.name === name)!.bytes;
-const work = mkdtempSync(join(tmpdir(), 'vhdx-test-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const { samples, sample, work } = formatSuite('vhdx');
 
 const KiB = 1024;
 const MiB = 1024 * 1024;

@@ -7,7 +7,6 @@
 // the committed-sample tests every suite runs, a scratch folder for live images, qemu-img
 // helpers, seeded randomness and the fuzz loop.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, normalize, relative } from 'node:path';
@@ -25,6 +24,9 @@ import { compileProbeIndex } from '../../src/probe/compile.js';
 import { registeredClass } from '../../src/runtime/index.js';
 import { probeDataFromBytes, probeWithIndex, type ProbeResult } from '../../src/runtime/probe.js';
 import { emulatorDir, imagesDir } from '../support/paths.js';
+import { runTool } from '../support/system.js';
+export { prng, readAll, sha256 } from '../support/bytes.js';
+import { prng, readAll, sha256 } from '../support/bytes.js';
 
 export type Format = 'vmdk' | 'vdi' | 'parallels';
 
@@ -133,19 +135,6 @@ export async function openImage(filename: string, settings: OpenSettings = {}, c
     await source.close();
     throw error;
   }
-}
-
-/** Read the whole virtual disk in pieces of `chunk` bytes. */
-export async function readAll(image: BlockImage, chunk = 1 << 20): Promise<Uint8Array> {
-  const out = new Uint8Array(image.virtualSize);
-  for (let at = 0; at < image.virtualSize; at += chunk) {
-    out.set(await image.read(at, Math.min(chunk, image.virtualSize - at)), at);
-  }
-  return out;
-}
-
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export interface SampleEntry {
@@ -260,30 +249,14 @@ export function qemuRead(file: string, work: string, format?: string): { format:
   return { format: parsed.format, virtualSize: parsed['virtual-size'], raw };
 }
 
-/** Run a qemu tool; throws with its stderr when it fails. */
-export function run(tool: string, args: string[]): string {
-  const result = spawnSync(tool, args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${tool} ${args.join(' ')}: ${result.stderr || result.stdout}`);
-  return result.stdout;
-}
+/** Runs a tool; throws with its stderr when it fails (test/support/system.ts). */
+export const run = runTool;
 
 /** Whether qemu-img can read the image at all (convert succeeds). */
 export function qemuAccepts(file: string, work: string, format?: string): { ok: true } | { ok: false; message: string } {
   const fmt = format ? ['-f', format] : [];
   const result = spawnSync('qemu-img', ['convert', ...fmt, '-O', 'raw', file, join(work, 'accept.raw')], { encoding: 'utf8' });
   return result.status === 0 ? { ok: true } : { ok: false, message: result.stderr.trim() };
-}
-
-/** mulberry32. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The rejection of `promise`, which must be an ImageError. */

@@ -1,9 +1,8 @@
 // The vpc (VHD) driver: committed samples against qemu-img's conversion, live qemu-img variants
 // (dynamic, fixed, force_size) compared byte for byte, bad input, and 10,000 seeded mutations.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VpcDriver } from '../../fixtures/emulator/src/drivers/vpc.js';
 import { requireTool } from '../support/system.js';
 import {
@@ -12,7 +11,7 @@ import {
   expectImageError,
   firstDifference,
   fuzz,
-  loadSamples,
+  formatSuite,
   makeDiskData,
   openBytes,
   openPath,
@@ -26,10 +25,7 @@ import {
 } from './disk-formats-support.js';
 
 const driver = new VpcDriver();
-const samples = loadSamples('vpc');
-const sample = (name: string) => samples.find((s) => s.name === name)!.bytes;
-const work = mkdtempSync(join(tmpdir(), 'vpc-test-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const { samples, sample, work } = formatSuite('vpc');
 
 /** Rewrites the footer checksum of the 512 bytes at `at`. */
 function fixFooter(bytes: Uint8Array, at: number): void {

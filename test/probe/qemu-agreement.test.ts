@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driverTable } from '../../fixtures/emulator/src/generated/drivers.gen.js';
 import { createDriverRegistry } from '../../src/runtime/registry.js';
 import { probeDataFromBytes, probeWithIndex } from '../../src/runtime/probe.js';
-import { hasTool, requireTool, runQemu } from '../support/system.js';
+import { hasTool, requireTool, runTool } from '../support/system.js';
 import { CLOOP_MAGIC, forEachSample, tableModuleLoader } from './support.js';
 
 const probed = new Set(driverTable.probeIndex.signatures.map((s) => s.driver));
@@ -91,8 +91,8 @@ function makeImages(dir: string): Made {
   create('dynamic.vhdx', 'vhdx');
   create('fixed.vhdx', 'vhdx', ['-o', 'subformat=fixed']);
   create('img.parallels', 'parallels');
-  // LUKS creation benchmarks PBKDF2 first, which fails now and then on a busy machine: runQemu tries again.
-  runQemu('qemu-img', ['create', '-q', '-f', 'luks', '--object', 'secret,id=s0,data=probe-test', '-o', 'key-secret=s0,iter-time=10', join(dir, 'img.luks'), '1M']);
+  // LUKS creation benchmarks PBKDF2 first, which fails now and then on a busy machine: runTool tries again.
+  runTool('qemu-img', ['create', '-q', '-f', 'luks', '--object', 'secret,id=s0,data=probe-test', '-o', 'key-secret=s0,iter-time=10', join(dir, 'img.luks'), '1M']);
   created.push('luks');
   create('img.raw', 'raw');
 

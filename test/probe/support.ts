@@ -11,17 +11,7 @@ import { referenceProbe } from '../../src/probe/reference.js';
 import { probeDataFromBytes, probeWithIndex, type ProbeIndex, type ProbeModule, type ProbeModuleLoader, type ProbeResult } from '../../src/runtime/probe.js';
 import { imagesDir } from '../support/paths.js';
 
-/** mulberry32: small, fast, seeded. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng as rng } from '../support/bytes.js';
 
 export type Rng = () => number;
 export const int = (r: Rng, n: number): number => Math.floor(r() * n);

@@ -37,11 +37,11 @@ function debianPackage(tool: string): string {
 }
 
 /**
- * Runs a qemu tool and returns its stdout; throws with its stderr when it fails. LUKS creation and
- * new key slots benchmark PBKDF2 first (iter-time), which on a busy machine fails now and then with
- * "Unable to get accurate CPU usage": such runs are tried again, up to five times in all.
+ * Runs a tool (mostly qemu's) and returns its stdout; throws with its stderr when it fails. LUKS
+ * creation and new key slots benchmark PBKDF2 first (iter-time), which on a busy machine fails now
+ * and then with "Unable to get accurate CPU usage": such runs are tried again, up to five times in all.
  */
-export function runQemu(tool: string, args: string[], cwd?: string): string {
+export function runTool(tool: string, args: string[], cwd?: string): string {
   for (let attempt = 1; ; attempt++) {
     const result = spawnSync(tool, args, { encoding: 'utf8', ...(cwd ? { cwd } : {}) });
     if (result.status === 0) return result.stdout;
