@@ -17,6 +17,7 @@ import { compileProbeIndex, type ProbeDriver } from '../src/probe/compile.js';
 import { referenceProbe } from '../src/probe/reference.js';
 import { validateProbes } from '../src/probe/validate.js';
 import { PROBE_BUFFER_SIZE, probeDataFromBytes, probeWithIndex, type ProbeIndex, type ProbeModule, type ProbeResult } from '../src/runtime/probe.js';
+import { prng } from '../test/support/bytes.js';
 
 const DRIVERS = 200;
 const INPUTS = 600;
@@ -25,17 +26,7 @@ const REPS = 20;
 const REFERENCE_REPS = 4;
 const ROUNDS = 3;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const r = rng(2015);
+const r = prng(2015);
 const int = (n: number) => Math.floor(r() * n);
 const pick = <T>(list: readonly T[]): T => list[int(list.length)]!;
 const letters = (n: number) => Array.from({ length: n }, () => String.fromCharCode(0x41 + int(26))).join('');
