@@ -12,6 +12,7 @@ import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js
 import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
 import { ImageError, type BlockImage, type ByteSource, type FormatDriver, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
 import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
+import { evaluateTest } from '../../src/runtime/probe.js';
 import { emulatorDir, imagesDir } from '../support/paths.js';
 export { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
 import { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
@@ -199,6 +200,14 @@ export function declaredProbe(format: string): ProbeSignature {
   const entry = registeredClass('blockDriver', format);
   if (!entry) throw new Error(`no registered driver for ${format}`);
   return (entry.options as { probe: ProbeSignature }).probe;
+}
+
+/** The format's declared probe, and whether a file that is just `head` passes its match tests (the runtime's evaluateTest). */
+export function declaredMatcher(format: string): { probe: ProbeSignature; matches: (head: Uint8Array) => boolean } {
+  const probe = declaredProbe(format);
+  const tests = (Array.isArray(probe.match) ? probe.match : [probe.match]) as ProbeTest[];
+  const matches = (head: Uint8Array) => tests.every((test) => evaluateTest(test, { head, tail: new Uint8Array(0), size: head.length, filename: 'x' }, []));
+  return { probe, matches };
 }
 
 /**

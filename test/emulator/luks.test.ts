@@ -15,10 +15,9 @@ import { lookupHash } from '../../fixtures/emulator/src/formats/luks/hashes.js';
 import { isLuks2Header, unlockLuks } from '../../fixtures/emulator/src/formats/luks/luks-volume.js';
 import { pbkdf2 } from '../../fixtures/emulator/src/formats/luks/pbkdf2.js';
 import { createSectorCipher } from '../../fixtures/emulator/src/formats/luks/sector-cipher.js';
-import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
-import { evaluateTest } from '../../src/runtime/probe.js';
 import { imagesDir, emulatorDir, lazyEmu } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
+import { declaredMatcher } from './disk-formats-support.js';
 import { requireTool, runTool } from '../support/system.js';
 import { prng, readAll, sha256 } from '../support/bytes.js';
 
@@ -91,10 +90,7 @@ describe('committed LUKS samples', () => {
   });
 
   it('the declared probe is QEMU 7.2 qcrypto_block_luks_has_format: magic, version 1, 8 bytes', () => {
-    const probe = (registeredClass('blockDriver', 'luks')?.options as { probe: ProbeSignature }).probe;
-    const tests = (Array.isArray(probe.match) ? probe.match : [probe.match]) as ProbeTest[];
-    const matches = (head: Uint8Array) =>
-      tests.every((test) => evaluateTest(test, { head, tail: new Uint8Array(0), size: head.length, filename: 'x' }, []));
+    const { probe, matches } = declaredMatcher('luks');
     expect(probe.score).toBe(100);
     expect(matches(sampleBytes.subarray(0, 512))).toBe(true);
     expect(matches(sampleBytes.subarray(0, 8))).toBe(true);

@@ -398,3 +398,15 @@ export async function expectOneSourceReadPerRun(name: string, files: Map<string,
   await image.close();
   return data;
 }
+
+/** Seeded words: text that deflates to about 60%, so qemu-img compresses every cluster. */
+export function seededText(seed: number, size: number): Uint8Array {
+  const words = 'qcow cluster compressed deflate sector guest host offset table batch read image'.split(' ');
+  const random = prng(seed);
+  const out = new Uint8Array(size);
+  for (let at = 0; at < size; ) {
+    const word = random() < 0.5 ? random().toString(36).slice(2, 8) : words[Math.floor(random() * words.length)]!;
+    for (let i = 0; i <= word.length && at < size; i++) out[at++] = i < word.length ? word.charCodeAt(i) : 32;
+  }
+  return out;
+}

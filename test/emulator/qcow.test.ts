@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { QcowDriver } from '../../fixtures/emulator/src/drivers/qcow.js';
-import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
-import { evaluateTest } from '../../src/runtime/probe.js';
+import { declaredMatcher } from './disk-formats-support.js';
 import { requireTool } from '../support/system.js';
 import {
   compareWithQemu,
@@ -29,6 +28,7 @@ import {
   rejection,
   run,
   sampleTests,
+  seededText,
 } from './qcow-family-support.js';
 
 void QcowDriver;
@@ -43,23 +43,9 @@ function firstL2(bytes: Uint8Array): { l1: number; l2: number; entry: (index: nu
   return { l1, l2, entry: (index) => l2 + index * 8 };
 }
 
-/** Seeded words: text that deflates to about 60%, so qemu-img compresses every cluster. */
-function seededText(seed: number, size: number): Uint8Array {
-  const words = 'qcow cluster compressed deflate sector guest host offset table batch read image'.split(' ');
-  const random = prng(seed);
-  const out = new Uint8Array(size);
-  for (let at = 0; at < size; ) {
-    const word = random() < 0.5 ? random().toString(36).slice(2, 8) : words[Math.floor(random() * words.length)]!;
-    for (let i = 0; i <= word.length && at < size; i++) out[at++] = i < word.length ? word.charCodeAt(i) : 32;
-  }
-  return out;
-}
-
 describe('qcow probe', () => {
   it('declares QEMU 7.2 qcow_probe: sizeof(QCowHeader) = 48 bytes, magic QFI\\xfb, version 1', () => {
-    const probe = (registeredClass('blockDriver', 'qcow')?.options as { probe: ProbeSignature }).probe;
-    const tests = (Array.isArray(probe.match) ? probe.match : [probe.match]) as ProbeTest[];
-    const matches = (head: Uint8Array) => tests.every((test) => evaluateTest(test, { head, tail: new Uint8Array(0), size: head.length, filename: 'x' }, []));
+    const { probe, matches } = declaredMatcher('qcow');
     const head = bytesOf('plain.qcow').slice(0, 512);
     expect(probe.score).toBe(100);
     expect(matches(head)).toBe(true);

@@ -9,9 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ByteSource } from '../../fixtures/emulator/src/block/types.js';
 import { Qcow2Driver } from '../../fixtures/emulator/src/drivers/qcow2.js';
 import { BATCH_BYTES, BATCH_GAP } from '../../fixtures/emulator/src/formats/shared/guest-extents.js';
-import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
-import { evaluateTest } from '../../src/runtime/probe.js';
 import { imagesDir } from '../support/paths.js';
+import { declaredMatcher } from './disk-formats-support.js';
 import { requireTool, runTool } from '../support/system.js';
 import {
   checkStatus,
@@ -34,6 +33,7 @@ import {
   run,
   sampleTests,
   sha256,
+  seededText,
 } from './qcow-family-support.js';
 
 // Referenced so the decorator has registered the class before the probe test looks it up.
@@ -61,23 +61,9 @@ function recordReads(log: number[]): (source: ByteSource) => ByteSource {
   });
 }
 
-/** Seeded words: text that deflates to about 60%, so qemu-img compresses every cluster. */
-function seededText(seed: number, size: number): Uint8Array {
-  const words = 'qcow2 cluster compressed deflate sector guest host offset table batch read image'.split(' ');
-  const random = prng(seed);
-  const out = new Uint8Array(size);
-  for (let at = 0; at < size; ) {
-    const word = random() < 0.5 ? random().toString(36).slice(2, 8) : words[Math.floor(random() * words.length)]!;
-    for (let i = 0; i <= word.length && at < size; i++) out[at++] = i < word.length ? word.charCodeAt(i) : 32;
-  }
-  return out;
-}
-
 describe('qcow2 probe', () => {
   it('declares QEMU 7.2 qcow2_probe: sizeof(QCowHeader) = 112 bytes, magic QFI\\xfb, version >= 2', () => {
-    const probe = (registeredClass('blockDriver', 'qcow2')?.options as { probe: ProbeSignature }).probe;
-    const tests = (Array.isArray(probe.match) ? probe.match : [probe.match]) as ProbeTest[];
-    const matches = (head: Uint8Array) => tests.every((test) => evaluateTest(test, { head, tail: new Uint8Array(0), size: head.length, filename: 'x' }, []));
+    const { probe, matches } = declaredMatcher('qcow2');
     const head = bytesOf('compat-0.10.qcow2').slice(0, 512);
     expect(probe.score).toBe(100);
     expect(matches(head)).toBe(true);

@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { QedDriver } from '../../fixtures/emulator/src/drivers/qed.js';
-import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
-import { evaluateTest } from '../../src/runtime/probe.js';
+import { declaredMatcher } from './disk-formats-support.js';
 import { requireTool } from '../support/system.js';
 import {
   compareWithQemu,
@@ -41,9 +40,7 @@ function tables(bytes: Uint8Array): { l1: number; l2: number; entry: (index: num
 
 describe('qed probe', () => {
   it('declares QEMU 7.2 bdrv_qed_probe: sizeof(QEDHeader) = 64 bytes, little-endian magic "QED\\0"', () => {
-    const probe = (registeredClass('blockDriver', 'qed')?.options as { probe: ProbeSignature }).probe;
-    const tests = (Array.isArray(probe.match) ? probe.match : [probe.match]) as ProbeTest[];
-    const matches = (head: Uint8Array) => tests.every((test) => evaluateTest(test, { head, tail: new Uint8Array(0), size: head.length, filename: 'x' }, []));
+    const { probe, matches } = declaredMatcher('qed');
     const head = bytesOf('plain.qed').slice(0, 512);
     expect(probe.score).toBe(100);
     expect(Array.from(head.subarray(0, 4))).toEqual([0x51, 0x45, 0x44, 0x00]);
