@@ -10,17 +10,15 @@ import {
   checkScriptSamples,
   declaredProbe,
   expectImageError,
-  firstDifference,
-  fuzz,
+  expectSampleAsQemu,
   formatSuite,
+  fuzz,
   openBytes,
-  prng,
   probeScore,
   qemuInfo,
   qemuProbeBuffer,
   readAll,
   run,
-  sha256,
 } from './disk-formats-support.js';
 
 const driver = new BochsDriver();
@@ -70,22 +68,7 @@ describe('bochs committed samples', () => {
 
   for (const s of samples) {
     it(`${s.key}: ${s.expected.note}`, async () => {
-      const image = await openBytes(driver, s.name, s.bytes);
-      expect(image.format).toBe('bochs');
-      expect(image.virtualSize).toBe(s.expected['virtual-size']);
-      const whole = await readAll(image, 7000);
-      expect(sha256(whole)).toBe(s.expected.sha256);
-      const random = prng(3);
-      for (let i = 0; i < 200; i++) {
-        const offset = Math.floor(random() * image.virtualSize);
-        const length = 1 + Math.floor(random() * Math.min(image.virtualSize - offset, 20_000));
-        expect(firstDifference(await image.read(offset, length), whole.subarray(offset, offset + length))).toBe(-1);
-      }
-      for (let at = 0; at < image.virtualSize; ) {
-        const { zero, length } = await image.status!(at, image.virtualSize - at);
-        if (zero) expect(whole.subarray(at, at + length).every((b) => b === 0)).toBe(true);
-        at += length;
-      }
+      await (await expectSampleAsQemu(driver, 'bochs', s, { piece: 7000, seed: 3, reads: 200, maxLength: 20_000 })).close();
     });
   }
 });

@@ -11,11 +11,10 @@ import {
   checkScriptSamples,
   declaredProbe,
   expectImageError,
-  firstDifference,
-  fuzz,
+  expectSampleAsQemu,
   formatSuite,
+  fuzz,
   openBytes,
-  prng,
   probeScore,
   qemuInfo,
   qemuProbeBuffer,
@@ -79,18 +78,7 @@ describe('cloop committed sample', () => {
   });
 
   it(`${S}: reads as qemu-img reads it`, async () => {
-    const s = samples[0]!;
-    const image = await openBytes(driver, s.name, s.bytes);
-    expect(image.format).toBe('cloop');
-    expect(image.virtualSize).toBe(s.expected['virtual-size']);
-    const whole = await readAll(image, 5000);
-    expect(sha256(whole)).toBe(s.expected.sha256);
-    const random = prng(5);
-    for (let i = 0; i < 200; i++) {
-      const offset = Math.floor(random() * image.virtualSize);
-      const length = 1 + Math.floor(random() * Math.min(image.virtualSize - offset, 30_000));
-      expect(firstDifference(await image.read(offset, length), whole.subarray(offset, offset + length))).toBe(-1);
-    }
+    const image = await expectSampleAsQemu(driver, 'cloop', samples[0]!, { piece: 5000, seed: 5, reads: 200, maxLength: 30_000 });
     expect(image.details).toMatchObject({ 'block-size': 8192, blocks: 12 });
   });
 });

@@ -46,6 +46,37 @@ export function loadSamples(format: string, dir = `${imagesDir}/${format}`): Sam
 }
 
 /**
+ * A committed sample read as qemu-img's conversion read it (expected.json): its format, virtual
+ * size and the sha256 of the whole disk read in `piece`-byte pieces; `reads` seeded reads at
+ * unaligned offsets (up to `maxLength` bytes) equal slices of the whole; and every range the
+ * image reports as zero is zeros. Returns the open image for checks of its own.
+ */
+export async function expectSampleAsQemu(
+  driver: FormatDriver,
+  format: string,
+  sample: Sample,
+  check: { piece: number; seed: number; reads: number; maxLength: number },
+): Promise<BlockImage> {
+  const image = await openBytes(driver, sample.name, sample.bytes);
+  expect(image.format).toBe(format);
+  expect(image.virtualSize).toBe(sample.expected['virtual-size']);
+  const whole = await readAll(image, check.piece);
+  expect(sha256(whole)).toBe(sample.expected.sha256);
+  const random = prng(check.seed);
+  for (let i = 0; i < check.reads; i++) {
+    const offset = Math.floor(random() * image.virtualSize);
+    const length = 1 + Math.floor(random() * Math.min(image.virtualSize - offset, check.maxLength));
+    expect(firstDifference(await image.read(offset, length), whole.subarray(offset, offset + length))).toBe(-1);
+  }
+  for (let at = 0; image.status && at < image.virtualSize; ) {
+    const { zero, length } = await image.status(at, image.virtualSize - at);
+    if (zero) expect(whole.subarray(at, at + length).every((b) => b === 0)).toBe(true);
+    at += length;
+  }
+  return image;
+}
+
+/**
  * A format suite's committed samples, one by its image name, and a scratch folder that is deleted
  * after the suite.
  */

@@ -14,16 +14,15 @@ import {
   checkScriptSamples,
   declaredProbe,
   expectImageError,
+  expectSampleAsQemu,
   firstDifference,
-  fuzz,
   formatSuite,
+  fuzz,
   openBytes,
-  prng,
   probeScore,
   qemuInfo,
   readAll,
   run,
-  sha256,
 } from './disk-formats-support.js';
 
 const driver = new DmgDriver();
@@ -123,22 +122,7 @@ describe('dmg committed samples', () => {
 
   for (const s of samples) {
     it(`${s.key}: ${s.expected.note}`, async () => {
-      const image = await openBytes(driver, s.name, s.bytes);
-      expect(image.format).toBe('dmg');
-      expect(image.virtualSize).toBe(s.expected['virtual-size']);
-      const whole = await readAll(image, 3000);
-      expect(sha256(whole)).toBe(s.expected.sha256);
-      const random = prng(9);
-      for (let i = 0; i < 150; i++) {
-        const offset = Math.floor(random() * image.virtualSize);
-        const length = 1 + Math.floor(random() * Math.min(image.virtualSize - offset, 30_000));
-        expect(firstDifference(await image.read(offset, length), whole.subarray(offset, offset + length))).toBe(-1);
-      }
-      for (let at = 0; at < image.virtualSize; ) {
-        const { zero, length } = await image.status!(at, image.virtualSize - at);
-        if (zero) expect(whole.subarray(at, at + length).every((b) => b === 0)).toBe(true);
-        at += length;
-      }
+      await (await expectSampleAsQemu(driver, 'dmg', s, { piece: 3000, seed: 9, reads: 150, maxLength: 30_000 })).close();
     });
   }
 

@@ -9,19 +9,16 @@ import {
   declaredProbe,
   differenceFromQemu,
   expectImageError,
-  firstDifference,
-  fuzz,
+  expectSampleAsQemu,
   formatSuite,
+  fuzz,
   makeDiskData,
   openBytes,
   openPath,
-  prng,
   probeScore,
   qemuInfo,
-  readAll,
   run,
   runOk,
-  sha256,
 } from './disk-formats-support.js';
 
 const driver = new VpcDriver();
@@ -74,23 +71,7 @@ describe('vpc committed samples', () => {
 
   for (const s of samples) {
     it(`${s.key}: ${s.expected.note}`, async () => {
-      const image = await openBytes(driver, s.name, s.bytes);
-      expect(image.format).toBe('vpc');
-      expect(image.virtualSize).toBe(s.expected['virtual-size']);
-      const whole = await readAll(image, 10_000);
-      expect(sha256(whole)).toBe(s.expected.sha256);
-      // Unaligned reads are slices of the whole; zero status means zeros.
-      const random = prng(7);
-      for (let i = 0; i < 100; i++) {
-        const offset = Math.floor(random() * image.virtualSize);
-        const length = 1 + Math.floor(random() * Math.min(image.virtualSize - offset, 40_000));
-        expect(firstDifference(await image.read(offset, length), whole.subarray(offset, offset + length))).toBe(-1);
-      }
-      for (let at = 0; image.status && at < image.virtualSize; ) {
-        const { zero, length } = await image.status(at, image.virtualSize - at);
-        if (zero) expect(whole.subarray(at, at + length).every((b) => b === 0)).toBe(true);
-        at += length;
-      }
+      const image = await expectSampleAsQemu(driver, 'vpc', s, { piece: 10_000, seed: 7, reads: 100, maxLength: 40_000 });
       await image.close();
     });
   }
