@@ -12,7 +12,7 @@
 // made (Windows without the privilege, preserveSymlinks), the plugin falls back to the hook.
 // A removed set whose root still points at `/` goes back to a pool for the next build of this
 // process (one-off builds each made and deleted a folder: about 1.5 ms per build).
-import { mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 
@@ -42,7 +42,7 @@ function relink(target: string, at: string): void {
 /** Links for these absolute files, or undefined when the file system does not allow them. */
 export function createEntryLinks(files: readonly string[]): EntryLinks | undefined {
   if (process.platform === 'win32' || files.some((f) => !f.startsWith('/'))) return undefined;
-  const dir = pool.pop() ?? newFolder();
+  const dir = pooled() ?? newFolder();
   if (dir === undefined) return undefined;
   const root = join(dir, 'root');
   let mirror: string | undefined;
@@ -84,6 +84,16 @@ export function createEntryLinks(files: readonly string[]): EntryLinks | undefin
     isStub: (file) => dirname(file) === dir && /^stub\./.test(file.slice(dir.length + 1)),
     remove,
   };
+}
+
+/** A pooled folder whose link is still there (a temp cleaner may have removed it meanwhile). */
+function pooled(): string | undefined {
+  for (let dir = pool.pop(); dir !== undefined; dir = pool.pop()) {
+    if (lstatSync(join(dir, 'root'), { throwIfNoEntry: false })?.isSymbolicLink()) return dir;
+    folders.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return undefined;
 }
 
 /** A new folder with `root -> /`, removed at exit; undefined when links cannot be made. */

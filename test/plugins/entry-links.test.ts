@@ -1,6 +1,7 @@
 // The esbuild plugin's entry links (plugin/entry-links.ts): a set of links whose root still points
-// at `/` is pooled for the next build of the process; one that made a mirror is deleted.
-import { existsSync, readFileSync } from 'node:fs';
+// at `/` is pooled for the next build of the process (unless its link went away meanwhile); one
+// that made a mirror is deleted.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEntryLinks } from '../../plugin/entry-links.js';
@@ -34,5 +35,14 @@ describe('entry links', () => {
     const fourth = createEntryLinks(files)!;
     expect(folderOf(fourth.path(0))).not.toBe(folder);
     fourth.remove();
+
+    // A pooled folder emptied meanwhile (a temp cleaner) is not handed out again.
+    const pooledFolder = folderOf(fourth.path(0));
+    rmSync(join(pooledFolder, 'root'));
+    const fifth = createEntryLinks(files)!;
+    expect(folderOf(fifth.path(0))).not.toBe(pooledFolder);
+    expect(existsSync(pooledFolder)).toBe(false);
+    expect(readFileSync(fifth.path(1), 'utf8')).toBe(readFileSync(files[1]!, 'utf8'));
+    fifth.remove();
   });
 });
