@@ -14,6 +14,7 @@ import { ImageError, type BlockImage, type ByteSource, type FormatDriver, type O
 import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
 import { evaluateTest } from '../../src/runtime/probe.js';
 import { emulatorDir, imagesDir } from '../support/paths.js';
+import { runTool } from '../support/system.js';
 export { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
 import { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
 
@@ -116,11 +117,8 @@ export function run(command: string, args: string[]): { status: number; stdout: 
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
-export function runOk(command: string, args: string[]): string {
-  const result = run(command, args);
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
+/** Runs a tool; throws with its stderr when it fails (test/support/system.ts). */
+export const runOk = runTool;
 
 /** `qemu-img info --output=json`, with `-f` when given. */
 export function qemuInfo(file: string, format?: string): { format: string; 'virtual-size': number } {

@@ -43,7 +43,8 @@ function debianPackage(tool: string): string {
  */
 export function runTool(tool: string, args: string[], cwd?: string): string {
   for (let attempt = 1; ; attempt++) {
-    const result = spawnSync(tool, args, { encoding: 'utf8', ...(cwd ? { cwd } : {}) });
+    // Room for large outputs (`qemu-img map --output=json` of a big image).
+    const result = spawnSync(tool, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...(cwd ? { cwd } : {}) });
     if (result.status === 0) return result.stdout;
     if (attempt >= 5 || !/accurate CPU usage/.test(result.stderr)) throw new Error(`${tool} ${args.join(' ')}: ${result.stderr || result.stdout}`);
   }
