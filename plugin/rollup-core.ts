@@ -6,8 +6,10 @@ import { existsSync, mkdirSync, watch, writeFileSync, type FSWatcher } from 'nod
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk, TransformPluginContext } from 'rollup';
 import { clearGuardSourceCache, findViolations, formatViolation } from './laziness-guard.js';
+import { outputStore } from './output-store.js';
 import {
   DEFAULT_MANIFEST,
+  buildIdInsertion,
   finalizeBuild,
   joinBundlerMessages,
   staticClosure,
@@ -35,6 +37,22 @@ export interface CoreOptions {
    * writeBundle (Vite: SSR builds drop emitted assets unless `build.ssrEmitAssets`).
    */
   manifestVia: 'emit' | 'write';
+  /**
+   * When the bundle is written, give the chunks their build id and take their integrity values
+   * from the files in writeBundle rather than from the bundle's `code` in generateBundle. For
+   * Vite 8 (rolldown): there each read of a chunk's `code` copies it out of Rust and each
+   * assignment sends the whole chunk back, which on the 200-driver bench cost more than reading
+   * and patching the written files. Rollup's chunks are plain objects: it keeps the bundle path.
+   */
+  chunksOnDisk: boolean;
+}
+
+/** A written bundle's chunks, as generateBundle saw them, for writeBundle to finish. */
+interface PendingChunks {
+  chunks: { file: string; imports: readonly string[] }[];
+  entries: string[];
+  lazy: { entry: LazyEntry; chunk: string }[];
+  drivers: PreparedBuild['result']['drivers'];
 }
 
 /** State shared with the Vite adapter. */
@@ -53,6 +71,8 @@ export function createCore(core: CoreOptions) {
   const state: CoreState = { cwd: resolve(options.cwd ?? process.cwd()), serve: false };
   const lazyOf = () => state.current?.lazyEntries ?? [];
   const pendingManifests = new Map<string, string>();
+  const pendingChunks = new Map<string, PendingChunks>();
+  const outputDir = (output: NormalizedOutputOptions) => resolve(state.cwd, output.dir ?? (output.file ? dirname(output.file) : '.'));
   let folderWatchers: FSWatcher[] = [];
   let regenerateTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -264,21 +284,27 @@ export function createCore(core: CoreOptions) {
     // analysis does), so that integrity values describe the bytes written.
     generateBundle: {
       order: 'post' as const,
-      handler(this: PluginContext, output: NormalizedOutputOptions, bundle: OutputBundle) {
+      handler(this: PluginContext, output: NormalizedOutputOptions, bundle: OutputBundle, isWrite?: boolean) {
         const current = state.current;
         if (!current) return;
         const byFacade = lazyByFile();
+        const onDisk = core.chunksOnDisk && isWrite === true;
         const chunks: BuiltChunk[] = [];
         const entries: string[] = [];
         const lazy: { entry: LazyEntry; chunk: string }[] = [];
         const items = Object.values(bundle).filter((item): item is Chunk => item.type === 'chunk');
         for (const item of items) {
-          chunks.push({ file: item.fileName, code: item.code, imports: item.imports.filter((f) => bundle[f]?.type === 'chunk') });
+          const imports = item.imports.filter((f) => bundle[f]?.type === 'chunk');
+          chunks.push({ file: item.fileName, code: onDisk ? '' : item.code, imports });
           const entry = item.facadeModuleId ? byFacade.get(item.facadeModuleId) : undefined;
           if (entry && (item.isEntry || item.isDynamicEntry)) lazy.push({ entry, chunk: item.fileName });
           else if (item.isEntry) entries.push(item.fileName);
         }
         if ((options.guard ?? 'error') !== 'off') guard(this, items, entries, lazy);
+        if (onDisk) {
+          pendingChunks.set(outputDir(output), { chunks, entries, lazy, drivers: current.result.drivers });
+          return;
+        }
         const finalized = finalizeBuild({ bundler, chunks, entries, lazy, drivers: current.result.drivers });
         for (const item of items) {
           const code = finalized.patched.get(item.fileName);
@@ -286,7 +312,7 @@ export function createCore(core: CoreOptions) {
         }
         const fileName = options.manifest ?? DEFAULT_MANIFEST;
         if (core.manifestVia === 'emit') this.emitFile({ type: 'asset', fileName, source: finalized.text });
-        else pendingManifests.set(output.dir ?? (output.file ? dirname(output.file) : '.'), finalized.text);
+        else pendingManifests.set(outputDir(output), finalized.text);
       },
     },
 
@@ -296,15 +322,38 @@ export function createCore(core: CoreOptions) {
       folderWatchers = [];
     },
 
-    writeBundle(output: NormalizedOutputOptions) {
-      const dir = output.dir ?? (output.file ? dirname(output.file) : '.');
-      const text = pendingManifests.get(dir);
-      if (text === undefined) return;
-      pendingManifests.delete(dir);
-      mkdirSync(resolve(state.cwd, dir), { recursive: true });
-      writeFileSync(resolve(state.cwd, dir, options.manifest ?? DEFAULT_MANIFEST), text);
+    // First, so that other plugins' writeBundle (compression, say) see the final files.
+    writeBundle: {
+      order: 'pre' as const,
+      handler(output: NormalizedOutputOptions) {
+        const dir = outputDir(output);
+        const pending = pendingChunks.get(dir);
+        pendingChunks.delete(dir);
+        const text = pending ? finishOnDisk(dir, pending) : pendingManifests.get(dir);
+        if (text === undefined) return;
+        pendingManifests.delete(dir);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(resolve(dir, options.manifest ?? DEFAULT_MANIFEST), text);
+      },
     },
   };
+
+  /**
+   * The written chunks, read once each: build id and integrity values from their bytes (as
+   * generateBundle would from `code`), then the build id statement written into each lazy chunk
+   * in place. Returns the manifest's text.
+   */
+  function finishOnDisk(dir: string, pending: PendingChunks): string {
+    const store = outputStore(undefined);
+    const chunks: BuiltChunk[] = [];
+    for (const chunk of pending.chunks) {
+      const code = store.read(resolve(dir, chunk.file));
+      if (code !== undefined) chunks.push({ ...chunk, code });
+    }
+    const finalized = finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers });
+    for (const { chunk } of pending.lazy) store.patch(resolve(dir, chunk), (bytes) => buildIdInsertion(bytes, finalized.manifest.buildId));
+    return finalized.text;
+  }
 
   return { hooks, state, prepare, compileTs, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };
 }

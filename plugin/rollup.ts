@@ -16,6 +16,6 @@ export type { GenModulesPluginOptions, TypeScriptOption } from './shared.js';
 export default function genModules(options?: GenModulesPluginOptions): Plugin {
   const validated = validatePluginOptions(options, 'rollup');
   const typescript = validated.typescript ?? false;
-  const core = createCore({ bundler: 'rollup', options: validated, transform: typescript ? 'all' : 'none', resolveTs: true, manifestVia: 'emit' });
+  const core = createCore({ bundler: 'rollup', options: validated, transform: typescript ? 'all' : 'none', resolveTs: true, manifestVia: 'emit', chunksOnDisk: false });
   return core.hooks as Plugin;
 }

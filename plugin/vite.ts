@@ -5,6 +5,8 @@
 //   SyntaxError (`typescript: false` turns it off, `{ experimentalDecorators }` picks the mode);
 // - the dev server: the driver folders and the config are watched, and an added, removed or
 //   changed driver regenerates the table, which Vite then reloads like any edited module.
+// - a written bundle gets its build id and integrity values from the files in writeBundle, not from
+//   the chunks' `code` (rollup-core.ts, `chunksOnDisk`: much cheaper with rolldown).
 // For Node targets build in SSR or library mode (`build.ssr` / `build.lib`): a client build wraps
 // import() in a preload helper that needs `window`.
 import type { Plugin, ResolvedConfig, ViteDevServer } from 'vite';
@@ -16,7 +18,7 @@ export type { GenModulesPluginOptions, TypeScriptOption } from './shared.js';
 export default function genModules(options?: GenModulesPluginOptions): Plugin {
   const validated = validatePluginOptions(options, 'vite');
   const typescript = validated.typescript ?? true;
-  const core = createCore({ bundler: 'vite', options: validated, transform: typescript ? 'decorated' : 'none', resolveTs: false, manifestVia: 'write' });
+  const core = createCore({ bundler: 'vite', options: validated, transform: typescript ? 'decorated' : 'none', resolveTs: false, manifestVia: 'write', chunksOnDisk: true });
   const { hooks, state } = core;
   let config: ResolvedConfig | undefined;
 

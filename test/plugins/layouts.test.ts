@@ -3,6 +3,8 @@
 // (two chunks, two manifest keys), and the properties of the output every consumer relies on: the
 // manifest's sizes and integrity values describe the bytes on disk, the build id statement sits
 // before a chunk's sourceMappingURL comment, and esbuild's `write: false` yields the same files.
+// Vite finishes a written bundle on disk (rollup-core.ts): the files other plugins see in their
+// writeBundle are final, and `write: false` (finished in memory) gives the same chunks.
 import { createHash } from 'node:crypto';
 import type { OutputFile } from 'esbuild';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -176,6 +178,54 @@ describe('plugin source layouts', () => {
       const name = relative(inMemory, file.path);
       expect(Buffer.from(file.contents).equals(readFileSync(join(onDisk, name))), name).toBe(true);
     }
+  });
+});
+
+describe('Vite: chunks finished on disk', () => {
+  let app: string | undefined;
+  beforeAll(() => {
+    app = writeApp();
+  });
+  afterAll(() => cleanup(app));
+
+  it('the build id goes before the sourceMappingURL comment, a later writeBundle sees the final bytes, and write: false gives the same chunks', async () => {
+    const onDisk = join(app!, 'dist-vite-maps');
+    // What another plugin's writeBundle (a compressor, say) finds on disk, even one that comes first (enforce: 'pre', listed before).
+    const seen = new Map<string, string>();
+    const observer = {
+      name: 'observer',
+      enforce: 'pre' as const,
+      writeBundle(output: { dir?: string }, bundle: Record<string, { type: string }>) {
+        for (const [file, item] of Object.entries(bundle)) {
+          if (item.type === 'chunk') seen.set(file, `sha384-${createHash('sha384').update(readFileSync(join(output.dir!, file))).digest('base64')}`);
+        }
+      },
+    };
+    await buildApp('vite', app!, onDisk, { vite: { build: { sourcemap: true }, pluginsBefore: [observer] } });
+    const manifest = parseManifest(readFileSync(join(onDisk, 'gen-modules-manifest.json'), 'utf8'));
+    expectManifestMatchesDisk(manifest, onDisk);
+    expect(Object.fromEntries(seen)).toEqual(Object.fromEntries(Object.entries(manifest.chunks).map(([file, chunk]) => [file, chunk.integrity])));
+    for (const key of Object.keys(manifest.drivers)) {
+      const code = readFileSync(join(onDisk, manifest.drivers[key]!.chunk!), 'utf8');
+      const id = code.indexOf(`export const __genModulesBuildId = ${JSON.stringify(manifest.buildId)};`);
+      const map = code.indexOf('//# sourceMappingURL=');
+      expect(id, key).toBeGreaterThan(0);
+      expect(map, key).toBeGreaterThan(id);
+      expect(code.slice(map)).toMatch(/^\/\/# sourceMappingURL=[\w.-]+\.mjs\.map\n?$/);
+    }
+
+    const inMemory = join(app!, 'dist-vite-memory');
+    let chunks: { fileName: string; code: string }[] = [];
+    await buildApp('vite', app!, inMemory, {
+      vite: { build: { sourcemap: true, write: false } },
+      onViteResult: (result) => {
+        const outputs = (Array.isArray(result) ? result : [result]) as { output: { type: string; fileName: string; code?: string }[] }[];
+        chunks = outputs.flatMap((o) => o.output.filter((item) => item.type === 'chunk') as { fileName: string; code: string }[]);
+      },
+    });
+    expect(existsSync(inMemory), 'write: false writes nothing').toBe(false);
+    expect(chunks.map((c) => c.fileName).sort()).toEqual(Object.keys(manifest.chunks).sort());
+    for (const chunk of chunks) expect(chunk.code, chunk.fileName).toBe(readFileSync(join(onDisk, chunk.fileName), 'utf8'));
   });
 });
 

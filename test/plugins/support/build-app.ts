@@ -34,6 +34,10 @@ export interface BuildAppOptions {
   esbuild?: Partial<import('esbuild').BuildOptions>;
   /** esbuild only: receives the build result (outputFiles under write: false). */
   onEsbuildResult?: (result: import('esbuild').BuildResult) => void;
+  /** Vite only: more `build` options (sourcemap, write...) and plugins listed before gen-modules'. */
+  vite?: { build?: Record<string, unknown>; pluginsBefore?: import('vite').PluginOption[] };
+  /** Vite only: receives the build's result (the chunks under write: false). */
+  onViteResult?: (result: Awaited<ReturnType<typeof import('vite').build>>) => void;
 }
 
 /**
@@ -92,13 +96,14 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
   }
   const { build } = await import('vite');
   const { default: genModules } = await import('gen-modules/vite');
-  await build({
+  const result = await build({
     configFile: false,
     root: app,
     logLevel: 'silent',
-    plugins: [alias, genModules({ cwd: app, typescript, ...options.plugin })],
+    plugins: [alias, ...(options.vite?.pluginsBefore ?? []), genModules({ cwd: app, typescript, ...options.plugin })],
     ssr: { noExternal: true },
-    build: { ssr: true, outDir: outdir, emptyOutDir: true, minify: false, target: 'node20', rollupOptions: { input: { main: entry }, output } },
+    build: { ssr: true, outDir: outdir, emptyOutDir: true, minify: false, target: 'node20', rollupOptions: { input: { main: entry }, output }, ...options.vite?.build },
   });
+  options.onViteResult?.(result);
   return [];
 }
