@@ -12,11 +12,11 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ProbeData, ProbeSignature, ProbeTest } from '../src/model.js';
+import type { ProbeData, ProbeTest } from '../src/model.js';
 import { compileProbeIndex, type ProbeDriver } from '../src/probe/compile.js';
 import { referenceProbe } from '../src/probe/reference.js';
 import { validateProbes } from '../src/probe/validate.js';
-import { PROBE_BUFFER_SIZE, probeDataFromBytes, probeWithIndex, type ProbeIndex, type ProbeModule, type ProbeResult } from '../src/runtime/probe.js';
+import { PROBE_BUFFER_SIZE, probeDataFromBytes, probeWithIndex, type ProbeIndex, type ProbeModule } from '../src/runtime/probe.js';
 import { prng } from '../test/support/bytes.js';
 
 const DRIVERS = 200;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js';
-import { ImageError, type BlockImage, type ByteSource, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
+import { ImageError, type BlockImage, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
 import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
 import { LuksDriver } from '../../fixtures/emulator/src/drivers/luks.js';
 import { afMerge } from '../../fixtures/emulator/src/formats/luks/af-merge.js';

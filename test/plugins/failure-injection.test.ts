@@ -4,7 +4,6 @@
 // way; a chunk from another build is refused naming both build ids; and all shared chunks of a
 // driver are requested at once.
 import { cpSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
