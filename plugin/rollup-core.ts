@@ -34,7 +34,8 @@ export interface CoreOptions {
   resolveTs: boolean;
   /**
    * How the manifest reaches the output folder: as an emitted asset (rollup), or written in
-   * writeBundle (Vite: SSR builds drop emitted assets unless `build.ssrEmitAssets`).
+   * writeBundle (Vite: SSR builds drop emitted assets unless `build.ssrEmitAssets`). A bundle that
+   * is not written gets it as an asset either way.
    */
   manifestVia: 'emit' | 'write';
   /**
@@ -311,7 +312,8 @@ export function createCore(core: CoreOptions) {
           if (code !== undefined) item.code = code;
         }
         const fileName = options.manifest ?? DEFAULT_MANIFEST;
-        if (core.manifestVia === 'emit') this.emitFile({ type: 'asset', fileName, source: finalized.text });
+        // Not written (Vite's `build.write: false`): the manifest travels with the chunks, as an asset.
+        if (core.manifestVia === 'emit' || isWrite === false) this.emitFile({ type: 'asset', fileName, source: finalized.text });
         else pendingManifests.set(outputDir(output), finalized.text);
       },
     },

@@ -188,7 +188,7 @@ describe('Vite: chunks finished on disk', () => {
   });
   afterAll(() => cleanup(app));
 
-  it('the build id goes before the sourceMappingURL comment, a later writeBundle sees the final bytes, and write: false gives the same chunks', async () => {
+  it('the build id goes before the sourceMappingURL comment, a later writeBundle sees the final bytes, and write: false gives the same chunks and manifest', async () => {
     const onDisk = join(app!, 'dist-vite-maps');
     // What another plugin's writeBundle (a compressor, say) finds on disk, even one that comes first (enforce: 'pre', listed before).
     const seen = new Map<string, string>();
@@ -216,16 +216,20 @@ describe('Vite: chunks finished on disk', () => {
 
     const inMemory = join(app!, 'dist-vite-memory');
     let chunks: { fileName: string; code: string }[] = [];
+    let manifestText: unknown;
     await buildApp('vite', app!, inMemory, {
       vite: { build: { sourcemap: true, write: false } },
       onViteResult: (result) => {
-        const outputs = (Array.isArray(result) ? result : [result]) as { output: { type: string; fileName: string; code?: string }[] }[];
+        const outputs = (Array.isArray(result) ? result : [result]) as { output: { type: string; fileName: string; code?: string; source?: unknown }[] }[];
         chunks = outputs.flatMap((o) => o.output.filter((item) => item.type === 'chunk') as { fileName: string; code: string }[]);
+        manifestText = outputs.flatMap((o) => o.output).find((item) => item.fileName === 'gen-modules-manifest.json' && item.type === 'asset')?.source;
       },
     });
     expect(existsSync(inMemory), 'write: false writes nothing').toBe(false);
     expect(chunks.map((c) => c.fileName).sort()).toEqual(Object.keys(manifest.chunks).sort());
     for (const chunk of chunks) expect(chunk.code, chunk.fileName).toBe(readFileSync(join(onDisk, chunk.fileName), 'utf8'));
+    // The manifest comes along as an asset (there is no folder to write it to).
+    expect(manifestText).toBe(readFileSync(join(onDisk, 'gen-modules-manifest.json'), 'utf8'));
   });
 });
 
