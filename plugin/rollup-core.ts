@@ -289,23 +289,22 @@ export function createCore(core: CoreOptions) {
         const current = state.current;
         if (!current) return;
         const byFacade = lazyByFile();
-        const onDisk = core.chunksOnDisk && isWrite === true;
-        const chunks: BuiltChunk[] = [];
+        const files: PendingChunks['chunks'] = [];
         const entries: string[] = [];
         const lazy: { entry: LazyEntry; chunk: string }[] = [];
         const items = Object.values(bundle).filter((item): item is Chunk => item.type === 'chunk');
         for (const item of items) {
-          const imports = item.imports.filter((f) => bundle[f]?.type === 'chunk');
-          chunks.push({ file: item.fileName, code: onDisk ? '' : item.code, imports });
+          files.push({ file: item.fileName, imports: item.imports.filter((f) => bundle[f]?.type === 'chunk') });
           const entry = item.facadeModuleId ? byFacade.get(item.facadeModuleId) : undefined;
           if (entry && (item.isEntry || item.isDynamicEntry)) lazy.push({ entry, chunk: item.fileName });
           else if (item.isEntry) entries.push(item.fileName);
         }
         if ((options.guard ?? 'error') !== 'off') guard(this, items, entries, lazy);
-        if (onDisk) {
-          pendingChunks.set(outputDir(output), { chunks, entries, lazy, drivers: current.result.drivers });
+        if (core.chunksOnDisk && isWrite === true) {
+          pendingChunks.set(outputDir(output), { chunks: files, entries, lazy, drivers: current.result.drivers });
           return;
         }
+        const chunks: BuiltChunk[] = items.map((item, i) => ({ ...files[i]!, code: item.code }));
         const finalized = finalizeBuild({ bundler, chunks, entries, lazy, drivers: current.result.drivers });
         for (const item of items) {
           const code = finalized.patched.get(item.fileName);
