@@ -11,7 +11,7 @@
 //    warm process; medians, the quartiles, the overhead in ms (difference of the medians).
 //    The target is judged on the paired ratio: each plugin build over the plain build of the same
 //    round (seconds apart), the median of those ratios. This machine is shared: other jobs move a
-//    plain esbuild build between 245 and 480 ms within one run, in phases longer than a round, so
+//    plain esbuild build between 230 and 480 ms within one run, in phases longer than a round, so
 //    the ratio of the two medians also measures which builds happened to fall into busy phases
 //    (one run: medians 1.155x, paired 1.09x; overhead of the medians +48 ms, of the pairs +30 ms).
 //    Both are reported.
