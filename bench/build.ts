@@ -184,10 +184,20 @@ const esbuildOptions = (app: string, outdir: string) =>
     logLevel: 'silent',
   }) satisfies BuildOptions;
 
-/** Builds and returns the wall time in ms (the output folder is removed first, untimed). */
-async function build(bundler: Bundler, app: string, outdir: string, withPlugin: boolean, wrap?: (plugin: EsbuildPlugin) => EsbuildPlugin): Promise<number> {
+/**
+ * A build's wall time and this process's CPU time (all its threads: for rollup and Vite the
+ * bundler's own work too; esbuild's Go process is not included), in ms.
+ */
+interface Timing {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** Builds and returns its timing (the output folder is removed first, untimed). */
+async function build(bundler: Bundler, app: string, outdir: string, withPlugin: boolean, wrap?: (plugin: EsbuildPlugin) => EsbuildPlugin): Promise<Timing> {
   rmSync(outdir, { recursive: true, force: true });
   const entry = join(app, 'src/main.ts');
+  const cpu = process.cpuUsage();
   const start = performance.now();
   if (bundler === 'esbuild') {
     const { build: esbuild } = await import('esbuild');
@@ -220,7 +230,9 @@ async function build(bundler: Bundler, app: string, outdir: string, withPlugin: 
       },
     });
   }
-  return performance.now() - start;
+  const wallMs = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  return { wallMs, cpuMs: (used.user + used.system) / 1000 };
 }
 
 const median = (values: number[]) => {
@@ -272,8 +284,8 @@ function summarize({ plugin, plain }: Comparison) {
  */
 type Variant = 'plain' | 'cached' | 'edited' | 'scan';
 const VARIANTS: readonly Variant[] = ['plain', 'cached', 'edited', 'scan'];
-async function compareVariants(rounds: number, run: (variant: Variant) => Promise<number>): Promise<Record<Variant, number[]>> {
-  const result: Record<Variant, number[]> = { plain: [], cached: [], edited: [], scan: [] };
+async function compareVariants(rounds: number, run: (variant: Variant) => Promise<Timing>): Promise<Record<Variant, Timing[]>> {
+  const result: Record<Variant, Timing[]> = { plain: [], cached: [], edited: [], scan: [] };
   for (let i = 0; i < rounds; i++) {
     for (let k = 0; k < VARIANTS.length; k++) {
       const variant = VARIANTS[(i + k) % VARIANTS.length]!;
@@ -418,7 +430,15 @@ mkdirSync(join(apps.lazy, 'node_modules'), { recursive: true });
 await build('esbuild', apps.lazy, join(work, 'out-esbuild-plugin'), true); // writes the table the plain builds use
 // The scan cache keeps no scan of files (or folders) changed in the last two seconds.
 await new Promise((r) => setTimeout(r, 2100));
-type Timed = ReturnType<typeof summarize> & { runs: number; loadBefore: number[]; loadAfter: number[]; oneDriverEdited: ReturnType<typeof summarize>; fullScan: ReturnType<typeof summarize> };
+type CpuOverhead = { plugin: number; plain: number; pairedOverhead: number };
+type Timed = ReturnType<typeof summarize> & {
+  runs: number;
+  loadBefore: number[];
+  loadAfter: number[];
+  oneDriverEdited: ReturnType<typeof summarize>;
+  fullScan: ReturnType<typeof summarize>;
+  processCpuMs: Record<'cached' | 'oneDriverEdited' | 'fullScan', CpuOverhead>;
+};
 const buildTimes: Partial<Record<Bundler, Timed>> = {};
 for (const bundler of BUNDLERS) {
   const outPlugin = join(work, `out-${bundler}-plugin`);
@@ -430,7 +450,11 @@ for (const bundler of BUNDLERS) {
   const loadBefore = load();
   await compareVariants(2, run); // warm-up
   const runs = runsOf(bundler);
-  const times = await compareVariants(runs, run);
+  const timings = await compareVariants(runs, run);
+  const times = Object.fromEntries(VARIANTS.map((v) => [v, timings[v].map((t) => t.wallMs)])) as Record<Variant, number[]>;
+  const cpu = Object.fromEntries(VARIANTS.map((v) => [v, timings[v].map((t) => t.cpuMs)])) as Record<Variant, number[]>;
+  // The plugin's added CPU in this process, per situation: steadier than wall time on a busy machine.
+  const cpuOverhead = (plugin: number[]) => ({ plugin: round(median(plugin)), plain: round(median(cpu.plain)), pairedOverhead: round(median(plugin.map((t, i) => t - cpu.plain[i]!))) });
   const manifest = manifestOf(outPlugin);
   const lazyChunks = Object.values(manifest.drivers).filter((d) => d.chunk?.startsWith('drivers/')).length;
   if (lazyChunks !== DRIVERS) throw new Error(`${bundler}: expected ${DRIVERS} driver chunks, got ${lazyChunks}`);
@@ -439,6 +463,7 @@ for (const bundler of BUNDLERS) {
     ...summarize({ plugin: times.cached, plain: times.plain }),
     oneDriverEdited: summarize({ plugin: times.edited, plain: times.plain }),
     fullScan: summarize({ plugin: times.scan, plain: times.plain }),
+    processCpuMs: { cached: cpuOverhead(cpu.cached), oneDriverEdited: cpuOverhead(cpu.edited), fullScan: cpuOverhead(cpu.scan) },
     loadBefore,
     loadAfter: load(),
   };
@@ -529,6 +554,7 @@ const results = {
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(join(root, 'bench/results/build.json'), `${JSON.stringify(results, null, 2)}\n`);
 
+const signed = (n: number) => (n >= 0 ? `+${n}` : `${n}`);
 const rows = [
   `| measure | value | target |`,
   `|---|---|---|`,
@@ -536,8 +562,11 @@ const rows = [
     const [e, f] = [t.oneDriverEdited, t.fullScan];
     const met = (c: { pairedRatio: { median: number } }) => (c.pairedRatio.median <= 1.15 ? 'met' : 'NOT met');
     const ratios = (c: ReturnType<typeof summarize>) => `${c.pairedRatio.median}x paired (quartiles ${c.pairedRatio.q1}-${c.pairedRatio.q3}), ${c.medianRatio}x of the medians`;
-    return `| ${b} build, plugin / plain import() (${t.runs} rounds) | sources unchanged (scan cache): ${ratios(t)} (${t.plugin.median} / ${t.plain.median} ms, +${t.medianPairOverheadMs} ms paired; quartiles ${t.plugin.q1}-${t.plugin.q3} / ${t.plain.q1}-${t.plain.q3}); one driver edited: ${ratios(e)} (${e.plugin.median} ms, +${e.medianPairOverheadMs} ms); every file scanned: ${ratios(f)} (${f.plugin.median} ms, +${f.medianPairOverheadMs} ms) | <= 1.15x paired: ${met(t)} / ${met(e)} / ${met(f)} |`;
+    return `| ${b} build, plugin / plain import() (${t.runs} rounds) | sources unchanged (scan cache): ${ratios(t)} (${t.plugin.median} / ${t.plain.median} ms, ${signed(t.medianPairOverheadMs)} ms paired; quartiles ${t.plugin.q1}-${t.plugin.q3} / ${t.plain.q1}-${t.plain.q3}); one driver edited: ${ratios(e)} (${e.plugin.median} ms, ${signed(e.medianPairOverheadMs)} ms); every file scanned: ${ratios(f)} (${f.plugin.median} ms, ${signed(f.medianPairOverheadMs)} ms) | <= 1.15x paired: ${met(t)} / ${met(e)} / ${met(f)} |`;
   }),
+  `| the plugin's added CPU time in the Node process, paired median (rollup and Vite: with their own threads; esbuild's Go process not counted): sources unchanged / one driver edited / every file scanned | ${Object.entries(buildTimes)
+    .map(([b, t]) => `${b} ${signed(t.processCpuMs.cached.pairedOverhead)} / ${signed(t.processCpuMs.oneDriverEdited.pairedOverhead)} / ${signed(t.processCpuMs.fullScan.pairedOverhead)} ms (plain ${t.processCpuMs.cached.plain} ms)`)
+    .join('; ')} | steadier than wall time on a busy machine |`,
   `| of which (esbuild, every file scanned): plugin setup (config, scan, table) / onEnd (guard, build id, SRI, manifest) | ${esbuildPhases.setupMs} / ${esbuildPhases.onEndMs} ms | |`,
   `| esbuild, one build per fresh Node process: plugin import + build / plain build (${COLD_RUNS} rounds, ratio of the medians) | every file scanned (compiler loaded): ${cold.medianRatio}x (paired ${cold.pairedRatio.median}x; ${cold.plugin.median} / ${cold.plain.median} ms; import ${cold.pluginImportMs} ms); scan cache warm: ${cold.cached.medianRatio}x (${cold.cached.plugin.median} ms); one driver edited: ${cold.edited.medianRatio}x (${cold.edited.plugin.median} ms) | |`,
   `| entry bytes, 10 -> ${DRIVERS} drivers | ${entryBytes.small} -> ${entryBytes.large} B (+${perDriver.entryBytes} B/driver; table source +${perDriver.tableSourceBytes} B/driver; a driver's code is ${perDriver.driverSourceBytes} B) | table entries only ${results.entryBytes.met ? 'met' : 'NOT met'} |`,
