@@ -71,8 +71,8 @@ export function createCore(core: CoreOptions) {
   const { bundler, options } = core;
   const state: CoreState = { cwd: resolve(options.cwd ?? process.cwd()), serve: false };
   const lazyOf = () => state.current?.lazyEntries ?? [];
-  const pendingManifests = new Map<string, string>();
-  const pendingChunks = new Map<string, PendingChunks>();
+  // What writeBundle finishes, per output folder: the manifest's text, or the chunks to finish on disk.
+  const pendingWrites = new Map<string, string | PendingChunks>();
   const outputDir = (output: NormalizedOutputOptions) => resolve(state.cwd, output.dir ?? (output.file ? dirname(output.file) : '.'));
   let folderWatchers: FSWatcher[] = [];
   let regenerateTimer: ReturnType<typeof setTimeout> | undefined;
@@ -301,7 +301,7 @@ export function createCore(core: CoreOptions) {
         }
         if ((options.guard ?? 'error') !== 'off') guard(this, items, entries, lazy);
         if (core.chunksOnDisk && isWrite === true) {
-          pendingChunks.set(outputDir(output), { chunks: files, entries, lazy, drivers: current.result.drivers });
+          pendingWrites.set(outputDir(output), { chunks: files, entries, lazy, drivers: current.result.drivers });
           return;
         }
         const chunks: BuiltChunk[] = items.map((item, i) => ({ ...files[i]!, code: item.code }));
@@ -313,7 +313,7 @@ export function createCore(core: CoreOptions) {
         const fileName = options.manifest ?? DEFAULT_MANIFEST;
         // Not written (Vite's `build.write: false`): the manifest travels with the chunks, as an asset.
         if (core.manifestVia === 'emit' || isWrite === false) this.emitFile({ type: 'asset', fileName, source: finalized.text });
-        else pendingManifests.set(outputDir(output), finalized.text);
+        else pendingWrites.set(outputDir(output), finalized.text);
       },
     },
 
@@ -328,11 +328,10 @@ export function createCore(core: CoreOptions) {
       order: 'pre' as const,
       handler(output: NormalizedOutputOptions) {
         const dir = outputDir(output);
-        const pending = pendingChunks.get(dir);
-        pendingChunks.delete(dir);
-        const text = pending ? finishOnDisk(dir, pending) : pendingManifests.get(dir);
-        if (text === undefined) return;
-        pendingManifests.delete(dir);
+        const pending = pendingWrites.get(dir);
+        if (pending === undefined) return;
+        pendingWrites.delete(dir);
+        const text = typeof pending === 'string' ? pending : finishOnDisk(dir, pending);
         mkdirSync(dir, { recursive: true });
         writeFileSync(resolve(dir, options.manifest ?? DEFAULT_MANIFEST), text);
       },

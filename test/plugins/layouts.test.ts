@@ -179,16 +179,9 @@ describe('plugin source layouts', () => {
       expect(Buffer.from(file.contents).equals(readFileSync(join(onDisk, name))), name).toBe(true);
     }
   });
-});
 
-describe('Vite: chunks finished on disk', () => {
-  let app: string | undefined;
-  beforeAll(() => {
-    app = writeApp();
-  });
-  afterAll(() => cleanup(app));
-
-  it('the build id goes before the sourceMappingURL comment, a later writeBundle sees the final bytes, and write: false gives the same chunks and manifest', async () => {
+  // Vite finishes a written bundle from the files (rollup-core.ts, chunksOnDisk).
+  it('vite: the build id goes before the sourceMappingURL comment, a later writeBundle sees the final bytes, and write: false gives the same chunks and manifest', async () => {
     const onDisk = join(app!, 'dist-vite-maps');
     // What another plugin's writeBundle (a compressor, say) finds on disk, even one that comes first (enforce: 'pre', listed before).
     const seen = new Map<string, string>();
