@@ -23,7 +23,7 @@ import {
   type PreparedBuild,
   type TypeScriptOption,
 } from './shared.js';
-import { transformSettings } from './tsconfig.js';
+import { clearTransformSettings, transformSettings } from './tsconfig.js';
 
 export interface CoreOptions {
   bundler: 'rollup' | 'vite';
@@ -115,6 +115,7 @@ export function createCore(core: CoreOptions) {
     const prepared = await prepareBuild(options, state.cwd, state.current);
     state.current = prepared;
     clearGuardSourceCache();
+    clearTransformSettings();
     const messages = toBundlerMessages(prepared.loaded, prepared.result);
     if (messages.length > 0 && context) {
       const first = messages[0]!;
@@ -152,10 +153,15 @@ export function createCore(core: CoreOptions) {
 
   async function compileTs(this: TransformPluginContext | void, code: string, id: string) {
     const file = id.split('?')[0]!;
-    const ext = extname(file);
-    if (!/^\.[cm]?tsx?$/.test(ext) || file.endsWith('.d.ts')) return null;
+    if (!TS_MODULE.test(file) || DECLARATION.test(file)) return null;
     if (core.transform === 'decorated' && !usesDecorators(code)) return null;
-    const settings = transformSettings(state.cwd);
+    const settings = transformSettings(dirname(file));
+    // Vite's own TypeScript transform lowers legacy decorators when the module's tsconfig.json asks
+    // for them (Oxc in Vite 8, esbuild before): compiling such a module here would be work done
+    // twice (on the 200-driver bench, 0.27 s of a 0.5 s build). Standard decorators it leaves as
+    // they are, and the option may ask for the mode the tsconfig does not name: those are compiled.
+    if (core.transform === 'decorated' && settings.experimentalDecorators === true && !settings.references && (tsOption.experimentalDecorators ?? true)) return null;
+    const ext = extname(file);
     const { transform } = await import('esbuild');
     const result = await transform(code, {
       loader: ext.endsWith('x') ? 'tsx' : 'ts',
@@ -267,7 +273,12 @@ export function createCore(core: CoreOptions) {
         }
       : undefined,
 
-    transform: core.transform === 'none' ? undefined : compileTs,
+    // The filter lets the bundler (rollup 4.38+, rolldown) skip the call for other modules, which
+    // with rolldown would each copy their code out of Rust; compileTs checks the same again.
+    transform:
+      core.transform === 'none'
+        ? undefined
+        : { filter: { id: { include: TS_MODULE, exclude: DECLARATION }, ...(core.transform === 'decorated' ? { code: '@' } : {}) }, handler: compileTs },
 
     outputOptions(output: OutputOptions): OutputOptions {
       const userChunks = output.chunkFileNames;
@@ -357,6 +368,10 @@ export function createCore(core: CoreOptions) {
 
   return { hooks, state, prepare, compileTs, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };
 }
+
+/** A TypeScript module's id (a query may follow), and a declaration file's. */
+const TS_MODULE = /\.[cm]?tsx?(?:$|\?)/;
+const DECLARATION = /\.d\.[cm]?ts(?:$|\?)/;
 
 /**
  * Whether a module may use decorators: `@x` at the start of a line (JSDoc's ` * @param` is not),
