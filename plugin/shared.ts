@@ -22,7 +22,8 @@ export type BundlerName = 'esbuild' | 'rollup' | 'vite';
 export interface TypeScriptOption {
   /**
    * Decorator mode: `true` for TypeScript's `experimentalDecorators`, `false` for standard
-   * decorators. Default: what the tsconfig.json nearest the working directory says.
+   * decorators. Default: what the tsconfig.json nearest each module says (Vite then lowers legacy
+   * decorators itself; the plugin compiles the standard ones).
    */
   experimentalDecorators?: boolean;
   /** esbuild target of the transform (default 'es2022'). Decorators are always lowered. */

@@ -24,6 +24,8 @@ export function cleanup(dir: string | undefined): void {
 export interface BuildAppOptions {
   /** experimentalDecorators instead of standard decorators. */
   legacyDecorators?: boolean;
+  /** Leave the decorator mode to each module's tsconfig.json (no tsconfigRaw, no `typescript` plugin option). */
+  decoratorsFromTsconfig?: boolean;
   /** Extra plugin options (guard, manifest...). */
   plugin?: Record<string, unknown>;
   /** esbuild only: `define` for __APP_VARIANT__. */
@@ -62,7 +64,7 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
       target: 'node20',
       alias: { 'gen-modules/runtime': runtimeEntry },
       define: { __APP_VARIANT__: JSON.stringify(options.variant ?? 'default') },
-      tsconfigRaw: { compilerOptions: { experimentalDecorators: legacy } },
+      ...(options.decoratorsFromTsconfig ? {} : { tsconfigRaw: { compilerOptions: { experimentalDecorators: legacy } } }),
       logLevel: 'silent',
       plugins: [genModules({ cwd: app, ...options.plugin })],
       ...options.esbuild,
@@ -76,7 +78,7 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
     resolveId: (source: string) => (source === 'gen-modules/runtime' ? runtimeEntry : null),
   };
   const output = { dir: outdir, format: 'es' as const, entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' };
-  const typescript = { experimentalDecorators: legacy };
+  const typescript = options.decoratorsFromTsconfig ? true : { experimentalDecorators: legacy };
   if (bundler === 'rollup') {
     const { rollup } = await import('rollup');
     const { default: genModules } = await import('gen-modules/rollup');
