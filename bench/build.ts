@@ -20,7 +20,8 @@
 //    one-off `node build.mjs` costs: the plugin's import, TypeScript's load and a cold scan).
 // 2. entry bytes (entry chunk plus the chunks it imports statically) with 10 vs 200 drivers
 //    (target: grows only by the table entries);
-// 3. Node start-up to the first read of an image: lazy build vs eager build (every driver builtin).
+// 3. Node start-up to the first read of an image: lazy build vs eager build (every driver builtin);
+// 4. the import of each published plugin entry point in a fresh Node process.
 // Writes bench/results/build.json and prints a markdown table. The machine may be busy: the load
 // average is recorded before and after each bundler. Env: RUNS (pairs per bundler; default
 // esbuild 25, vite 11, rollup 5), COLD_RUNS (default 5), BUNDLERS (default esbuild,rollup,vite),
