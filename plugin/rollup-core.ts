@@ -155,12 +155,12 @@ export function createCore(core: CoreOptions) {
     const file = id.split('?')[0]!;
     if (!TS_MODULE.test(file) || DECLARATION.test(file)) return null;
     if (core.transform === 'decorated' && !usesDecorators(code)) return null;
-    const settings = transformSettings(dirname(file));
+    const settings = transformSettings(file);
     // Vite's own TypeScript transform lowers legacy decorators when the module's tsconfig.json asks
     // for them (Oxc in Vite 8, esbuild before): compiling such a module here would be work done
     // twice (on the 200-driver bench, 0.27 s of a 0.5 s build). Standard decorators it leaves as
     // they are, and the option may ask for the mode the tsconfig does not name: those are compiled.
-    if (core.transform === 'decorated' && settings.experimentalDecorators === true && !settings.references && (tsOption.experimentalDecorators ?? true)) return null;
+    if (core.transform === 'decorated' && settings.experimentalDecorators === true && (tsOption.experimentalDecorators ?? true)) return null;
     const ext = extname(file);
     const { transform } = await import('esbuild');
     const result = await transform(code, {

@@ -22,7 +22,8 @@ export type BundlerName = 'esbuild' | 'rollup' | 'vite';
 export interface TypeScriptOption {
   /**
    * Decorator mode: `true` for TypeScript's `experimentalDecorators`, `false` for standard
-   * decorators. Default: what the tsconfig.json nearest each module says (Vite then lowers legacy
+   * decorators. Default: what the tsconfig.json nearest each module says, or for a solution config
+   * (project references) the referenced config that holds the module (Vite then lowers legacy
    * decorators itself; the plugin compiles the standard ones).
    */
   experimentalDecorators?: boolean;

@@ -1,6 +1,7 @@
 // Which decorator mode a module is compiled in comes from the tsconfig.json nearest it, as in
 // TypeScript and Vite: here the project's config (comments, `extends`: read by the compiler) asks
-// for experimentalDecorators and a folder of drivers has its own plain config that does not. In
+// for experimentalDecorators and a folder of drivers has its own plain config that does not; a
+// second layout has a "solution" tsconfig.json whose referenced config names the mode. In
 // Vite the plugin leaves legacy decorators to Vite's own transform (Oxc, which lowers them with its
 // `__decorate` helper) and compiles only the standard ones (esbuild's `__decorateElement`); rollup
 // gets both from the plugin, esbuild from itself. Also: importing a plugin loads no compiler.
@@ -36,9 +37,22 @@ const files: Record<string, string> = {
   ].join('\n'),
 };
 
-function writeApp(): string {
+// Vite's project templates: tsconfig.json only references the configs that hold the settings.
+const solution: Record<string, string> = {
+  'tsconfig.json': JSON.stringify({ files: [], references: [{ path: './tsconfig.app.json' }, { path: './tools' }] }),
+  'tsconfig.app.json': `{\n  // The application.\n  "compilerOptions": { "target": "ES2022", "experimentalDecorators": true },\n  "include": ["src"]\n}\n`,
+  'tools/tsconfig.json': JSON.stringify({ compilerOptions: { experimentalDecorators: false }, include: ['.'] }),
+  'tools/task.ts': `export const task = 1;\n`,
+};
+
+function writeApp(layout: 'nested' | 'solution' = 'nested'): string {
   const dir = mkdtempSync(join(tmpdir(), 'gen-modules-decorator-modes-'));
-  for (const [file, text] of Object.entries(files)) {
+  const all: Record<string, string> = { ...files };
+  if (layout === 'solution') {
+    delete all['tsconfig.base.json'];
+    Object.assign(all, solution);
+  }
+  for (const [file, text] of Object.entries(all)) {
     mkdirSync(dirname(join(dir, file)), { recursive: true });
     writeFileSync(join(dir, file), text);
   }
@@ -58,15 +72,18 @@ describe('decorator mode per module, from its nearest tsconfig.json', () => {
   });
   afterAll(() => cleanup(app));
 
-  it('reads the nearest config: through the compiler when it has comments or `extends`, as JSON otherwise', () => {
-    expect(transformSettings(join(app!, 'src/drivers'))).toEqual({ experimentalDecorators: true });
-    expect(transformSettings(join(app!, 'src/drivers/modern'))).toEqual({ experimentalDecorators: false });
-    const solution = mkdtempSync(join(tmpdir(), 'gen-modules-solution-'));
+  it('reads the nearest config (through the compiler when it has comments or `extends`), or the referenced config that holds the module', () => {
+    expect(transformSettings(join(app!, 'src/drivers/old.ts'))).toEqual({ experimentalDecorators: true });
+    expect(transformSettings(join(app!, 'src/drivers/modern/new.ts'))).toEqual({ experimentalDecorators: false });
+    const other = writeApp('solution');
     try {
-      writeFileSync(join(solution, 'tsconfig.json'), JSON.stringify({ files: [], references: [{ path: './app' }], compilerOptions: { experimentalDecorators: true } }));
-      expect(transformSettings(solution)).toEqual({ experimentalDecorators: true, references: true });
+      expect(transformSettings(join(other, 'src/drivers/old.ts'))).toEqual({ experimentalDecorators: true });
+      expect(transformSettings(join(other, 'tools/task.ts'))).toEqual({ experimentalDecorators: false });
+      // In no referenced config: the solution config's own settings (none).
+      writeFileSync(join(other, 'loose.ts'), 'export {};\n');
+      expect(transformSettings(join(other, 'loose.ts'))).toEqual({});
     } finally {
-      cleanup(solution);
+      cleanup(other);
     }
   });
 
@@ -86,6 +103,22 @@ describe('decorator mode per module, from its nearest tsconfig.json', () => {
       expect(code).not.toMatch(/__decorateClass/);
     } else {
       expect(code).toMatch(/__decorateClass/);
+    }
+  });
+
+  // esbuild reads the nearest tsconfig.json and its `extends` but not `references`, so only the
+  // plugins that compile TypeScript themselves are checked here.
+  it.each(['rollup', 'vite'] as const)('%s: a solution tsconfig.json: each module in the mode of the referenced config that holds it', async (bundler) => {
+    const other = writeApp('solution');
+    try {
+      const out = join(other, `dist-${bundler}`);
+      await buildApp(bundler, other, out, { decoratorsFromTsconfig: true });
+      const run = await runNode([join(out, 'main.mjs')]);
+      expect(run.stderr).toBe('');
+      expect(JSON.parse(run.stdout)).toEqual({ old: 'legacy', new: 'standard' });
+      expect(allCode(out)).toMatch(bundler === 'vite' ? /\b__decorate\(/ : /__decorateClass/);
+    } finally {
+      cleanup(other);
     }
   });
 
