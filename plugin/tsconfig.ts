@@ -25,18 +25,24 @@ interface ConfigInfo {
   references: string[];
 }
 
+/** A referenced config: its settings and the files it includes (absolute). */
+interface ReferencedConfig {
+  settings: TransformSettings;
+  files: ReadonlySet<string>;
+}
+
 const KEYS = ['experimentalDecorators', 'useDefineForClassFields', 'verbatimModuleSyntax'] as const;
 
-/** Nearest tsconfig.json per folder (null: none up to the root); what each config says; each referenced config's files. */
+/** Nearest tsconfig.json per folder (null: none up to the root); what each nearest and each referenced config says. */
 const configOfDir = new Map<string, string | null>();
 const infoOfConfig = new Map<string, ConfigInfo>();
-const filesOfConfig = new Map<string, ReadonlySet<string>>();
+const referencedConfigs = new Map<string, ReferencedConfig>();
 
 /** Forget what was read (a rebuild may follow an edit of a tsconfig.json). */
 export function clearTransformSettings(): void {
   configOfDir.clear();
   infoOfConfig.clear();
-  filesOfConfig.clear();
+  referencedConfigs.clear();
 }
 
 /** Settings of the config that governs `file` (absolute); {} when there is none or it cannot be read. */
@@ -45,7 +51,10 @@ export function transformSettings(file: string): TransformSettings {
   if (!nearest) return {};
   const info = configInfo(nearest);
   const path = resolve(file);
-  for (const referenced of info.references) if (configFiles(referenced).has(path)) return configInfo(referenced).settings;
+  for (const file of info.references) {
+    const referenced = referencedConfig(file);
+    if (referenced.files.has(path)) return referenced.settings;
+  }
   return info.settings;
 }
 
@@ -79,12 +88,8 @@ function configInfo(file: string): ConfigInfo {
 }
 
 function readConfig(file: string): ConfigInfo {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return { settings: {}, references: [] };
-  }
+  const text = readText(file);
+  if (text === undefined) return { settings: {}, references: [] };
   const plain = plainConfig(text);
   if (plain) return { settings: pick(plain.compilerOptions ?? {}), references: referencePaths(dirname(file), plain.references) };
   const parsed = parseWithCompiler(file, text, false);
@@ -92,20 +97,24 @@ function readConfig(file: string): ConfigInfo {
   return { settings: pick(parsed.options as Record<string, unknown>), references: (parsed.projectReferences ?? []).map((r) => referenceFile(r.path)) };
 }
 
-/** The files a (referenced) config includes, absolute, as the compiler lists them. */
-function configFiles(file: string): ReadonlySet<string> {
-  let files = filesOfConfig.get(file);
-  if (!files) {
-    let text: string | undefined;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      text = undefined;
-    }
+/** A referenced config, read once by the compiler for both its settings and its file list. */
+function referencedConfig(file: string): ReferencedConfig {
+  let referenced = referencedConfigs.get(file);
+  if (!referenced) {
+    const text = readText(file);
     const parsed = text === undefined ? undefined : parseWithCompiler(file, text, true);
-    filesOfConfig.set(file, (files = new Set((parsed?.fileNames ?? []).map((f) => resolve(f)))));
+    referenced = parsed ? { settings: pick(parsed.options as Record<string, unknown>), files: new Set(parsed.fileNames.map((f) => resolve(f))) } : { settings: {}, files: new Set() };
+    referencedConfigs.set(file, referenced);
   }
-  return files;
+  return referenced;
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** The compiler's reading of a config (`extends` applied); with `listFiles`, also its files (a walk over `include`). */

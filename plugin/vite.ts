@@ -1,8 +1,9 @@
 // gen-modules/vite: the rollup plugin's behaviour in Vite 7/8 builds (each module driver and probe
 // module its own chunk, the laziness guard, build id, manifest), plus:
-// - an `enforce: 'pre'` transform through esbuild for TypeScript modules that use decorators:
-//   Vite 8's Oxc transform leaves standard decorators unlowered and Node then throws a
-//   SyntaxError (`typescript: false` turns it off, `{ experimentalDecorators }` picks the mode);
+// - an `enforce: 'pre'` transform through esbuild for TypeScript modules that use standard
+//   decorators: Vite 8's Oxc transform leaves them unlowered and Node then throws a SyntaxError
+//   (legacy ones, named by the module's tsconfig.json, Oxc lowers itself; `typescript: false`
+//   turns the transform off, `{ experimentalDecorators }` picks the mode);
 // - the dev server: the driver folders and the config are watched, and an added, removed or
 //   changed driver regenerates the table, which Vite then reloads like any edited module.
 // - a written bundle gets its build id and integrity values from the files in writeBundle, not from
