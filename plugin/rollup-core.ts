@@ -174,6 +174,7 @@ export function createCore(core: CoreOptions) {
           experimentalDecorators: tsOption.experimentalDecorators ?? settings.experimentalDecorators ?? false,
           ...(settings.useDefineForClassFields !== undefined ? { useDefineForClassFields: settings.useDefineForClassFields } : {}),
           ...(settings.verbatimModuleSyntax !== undefined ? { verbatimModuleSyntax: settings.verbatimModuleSyntax } : {}),
+          ...(settings.target !== undefined ? { target: settings.target } : {}),
         },
       },
     });

@@ -5,18 +5,20 @@
 // config whose files include the module (one level, as Vite's tsconfck does; the solution config
 // itself when none does).
 //
-// A config that is plain JSON without `extends` is read as it is; any other (comments, `extends`)
-// through the compiler's own reader, loaded only then, as it is for a referenced config's file list:
-// the compiler costs 0.2 s or more to load, which the plugin's import must not pay (it did, through
-// a static import of ts-morph: 0.9 s before every Vite or rollup build on this project's machine).
-import { existsSync, readFileSync, statSync } from 'node:fs';
+// Configs are read with get-tsconfig (comments, trailing commas, `extends` of files and packages,
+// the options a `target` implies, `include`/`exclude`/`files` matching), not with the compiler:
+// loading TypeScript costs 0.2 s or more, which a Vite or rollup build whose tsconfig.json has a
+// comment or an `extends` (most real ones) paid once per process while the compiler read it.
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { loadTypeScript } from '../src/scanner/typescript.js';
+import { createFilesMatcher, parseTsconfig, type TsConfigJsonResolved } from 'get-tsconfig';
 
 export interface TransformSettings {
   experimentalDecorators?: boolean;
   useDefineForClassFields?: boolean;
   verbatimModuleSyntax?: boolean;
+  /** Only for the class-field semantics it implies when useDefineForClassFields is not set (esbuild derives it as TypeScript does). */
+  target?: string;
 }
 
 interface ConfigInfo {
@@ -25,10 +27,10 @@ interface ConfigInfo {
   references: string[];
 }
 
-/** A referenced config: its settings and the files it includes (absolute). */
+/** A referenced config: its settings and whether it includes a file (absolute path). */
 interface ReferencedConfig {
   settings: TransformSettings;
-  files: ReadonlySet<string>;
+  includes: (file: string) => boolean;
 }
 
 const KEYS = ['experimentalDecorators', 'useDefineForClassFields', 'verbatimModuleSyntax'] as const;
@@ -37,12 +39,15 @@ const KEYS = ['experimentalDecorators', 'useDefineForClassFields', 'verbatimModu
 const configOfDir = new Map<string, string | null>();
 const infoOfConfig = new Map<string, ConfigInfo>();
 const referencedConfigs = new Map<string, ReferencedConfig>();
+/** get-tsconfig's cache of read and parsed files (a base config is shared by several). */
+const parseCache = new Map<string, string>();
 
 /** Forget what was read (a rebuild may follow an edit of a tsconfig.json). */
 export function clearTransformSettings(): void {
   configOfDir.clear();
   infoOfConfig.clear();
   referencedConfigs.clear();
+  parseCache.clear();
 }
 
 /** Settings of the config that governs `file` (absolute); {} when there is none or it cannot be read. */
@@ -51,9 +56,9 @@ export function transformSettings(file: string): TransformSettings {
   if (!nearest) return {};
   const info = configInfo(nearest);
   const path = resolve(file);
-  for (const file of info.references) {
-    const referenced = referencedConfig(file);
-    if (referenced.files.has(path)) return referenced.settings;
+  for (const config of info.references) {
+    const referenced = referencedConfig(config);
+    if (referenced.includes(path)) return referenced.settings;
   }
   return info.settings;
 }
@@ -83,48 +88,32 @@ function nearestConfig(dir: string): string | undefined {
 
 function configInfo(file: string): ConfigInfo {
   let info = infoOfConfig.get(file);
-  if (!info) infoOfConfig.set(file, (info = readConfig(file)));
+  if (!info) {
+    const config = parse(file);
+    info = { settings: pick(config?.compilerOptions), references: referencePaths(dirname(file), config?.references) };
+    infoOfConfig.set(file, info);
+  }
   return info;
 }
 
-function readConfig(file: string): ConfigInfo {
-  const text = readText(file);
-  if (text === undefined) return { settings: {}, references: [] };
-  const plain = plainConfig(text);
-  if (plain) return { settings: pick(plain.compilerOptions ?? {}), references: referencePaths(dirname(file), plain.references) };
-  const parsed = parseWithCompiler(file, text, false);
-  if (!parsed) return { settings: {}, references: [] };
-  return { settings: pick(parsed.options as Record<string, unknown>), references: (parsed.projectReferences ?? []).map((r) => referenceFile(r.path)) };
-}
-
-/** A referenced config, read once by the compiler for both its settings and its file list. */
 function referencedConfig(file: string): ReferencedConfig {
   let referenced = referencedConfigs.get(file);
   if (!referenced) {
-    const text = readText(file);
-    const parsed = text === undefined ? undefined : parseWithCompiler(file, text, true);
-    referenced = parsed ? { settings: pick(parsed.options as Record<string, unknown>), files: new Set(parsed.fileNames.map((f) => resolve(f))) } : { settings: {}, files: new Set() };
+    const config = parse(file);
+    const matcher = config ? createFilesMatcher({ config, path: file }) : undefined;
+    referenced = { settings: pick(config?.compilerOptions), includes: (path) => matcher?.(path) !== undefined };
     referencedConfigs.set(file, referenced);
   }
   return referenced;
 }
 
-function readText(file: string): string | undefined {
+/** The config with its `extends` applied; undefined when it cannot be read (its settings are then none). */
+function parse(file: string): TsConfigJsonResolved | undefined {
   try {
-    return readFileSync(file, 'utf8');
+    return parseTsconfig(file, parseCache);
   } catch {
     return undefined;
   }
-}
-
-/** The compiler's reading of a config (`extends` applied); with `listFiles`, also its files (a walk over `include`). */
-function parseWithCompiler(file: string, text: string, listFiles: boolean) {
-  const ts = loadTypeScript();
-  const read = ts.readConfigFile(file, () => text);
-  if (read.error) return undefined;
-  // Without the file list, a host that lists no files spares the compiler the walk.
-  const host = listFiles ? ts.sys : { ...ts.sys, readDirectory: () => [] };
-  return ts.parseJsonConfigFileContent(read.config, host, dirname(file), undefined, file);
 }
 
 /** A reference's path names a config file or a folder holding tsconfig.json. */
@@ -142,22 +131,10 @@ function referencePaths(dir: string, references: unknown): string[] {
   return references.flatMap((r: unknown) => (r && typeof r === 'object' && typeof (r as { path?: unknown }).path === 'string' ? [referenceFile(resolve(dir, (r as { path: string }).path))] : []));
 }
 
-/** The config as JSON when it is plain JSON (no comments, no trailing commas) without `extends`. */
-function plainConfig(text: string): { compilerOptions?: Record<string, unknown>; references?: unknown } | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value) || 'extends' in value) return undefined;
-  const { compilerOptions, references } = value as { compilerOptions?: unknown; references?: unknown };
-  if (compilerOptions !== undefined && (!compilerOptions || typeof compilerOptions !== 'object' || Array.isArray(compilerOptions))) return undefined;
-  return { compilerOptions: compilerOptions as Record<string, unknown> | undefined, references };
-}
-
-function pick(options: Record<string, unknown>): TransformSettings {
+function pick(options: object | undefined): TransformSettings {
   const settings: TransformSettings = {};
-  for (const key of KEYS) if (typeof options[key] === 'boolean') settings[key] = options[key];
+  const record = (options ?? {}) as Record<string, unknown>;
+  for (const key of KEYS) if (typeof record[key] === 'boolean') settings[key] = record[key];
+  if (typeof record.target === 'string') settings.target = record.target;
   return settings;
 }

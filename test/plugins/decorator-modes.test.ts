@@ -1,11 +1,11 @@
 // Which decorator mode a module is compiled in comes from the tsconfig.json nearest it, as in
-// TypeScript and Vite: here the project's config (comments, `extends`: read by the compiler) asks
+// TypeScript and Vite: here the project's config (comments, `extends`) asks
 // for experimentalDecorators and a folder of drivers has its own plain config that does not; a
 // second layout has a "solution" tsconfig.json whose referenced config names the mode. In
 // Vite the plugin leaves legacy decorators to Vite's own transform (Oxc, which lowers them with its
 // `__decorate` helper) and compiles only the standard ones (esbuild's `__decorateElement`); rollup
 // gets both from the plugin, esbuild from itself. Also: importing a plugin loads no compiler.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,8 @@ import { parseManifest } from '../../src/runtime/manifest.js';
 import { repoRoot } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
 import { BUNDLERS, buildApp, cleanup } from './support/build-app.js';
-import { transformSettings } from '../../plugin/tsconfig.js';
+import { clearTransformSettings, transformSettings } from '../../plugin/tsconfig.js';
+import { createCore } from '../../plugin/rollup-core.js';
 
 // A second decorator on each driver records the call it got: standard decorators receive a
 // context object, legacy ones only the class.
@@ -72,16 +73,40 @@ describe('decorator mode per module, from its nearest tsconfig.json', () => {
   });
   afterAll(() => cleanup(app));
 
-  it('reads the nearest config (through the compiler when it has comments or `extends`), or the referenced config that holds the module', () => {
-    expect(transformSettings(join(app!, 'src/drivers/old.ts'))).toEqual({ experimentalDecorators: true });
-    expect(transformSettings(join(app!, 'src/drivers/modern/new.ts'))).toEqual({ experimentalDecorators: false });
+  it('reads the nearest config (comments, `extends`), or the referenced config that holds the module', () => {
+    // useDefineForClassFields: what target ES2022 implies, as in TypeScript.
+    const es2022 = { target: 'es2022', useDefineForClassFields: true };
+    expect(transformSettings(join(app!, 'src/drivers/old.ts'))).toEqual({ experimentalDecorators: true, ...es2022 });
+    expect(transformSettings(join(app!, 'src/drivers/modern/new.ts'))).toEqual({ experimentalDecorators: false, ...es2022 });
     const other = writeApp('solution');
     try {
-      expect(transformSettings(join(other, 'src/drivers/old.ts'))).toEqual({ experimentalDecorators: true });
+      expect(transformSettings(join(other, 'src/drivers/old.ts'))).toEqual({ experimentalDecorators: true, ...es2022 });
       expect(transformSettings(join(other, 'tools/task.ts'))).toEqual({ experimentalDecorators: false });
+      // `extends` across folders; an explicit setting wins over what the target implies.
+      writeFileSync(join(other, 'tools/tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2020' }, include: ['.'] }));
+      writeFileSync(join(other, 'tsconfig.app.json'), `{ "extends": "./tools/tsconfig.json", "compilerOptions": { "useDefineForClassFields": true, "verbatimModuleSyntax": true }, "include": ["src"] }`);
+      clearTransformSettings();
+      expect(transformSettings(join(other, 'tools/task.ts'))).toEqual({ target: 'es2020' });
+      expect(transformSettings(join(other, 'src/drivers/old.ts'))).toEqual({ target: 'es2020', useDefineForClassFields: true, verbatimModuleSyntax: true });
       // In no referenced config: the solution config's own settings (none).
       writeFileSync(join(other, 'loose.ts'), 'export {};\n');
       expect(transformSettings(join(other, 'loose.ts'))).toEqual({});
+    } finally {
+      cleanup(other);
+    }
+  });
+
+  it('compiles class fields as the module\'s target implies: [[Set]] before ES2022, [[Define]] from it', async () => {
+    const other = writeApp('solution');
+    try {
+      writeFileSync(join(other, 'tools/tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2020' }, include: ['.'] }));
+      const { compileTs } = createCore({ bundler: 'rollup', options: {}, transform: 'all', resolveTs: true, manifestVia: 'emit', chunksOnDisk: false });
+      const code = 'export class Point {\n  x = 1;\n}\n';
+      const old = await compileTs(code, join(other, 'tools/point.ts'));
+      const current = await compileTs(code, join(other, 'src/point.ts'));
+      expect(old?.code).toMatch(/this\.x = 1/);
+      expect(current?.code).not.toMatch(/this\.x = 1/);
+      expect(current?.code).toMatch(/^\s*x = 1;/m);
     } finally {
       cleanup(other);
     }
@@ -130,6 +155,52 @@ describe('decorator mode per module, from its nearest tsconfig.json', () => {
     expect(JSON.parse(run.stdout)).toEqual({ old: 'standard', new: 'standard' });
     expect(allCode(out)).not.toMatch(/\b__decorate\(|__decorateClass/);
   });
+});
+
+// The config has a comment and an `extends`: reading it must not need the compiler either (it did,
+// once per process: 0.24 s before every Vite build whose modules use decorators).
+it('a Vite build whose scan cache answers loads no TypeScript compiler to read the tsconfig.json', async () => {
+  const app = writeApp();
+  try {
+    // The scan cache lives in the application's node_modules/.cache and keeps nothing changed in the last two seconds (a folder changes when the
+    // build adds the generated table to it).
+    const backdate = () => {
+      const past = new Date(Date.now() - 60_000);
+      for (const file of ['.', ...readdirSync(app, { recursive: true, encoding: 'utf8' })]) utimesSync(join(app, file), past, past);
+    };
+    mkdirSync(join(app, 'node_modules'));
+    backdate();
+    const script = [
+      `import fs from 'node:fs';`,
+      `import { syncBuiltinESMExports } from 'node:module';`,
+      `const read = fs.readFileSync;`,
+      `let compiler = false;`,
+      `fs.readFileSync = function (file, ...rest) { if (/typescript\\.js$/.test(String(file))) compiler = true; return read.call(this, file, ...rest); };`,
+      `syncBuiltinESMExports();`,
+      `const { build } = await import('vite');`,
+      `const { default: genModules } = await import(${JSON.stringify(`${repoRoot}dist/vite.js`)});`,
+      `const app = ${JSON.stringify(app)};`,
+      `await build({ configFile: false, root: app, logLevel: 'silent', resolve: { alias: { 'gen-modules/runtime': ${JSON.stringify(`${repoRoot}src/runtime/index.ts`)} } },`,
+      `  plugins: [genModules({ cwd: app })], ssr: { noExternal: true },`,
+      `  build: { ssr: true, outDir: app + '/dist-cached', emptyOutDir: true, minify: false, target: 'node20', rollupOptions: { input: { main: app + '/src/main.ts' }, output: { entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' } } } });`,
+      `process.stdout.write(JSON.stringify({ compiler }));`,
+    ].join('\n');
+    const build = async () => {
+      const run = await runNode(['--input-type=module', '-e', script], { cwd: repoRoot });
+      expect(run.stderr).toBe('');
+      return JSON.parse(run.stdout) as { compiler: boolean };
+    };
+    // The first build scans (with the compiler) and writes the table; once that is old enough to
+    // be kept, a build fills the cache, and the next one is answered by it.
+    expect(await build()).toEqual({ compiler: true });
+    backdate();
+    await build();
+    expect(await build()).toEqual({ compiler: false });
+    const run = await runNode([join(app, 'dist-cached/main.mjs')]);
+    expect(JSON.parse(run.stdout)).toEqual({ old: 'legacy', new: 'standard' });
+  } finally {
+    cleanup(app);
+  }
 });
 
 it('importing gen-modules/esbuild, /rollup and /vite loads neither ts-morph nor the TypeScript compiler', async () => {
