@@ -4,10 +4,10 @@
 // to the lazy chunks and writes the build manifest.
 //
 // After the build, the build id comes from the metafile: every output's name carries esbuild's
-// hash of its contents (see buildIdParts). Then every JavaScript output is read once (from disk,
-// or from `outputFiles` under `write: false`) and hashed once for its SRI value, and each lazy
-// chunk is patched in place as it is read: only the build-id statement and the bytes after it are
-// written. esbuild keeps writing the files itself: its parallel writes beat writing them from here
+// hash of its contents (when every name template has [hash]). Then every JavaScript output is
+// read once (from disk, or from `outputFiles` under `write: false`) and hashed once for its SRI
+// value, and each lazy chunk is patched in place as it is read: only the build-id statement and
+// the bytes after it are written (shared.ts: finishChunks). esbuild keeps writing the files itself: its parallel writes beat writing them from here
 // (measured with `write: false` plus writes from this process: slower on the 200-driver bench).
 //
 // esbuild names extra entry points only through the one `entryNames` template, so the template
@@ -20,7 +20,6 @@
 // still a lazy chunk with the build id and in the manifest, and the build warns. A removed driver's
 // entry resolves to an empty module whose output is deleted (entry-links.ts: the entries reach
 // esbuild through a symlink of ours, re-pointed at a stub). Recreate the context for stable names.
-import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 import type { Metafile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
@@ -29,15 +28,15 @@ import { outputStore, type OutputStore } from './output-store.js';
 import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
 import {
   DEFAULT_MANIFEST,
-  buildIdInsertion,
   buildIdOfParts,
   finalizeBuild,
+  finishChunks,
   prepareBuild,
   relativePosix,
   toBundlerMessages,
   validatePluginOptions,
-  type BuildIdPart,
   type BuiltChunk,
+  type ChunkToFinish,
   type GenModulesPluginOptions,
   type LazyEntry,
   type PreparedBuild,
@@ -138,11 +137,15 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
           if (file === undefined) relCache.set(output, (file = relativePosix(outdir, abs(output))));
           return file;
         };
-        const buildId = buildIdOfParts(buildIdParts(result.metafile, namesHashed, (output) => ({ file: rel(output), path: abs(output) }), store));
+        // With [hash] in every name template, each output's name carries esbuild's hash of its
+        // contents (which also covers the paths of the chunks it imports): names and sizes stand
+        // for the contents, and the id is known before the chunks are read. Otherwise
+        // finishChunks computes it from the contents.
+        const buildId = namesHashed ? buildIdOfParts(jsOutputs(result.metafile).map(([output, info]) => ({ file: rel(output), bytes: info.bytes }))) : undefined;
         const jsExtension = initial.outExtension?.['.js'] ?? '.js';
         restoreEntryNames(result.metafile, cwd, abs, outdir, userEntrySet, userTemplate, template, jsExtension, store);
 
-        const chunks: BuiltChunk[] = [];
+        const toFinish: (ChunkToFinish & { imports: string[] })[] = [];
         const entries: string[] = [];
         const lazyChunks: { entry: LazyEntry; chunk: string }[] = [];
         const lazyByFile = new Map(lazy.map((e) => [e.file, e]));
@@ -150,28 +153,35 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         // lazy entries are looked up by their real paths too (made once, only then).
         let lazyByRealPath: Map<string, LazyEntry> | undefined;
         const lazyEntryOf = (source: string) => lazyByFile.get(source) ?? (lazyByRealPath ??= new Map(lazy.map((e) => [realPath(e.file), e]))).get(source);
-        for (const [output, info] of Object.entries(result.metafile.outputs)) {
-          if (!JS_OUTPUT.test(output)) continue;
+        for (const [output, info] of jsOutputs(result.metafile)) {
           const file = rel(output);
-          const path = abs(output);
           const source = info.entryPoint ? abs(info.entryPoint) : undefined;
           const isUserEntry = source !== undefined && userEntrySet.has(source);
           const entry = source === undefined ? undefined : isUserEntry ? lazyByFile.get(source) : lazyEntryOf(source);
-          // A lazy chunk gets its build id statement as it is read (one open of the file).
-          const read = entry ? store.patch(path, (bytes) => buildIdInsertion(bytes, buildId), info.bytes) : store.read(path, info.bytes);
-          if (read === undefined) continue;
           const imports = info.imports.filter((i) => i.kind === 'import-statement' && !i.external).map((i) => rel(i.path));
-          chunks.push(read instanceof Uint8Array ? { file, code: read, imports } : { file, ...read, imports });
+          toFinish.push({ file, path: abs(output), size: info.bytes, lazy: entry !== undefined, imports });
           if (isUserEntry) entries.push(file);
-          if (!entry) continue;
-          lazyChunks.push({ entry, chunk: file });
+          if (entry) lazyChunks.push({ entry, chunk: file });
+        }
+        // Each chunk read once: a lazy one gets its build id statement as it is read.
+        const finished = finishChunks(store, toFinish, buildId);
+        const chunks: BuiltChunk[] = toFinish.flatMap((c) => (finished.finished.has(c.file) ? [{ file: c.file, imports: c.imports, final: finished.finished.get(c.file) }] : []));
+        const built = (l: { chunk: string }) => finished.finished.has(l.chunk);
+        for (const { entry, chunk } of lazyChunks.filter(built)) {
           if (!setupFiles.has(entry.file)) {
             warnings.push({
-              text: `${entry.kind} '${entry.name}' was added while this esbuild context was live: it is lazy, in its own chunk ${file}, but named by chunkNames rather than ${entry.out}-<hash>${jsExtension} (esbuild cannot add entry points to a live context; dispose and recreate the context for the stable name)`,
+              text: `${entry.kind} '${entry.name}' was added while this esbuild context was live: it is lazy, in its own chunk ${chunk}, but named by chunkNames rather than ${entry.out}-<hash>${jsExtension} (esbuild cannot add entry points to a live context; dispose and recreate the context for the stable name)`,
             });
           }
         }
-        const finalized = finalizeBuild({ bundler: 'esbuild', chunks, entries, lazy: lazyChunks, drivers: current.result.drivers, buildId });
+        const finalized = finalizeBuild({
+          bundler: 'esbuild',
+          chunks,
+          entries: entries.filter((file) => built({ chunk: file })),
+          lazy: lazyChunks.filter(built),
+          drivers: current.result.drivers,
+          buildId: finished.buildId,
+        });
         store.write(resolve(outdir, validated.manifest ?? DEFAULT_MANIFEST), finalized.text);
         return { errors, warnings };
       });
@@ -333,27 +343,9 @@ export function metafilePaths(cwd: string): (path: string) => string {
   };
 }
 
-/**
- * Each JavaScript output's share of the build id, taken from the metafile before the
- * application's entries get their own names back. When every name template has [hash], every
- * output's name carries esbuild's hash of its contents (which also covers the paths of the chunks
- * it imports), so name and size stand for the contents: the id is known before the lazy chunks are
- * read, and each is read and patched through one open file. Otherwise every output is read and
- * hashed here.
- */
-function buildIdParts(metafile: Metafile, namesHashed: boolean, where: (output: string) => { file: string; path: string }, store: OutputStore): BuildIdPart[] {
-  const parts: BuildIdPart[] = [];
-  for (const [output, info] of Object.entries(metafile.outputs)) {
-    if (!JS_OUTPUT.test(output)) continue;
-    const { file, path } = where(output);
-    if (namesHashed) {
-      parts.push({ file, bytes: info.bytes });
-      continue;
-    }
-    const code = store.read(path);
-    if (code !== undefined) parts.push({ file, bytes: code.length, digest: createHash('sha384').update(code).digest() });
-  }
-  return parts;
+/** The metafile's JavaScript outputs (not maps, not other assets). */
+function jsOutputs(metafile: Metafile): [string, Metafile['outputs'][string]][] {
+  return Object.entries(metafile.outputs).filter(([output]) => JS_OUTPUT.test(output));
 }
 
 function commonDir(files: readonly string[]): string | undefined {

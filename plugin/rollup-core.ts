@@ -9,8 +9,8 @@ import { clearGuardSourceCache, findViolations, formatViolation } from './lazine
 import { outputStore } from './output-store.js';
 import {
   DEFAULT_MANIFEST,
-  buildIdInsertion,
   finalizeBuild,
+  finishChunks,
   joinBundlerMessages,
   staticClosure,
   prepareBuild,
@@ -352,19 +352,17 @@ export function createCore(core: CoreOptions) {
 
   /**
    * The written chunks, read once each: build id and integrity values from their bytes (as
-   * generateBundle would from `code`), then the build id statement written into each lazy chunk
-   * in place. Returns the manifest's text.
+   * generateBundle would from `code`), the build id statement written into each lazy chunk in
+   * place (shared.ts: finishChunks). Returns the manifest's text.
    */
   function finishOnDisk(dir: string, pending: PendingChunks): string {
-    const store = outputStore(undefined);
-    const chunks: BuiltChunk[] = [];
-    for (const chunk of pending.chunks) {
-      const code = store.read(resolve(dir, chunk.file));
-      if (code !== undefined) chunks.push({ ...chunk, code });
-    }
-    const finalized = finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers });
-    for (const { chunk } of pending.lazy) store.patch(resolve(dir, chunk), (bytes) => buildIdInsertion(bytes, finalized.manifest.buildId));
-    return finalized.text;
+    const lazyFiles = new Set(pending.lazy.map((l) => l.chunk));
+    const { buildId, finished } = finishChunks(
+      outputStore(undefined),
+      pending.chunks.map((chunk) => ({ file: chunk.file, path: resolve(dir, chunk.file), lazy: lazyFiles.has(chunk.file) })),
+    );
+    const chunks: BuiltChunk[] = pending.chunks.flatMap((chunk) => (finished.has(chunk.file) ? [{ ...chunk, final: finished.get(chunk.file) }] : []));
+    return finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers, buildId }).text;
   }
 
   return { hooks, state, prepare, compileTs, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };

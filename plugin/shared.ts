@@ -2,6 +2,7 @@
 // loading, regeneration at build start, driver/probe entry lists, the build manifest and the
 // build id every lazy chunk carries.
 import { createHash, type Hash } from 'node:crypto';
+import type { OutputStore } from './output-store.js';
 import { posix, relative, resolve } from 'node:path';
 import { closest } from '../src/config/closest.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../src/config/config.js';
@@ -255,15 +256,22 @@ export function joinBundlerMessages(messages: readonly BundlerMessage[], cwd: st
 // Build manifest and build id.
 // ---------------------------------------------------------------------------------------------
 
-/** A JavaScript chunk of a finished build, before the build id is added. */
+/** A JavaScript chunk of a finished build. */
 export interface BuiltChunk {
   /** Path relative to the output folder, forward slashes. */
   file: string;
-  code: string | Uint8Array;
   /** Chunks this one imports statically (paths relative to the output folder). */
   imports: readonly string[];
-  /** Bytes already inserted into the chunk after `code` was taken (a lazy chunk's build id statement). */
-  inserted?: Insertion;
+  /** Its contents before the build id was added (a bundle in memory)... */
+  code?: string | Uint8Array;
+  /** ...or its final size and SRI value, when the plugin finished it on disk (output-store.ts: `finishChunks`; the build id is then given). */
+  final?: FinishedChunk;
+}
+
+/** Size and SRI value of a chunk's final bytes. */
+export interface FinishedChunk {
+  bytes: number;
+  integrity: string;
 }
 
 export interface FinalizeInput {
@@ -276,9 +284,8 @@ export interface FinalizeInput {
   /** Every driver of the build (for builtins and kinds). */
   drivers: readonly DriverInfo[];
   /**
-   * The build id, when the plugin knew it before reading the chunks (esbuild: see buildIdOfParts)
-   * and gave the lazy chunks their statement already (`inserted`); else it is computed here from
-   * the chunks.
+   * The build id, when the plugin finished the chunks itself (every chunk has `final`); else it is
+   * computed here from the chunks' `code`.
    */
   buildId?: string;
 }
@@ -343,9 +350,14 @@ export function withBuildId(code: string, buildId: string): string {
 
 /** `withBuildId` for bytes: what to insert where (the same result, as an insertion). */
 export function buildIdInsertion(bytes: Uint8Array, buildId: string): Insertion {
-  const { at, newline } = insertionPoint(bytesOf(bytes));
+  const { at, newline } = insertionPoint(bytes);
+  return { at, bytes: buildIdBytes(buildId, newline) };
+}
+
+/** The statement's bytes, after a newline when `insertionPoint` asks for one. */
+export function buildIdBytes(buildId: string, newline: boolean): Buffer {
   const statement = buildIdStatement(buildId);
-  return { at, bytes: Buffer.from(newline ? `\n${statement}` : statement) };
+  return Buffer.from(newline ? `\n${statement}` : statement);
 }
 
 const MAP_COMMENT = Buffer.from('\n//# sourceMappingURL=');
@@ -355,7 +367,8 @@ const MAP_COMMENT = Buffer.from('\n//# sourceMappingURL=');
  * newline that starts a trailing sourceMappingURL comment (the last line, a final newline
  * aside), else at the end.
  */
-function insertionPoint(bytes: Buffer): { at: number; newline: boolean } {
+export function insertionPoint(contents: Uint8Array): { at: number; newline: boolean } {
+  const bytes = bytesOf(contents);
   const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
   const lineStart = end > 0 ? bytes.lastIndexOf(0x0a, end - 1) : -1;
   if (lineStart !== -1 && lineStart + MAP_COMMENT.length <= end && bytes.subarray(lineStart, lineStart + MAP_COMMENT.length).equals(MAP_COMMENT)) {
@@ -364,55 +377,114 @@ function insertionPoint(bytes: Buffer): { at: number; newline: boolean } {
   return { at: bytes.length, newline: bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a };
 }
 
+/** What `finishChunks` needs of the outputs: output-store.ts's store (disk or `outputFiles`), or chunks in memory. */
+export type ChunkFiles = Pick<OutputStore, 'read' | 'patch' | 'writeFrom'>;
+
+/** A chunk to finish: where it is, its size if known, whether it is lazy (gets the build id statement). */
+export interface ChunkToFinish {
+  /** Path relative to the output folder, forward slashes (the manifest's name for it). */
+  file: string;
+  path: string;
+  size?: number;
+  lazy: boolean;
+}
+
+/**
+ * Gives the lazy chunks their build id statement and measures every chunk's final bytes (size and
+ * SRI value), reading each chunk once and keeping none (on disk: see output-store.ts). With `buildId` (esbuild
+ * knows it from its own content hashes) a lazy chunk is patched as it is read. Without, the id is
+ * computed from the contents first (buildIdOfParts): a lazy chunk's SHA-384 state before the
+ * insertion point and the few bytes after it are kept, and the statement is written afterwards.
+ * Outputs that do not exist are left out.
+ */
+export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[], buildId?: string): { buildId: string; finished: Map<string, FinishedChunk> } {
+  const finished = new Map<string, FinishedChunk>();
+  const integrity = (hash: Hash) => `sha384-${hash.digest('base64')}`;
+  if (buildId !== undefined) {
+    for (const chunk of chunks) {
+      if (chunk.lazy) {
+        const done = store.patch(chunk.path, (bytes) => buildIdInsertion(bytes, buildId), chunk.size);
+        if (!done) continue;
+        const { code, inserted } = done;
+        const hash = createHash('sha384').update(code.subarray(0, inserted.at)).update(inserted.bytes).update(code.subarray(inserted.at));
+        finished.set(chunk.file, { bytes: code.length + inserted.bytes.length, integrity: integrity(hash) });
+      } else {
+        const code = store.read(chunk.path, chunk.size);
+        if (code) finished.set(chunk.file, { bytes: code.length, integrity: integrity(createHash('sha384').update(code)) });
+      }
+    }
+    return { buildId, finished };
+  }
+  const parts: BuildIdPart[] = [];
+  const pending: { chunk: ChunkToFinish; bytes: number; hash: Hash; at: number; newline: boolean; tail: Buffer }[] = [];
+  for (const chunk of chunks) {
+    const code = store.read(chunk.path, chunk.size);
+    if (!code) continue;
+    if (chunk.lazy) {
+      const { at, newline } = insertionPoint(code);
+      const hash = createHash('sha384').update(code.subarray(0, at));
+      const tail = Buffer.from(code.subarray(at));
+      parts.push({ file: chunk.file, bytes: code.length, digest: hash.copy().update(tail).digest() });
+      pending.push({ chunk, bytes: code.length, hash, at, newline, tail });
+    } else {
+      const digest = createHash('sha384').update(code).digest();
+      parts.push({ file: chunk.file, bytes: code.length, digest });
+      finished.set(chunk.file, { bytes: code.length, integrity: `sha384-${digest.toString('base64')}` });
+    }
+  }
+  const id = buildIdOfParts(parts);
+  for (const { chunk, bytes, hash, at, newline, tail } of pending) {
+    const added = buildIdBytes(id, newline);
+    store.writeFrom(chunk.path, at, [added, tail]);
+    finished.set(chunk.file, { bytes: bytes + added.length, integrity: integrity(hash.update(added).update(tail)) });
+  }
+  return { buildId: id, finished };
+}
+
 type ChunkEntry = { -readonly [K in keyof ManifestChunk]: ManifestChunk[K] };
 
 /**
- * The manifest's chunk entries (size and SRI value of each chunk's final bytes) and the build id.
- * Given the id, the chunks are final and each is hashed once. Otherwise the id is computed here
- * and added to the lazy chunks, still hashing every byte once: a lazy chunk's SHA-384 state
- * before the insertion point is copied, finished for the build id, then continued with the
- * statement for its integrity value.
+ * The manifest's chunk entries (size and SRI value of each chunk's final bytes) and the build id:
+ * from the chunks the plugin finished on disk (`final`, with the id given), or from the chunks'
+ * code, which gets the build id here (`patched`: the new code of lazy chunks given as strings).
  */
 function chunkEntries(input: FinalizeInput): { buildId: string; chunks: Record<string, ChunkEntry>; patched: Map<string, string> } {
   const chunks: Record<string, ChunkEntry> = {};
   const patched = new Map<string, string>();
+  const missing = (chunk: BuiltChunk, what: string): never => {
+    throw new Error(`gen-modules: chunk ${chunk.file} has no ${what}`);
+  };
   if (input.buildId !== undefined) {
-    for (const chunk of input.chunks) {
-      const bytes = bytesOf(chunk.code);
-      const hash = createHash('sha384');
-      const { at, bytes: added } = chunk.inserted ?? { at: bytes.length, bytes: new Uint8Array(0) };
-      hash.update(bytes.subarray(0, at)).update(added).update(bytes.subarray(at));
-      chunks[chunk.file] = { file: chunk.file, bytes: bytes.length + added.length, integrity: `sha384-${hash.digest('base64')}` };
-    }
+    for (const chunk of input.chunks) chunks[chunk.file] = { file: chunk.file, ...(chunk.final ?? missing(chunk, 'size and integrity, though the build id was given')) };
     return { buildId: input.buildId, chunks, patched };
   }
   const lazyFiles = new Set(input.lazy.map((l) => l.chunk));
-  const pending: { chunk: BuiltChunk; entry: ChunkEntry; bytes: Buffer; hash: Hash; at: number; newline: boolean }[] = [];
-  const parts: BuildIdPart[] = [];
-  for (const chunk of input.chunks) {
-    const bytes = bytesOf(chunk.code);
-    const entry: ChunkEntry = (chunks[chunk.file] = { file: chunk.file, bytes: bytes.length, integrity: '' });
-    if (lazyFiles.has(chunk.file)) {
-      const { at, newline } = insertionPoint(bytes);
-      const hash = createHash('sha384').update(bytes.subarray(0, at));
-      parts.push({ file: chunk.file, bytes: bytes.length, digest: hash.copy().update(bytes.subarray(at)).digest() });
-      pending.push({ chunk, entry, bytes, hash, at, newline });
-    } else {
-      const digest = createHash('sha384').update(bytes).digest();
-      parts.push({ file: chunk.file, bytes: bytes.length, digest });
-      entry.integrity = `sha384-${digest.toString('base64')}`;
-    }
-  }
-  const buildId = buildIdOfParts(parts);
-  const statement = Buffer.from(buildIdStatement(buildId));
-  const afterNewline = Buffer.concat([Buffer.from('\n'), statement]);
-  for (const { chunk, entry, bytes, hash, at, newline } of pending) {
-    const added = newline ? afterNewline : statement;
-    entry.bytes = bytes.length + added.length;
-    entry.integrity = `sha384-${hash.update(added).update(bytes.subarray(at)).digest('base64')}`;
-    if (typeof chunk.code === 'string') patched.set(chunk.file, withBuildId(chunk.code, buildId));
-  }
+  const contents = new Map(input.chunks.map((chunk) => [chunk.file, bytesOf(chunk.code ?? missing(chunk, 'code'))]));
+  const { buildId, finished } = finishChunks(
+    memoryFiles(contents),
+    input.chunks.map((chunk) => ({ file: chunk.file, path: chunk.file, lazy: lazyFiles.has(chunk.file) })),
+  );
+  for (const [file, final] of finished) chunks[file] = { file, ...final };
+  for (const chunk of input.chunks) if (lazyFiles.has(chunk.file) && typeof chunk.code === 'string') patched.set(chunk.file, withBuildId(chunk.code, buildId));
   return { buildId, chunks, patched };
+}
+
+/** Chunks held in memory, by file, for `finishChunks`. */
+function memoryFiles(contents: Map<string, Uint8Array>): ChunkFiles {
+  return {
+    read: (path) => contents.get(path),
+    patch: (path, insertionFor) => {
+      const code = contents.get(path);
+      if (code === undefined) return undefined;
+      const inserted = insertionFor(code);
+      contents.set(path, applyInsertion(code, inserted));
+      return { code, inserted };
+    },
+    writeFrom: (path, at, parts) => {
+      const code = contents.get(path);
+      if (code !== undefined) contents.set(path, Buffer.concat([code.subarray(0, at), ...parts]));
+    },
+  };
 }
 
 /** Computes the build id (unless given), adds it to the lazy chunks and makes the manifest from the final bytes. */
