@@ -2,7 +2,6 @@
 // loading, regeneration at build start, driver/probe entry lists, the build manifest and the
 // build id every lazy chunk carries.
 import { createHash, type Hash } from 'node:crypto';
-import type { OutputStore } from './output-store.js';
 import { posix, relative, resolve } from 'node:path';
 import { closest } from '../src/config/closest.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../src/config/config.js';
@@ -13,6 +12,7 @@ import type { DriverInfo } from '../src/model.js';
 import { BUILD_ID_EXPORT, MANIFEST_VERSION, type BuildManifest, type ManifestChunk, type ManifestDriver, type ManifestProbe } from '../src/runtime/manifest.js';
 import { packageSpecifier } from '../src/scanner/driver-packages.js';
 import { probeModulePath, ProjectScanner } from '../src/scanner/scan.js';
+import type { OutputStore } from './output-store.js';
 
 export type { BuildManifest, ManifestChunk, ManifestDriver, ManifestProbe } from '../src/runtime/manifest.js';
 export { BUILD_ID_EXPORT } from '../src/runtime/manifest.js';
@@ -264,7 +264,7 @@ export interface BuiltChunk {
   imports: readonly string[];
   /** Its contents before the build id was added (a bundle in memory)... */
   code?: string | Uint8Array;
-  /** ...or its final size and SRI value, when the plugin finished it on disk (output-store.ts: `finishChunks`; the build id is then given). */
+  /** ...or its final size and SRI value, when the plugin finished it on disk (`finishChunks`; the build id is then given). */
   final?: FinishedChunk;
 }
 
@@ -391,11 +391,11 @@ export interface ChunkToFinish {
 
 /**
  * Gives the lazy chunks their build id statement and measures every chunk's final bytes (size and
- * SRI value), reading each chunk once and keeping none (on disk: see output-store.ts). With `buildId` (esbuild
- * knows it from its own content hashes) a lazy chunk is patched as it is read. Without, the id is
- * computed from the contents first (buildIdOfParts): a lazy chunk's SHA-384 state before the
- * insertion point and the few bytes after it are kept, and the statement is written afterwards.
- * Outputs that do not exist are left out.
+ * SRI value), reading each chunk once and keeping none (on disk: see output-store.ts). With
+ * `buildId` (esbuild knows it from its own content hashes) a lazy chunk is patched as it is read.
+ * Without, the id is computed from the contents first (buildIdOfParts): a lazy chunk's SHA-384
+ * state before the insertion point and the few bytes after it are kept, and the statement is
+ * written afterwards, so every byte is still hashed once. Outputs that do not exist are left out.
  */
 export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[], buildId?: string): { buildId: string; finished: Map<string, FinishedChunk> } {
   const finished = new Map<string, FinishedChunk>();
