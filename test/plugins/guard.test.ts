@@ -2,7 +2,7 @@
 // alpha statically (src/main.ts:3 -> src/core/boot.ts:5 -> src/drivers/alpha.ts), which every
 // bundler would otherwise bundle eagerly without a word (esbuild, rollup) or with a vague warning
 // (Vite). The build fails with the import chain, each step as file:line.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildManifest } from '../../src/runtime/manifest.js';
@@ -31,6 +31,27 @@ describe('laziness guard', () => {
     if (bundler === 'esbuild') expect(error!.errors?.[0]?.location).toMatchObject({ file: 'src/core/boot.ts', line: 5 });
     if (bundler === 'rollup') expect(error!.loc).toMatchObject({ file: join(app!, 'src/core/boot.ts'), line: 5 });
     if (bundler === 'vite') expect(message).toContain(`${join(app!, 'src/core/boot.ts')}:5:`);
+  });
+
+  // Loading one driver must not load another: a static import between two drivers is caught from
+  // the importing driver's lazy chunk (esbuild and rollup would put the imported driver in a chunk
+  // both load).
+  it.each(BUNDLERS)('%s: a module driver importing another statically fails the build from its lazy chunk', async (bundler) => {
+    const dir = copyApp('guard');
+    try {
+      writeFileSync(join(dir, 'src/core/boot.ts'), `export function bootDrivers(): string {\n  return 'none';\n}\n`);
+      const beta = readFileSync(join(dir, 'src/drivers/beta.ts'), 'utf8');
+      writeFileSync(join(dir, 'src/drivers/beta.ts'), beta.replace(`import { blockDriver } from 'gen-modules/runtime';\n`, `import { blockDriver } from 'gen-modules/runtime';\nimport { AlphaDriver } from './alpha.js';\nexport const base = AlphaDriver.name;\n`));
+      const error = await buildApp(bundler, dir, join(dir, 'dist')).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error, 'the build must fail').toBeDefined();
+      expect(error!.message).toContain(`module driver 'alpha' (src/drivers/alpha.ts) is reachable from the lazy chunk of src/drivers/beta.ts through static imports`);
+      expect(error!.message).toContain(`src/drivers/beta.ts:2: import "./alpha.js"`);
+    } finally {
+      cleanup(dir);
+    }
   });
 
   it("guard: 'warn' reports the chain and builds; the driver then has no chunk of its own (what the guard prevents)", async () => {
