@@ -28,10 +28,12 @@ import { outputStore, type OutputStore } from './output-store.js';
 import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
 import {
   DEFAULT_MANIFEST,
+  clearRealPaths,
   buildIdOfParts,
   finalizeBuild,
   finishChunks,
   prepareBuild,
+  realFile,
   relativePosix,
   toBundlerMessages,
   validatePluginOptions,
@@ -53,6 +55,9 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
     async setup(build: PluginBuild) {
       const initial = build.initialOptions;
       const cwd = resolve(initial.absWorkingDir ?? process.cwd());
+      // esbuild's metafile paths are relative to the real path of its working directory (they
+      // differ when the project is reached through a symlink).
+      const metaCwd = realPath(cwd);
       if (initial.format !== undefined && initial.format !== 'esm') {
         throw new Error(`gen-modules/esbuild: lazy chunks need code splitting, which esbuild supports only with format: 'esm' (got '${initial.format}')`);
       }
@@ -73,7 +78,8 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       // [dir] of string entries is relative to outbase: keep it where the user's entries alone put it.
       const userFiles = userEntries.map((e) => resolve(cwd, typeof e === 'string' ? e : e.in));
       if (initial.outbase === undefined && userEntries.some((e) => typeof e === 'string')) initial.outbase = commonDir(userFiles);
-      const userEntrySet = new Set(userFiles);
+      // The metafile names modules by their real paths.
+      const userEntrySet = new Set(userFiles.flatMap((file) => [file, realPath(file)]));
       // Every JavaScript output is named by the entry template (which has [hash]), chunkNames or
       // assetNames (a .js file under the file loader): see buildIdParts.
       const namesHashed = [initial.chunkNames, initial.assetNames].every((names) => names === undefined || names.includes('[hash]'));
@@ -95,7 +101,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         });
         build.onLoad({ filter: /.*/, namespace: STALE }, () => ({ contents: '', loader: 'js' }));
       }
-      const isStale = (entryPoint: string) => entryPoint.startsWith(`${STALE}:`) || (links?.isStub(resolve(cwd, entryPoint)) ?? false);
+      const isStale = (entryPoint: string) => entryPoint.startsWith(`${STALE}:`) || (links?.isStub(resolve(metaCwd, entryPoint)) ?? false);
 
       build.onStart(async () => {
         // The first build uses what setup generated; rebuilds regenerate (drivers may have changed).
@@ -104,6 +110,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         liveFiles = new Set(current.lazyEntries.map((e) => e.file));
         if (links) setupLazy.forEach((e, i) => links.point(i, liveFiles.has(e.file)));
         clearGuardSourceCache();
+        clearRealPaths();
         const errors = toBundlerMessages(current.loaded, current.result).map((m) => ({
           text: m.text,
           location: { file: relativePosix(cwd, m.file), line: m.line, column: Math.max(0, m.column - 1), lineText: m.lineText ?? '' },
@@ -115,7 +122,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       build.onEnd((result) => {
         if (result.errors.length > 0 || !result.metafile) return undefined;
         const outdir = resolve(cwd, initial.outdir!);
-        const abs = metafilePaths(cwd);
+        const abs = metafilePaths(metaCwd);
         const store = outputStore(result.outputFiles);
         const lazy = current.lazyEntries;
         const errors: PartialMessage[] = [];
@@ -123,13 +130,13 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
 
         const guard = validated.guard ?? 'error';
         if (guard !== 'off') {
-          for (const message of guardMessages(result.metafile, cwd, abs, userEntrySet, lazy)) (guard === 'error' ? errors : warnings).push(message);
+          for (const message of guardMessages(result.metafile, metaCwd, abs, userEntrySet, lazy)) (guard === 'error' ? errors : warnings).push(message);
           if (errors.length > 0) return { errors, warnings };
         }
 
         removeStaleOutputs(result.metafile, abs, store, isStale);
         // Metafile paths are relative to cwd: under the output folder's prefix, the rest is the file.
-        const outPrefix = relativePosix(cwd, outdir).replace(/(?<=.)$/, '/');
+        const outPrefix = relativePosix(metaCwd, outdir).replace(/(?<=.)$/, '/');
         const relCache = new Map<string, string>();
         const rel = (output: string) => {
           if (output.startsWith(outPrefix) && !output.startsWith('../', outPrefix.length)) return output.slice(outPrefix.length);
@@ -143,7 +150,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         // finishChunks computes it from the contents.
         const buildId = namesHashed ? buildIdOfParts(jsOutputs(result.metafile).map(([output, info]) => ({ file: rel(output), bytes: info.bytes }))) : undefined;
         const jsExtension = initial.outExtension?.['.js'] ?? '.js';
-        restoreEntryNames(result.metafile, cwd, abs, outdir, userEntrySet, userTemplate, template, jsExtension, store);
+        restoreEntryNames(result.metafile, metaCwd, abs, outdir, userEntrySet, userTemplate, template, jsExtension, store);
 
         const toFinish: (ChunkToFinish & { imports: string[] })[] = [];
         const entries: string[] = [];
@@ -299,7 +306,8 @@ function removeStaleOutputs(metafile: Metafile, abs: (path: string) => string, s
 }
 
 function guardMessages(metafile: Metafile, cwd: string, abs: (path: string) => string, userEntries: ReadonlySet<string>, lazy: readonly LazyEntry[]): PartialMessage[] {
-  const drivers = new Map(lazy.filter((e) => e.kind === 'driver').map((e) => [e.file, e.name]));
+  // By the paths the metafile gives (real ones: see metaCwd).
+  const drivers = new Map(lazy.filter((e) => e.kind === 'driver').map((e) => [realFile(e.file), e.name]));
   if (drivers.size === 0 || !driverOutsideItsChunk(metafile, abs, drivers)) return [];
   const edges = new Map<string, ImportEdge[]>();
   for (const [input, info] of Object.entries(metafile.inputs)) {
@@ -311,7 +319,7 @@ function guardMessages(metafile: Metafile, cwd: string, abs: (path: string) => s
     edges.set(abs(input), list);
   }
   const violations = findViolations(
-    { entries: [...userEntries].filter((f) => edges.has(f)), lazyRoots: lazy.map((e) => e.file).filter((f) => edges.has(f)), edges: (f) => edges.get(f) ?? [] },
+    { entries: [...userEntries].filter((f) => edges.has(f)), lazyRoots: lazy.map((e) => realFile(e.file)).filter((f) => edges.has(f)), edges: (f) => edges.get(f) ?? [] },
     drivers,
   );
   return violations.map((v) => {

@@ -14,6 +14,8 @@ import {
   joinBundlerMessages,
   staticClosure,
   prepareBuild,
+  clearRealPaths,
+  realFile,
   relativePosix,
   toBundlerMessages,
   watchTargets,
@@ -52,7 +54,7 @@ export interface CoreOptions {
 interface PendingChunks {
   chunks: { file: string; imports: readonly string[] }[];
   entries: string[];
-  lazy: { entry: LazyEntry; chunk: string }[];
+  lazy: LazyChunk[];
   drivers: PreparedBuild['result']['drivers'];
 }
 
@@ -102,11 +104,20 @@ export function createCore(core: CoreOptions) {
       folderWatchers.push(watcher);
     }
   }
-  // Asked once per chunk name: made once per prepared build.
+  // Asked once per chunk name: made once per prepared build. Each entry is also found by its real
+  // path: Vite names modules by it (a project reached through a symlink, a driver package linked
+  // into node_modules by pnpm), and without it no lazy chunk would be recognized.
   let lazyIndex: { of: readonly LazyEntry[]; byFile: Map<string, LazyEntry> } | undefined;
   const lazyByFile = () => {
     const lazy = lazyOf();
-    if (lazyIndex?.of !== lazy) lazyIndex = { of: lazy, byFile: new Map(lazy.map((e) => [e.file, e])) };
+    if (lazyIndex?.of !== lazy) {
+      const byFile = new Map(lazy.map((e) => [e.file, e]));
+      for (const entry of lazy) {
+        const real = realFile(entry.file);
+        if (real !== entry.file) byFile.set(real, entry);
+      }
+      lazyIndex = { of: lazy, byFile };
+    }
     return lazyIndex.byFile;
   };
 
@@ -116,6 +127,7 @@ export function createCore(core: CoreOptions) {
     state.current = prepared;
     clearGuardSourceCache();
     clearTransformSettings();
+    clearRealPaths();
     const messages = toBundlerMessages(prepared.loaded, prepared.result);
     if (messages.length > 0 && context) {
       const first = messages[0]!;
@@ -187,7 +199,7 @@ export function createCore(core: CoreOptions) {
    * static closure of another lazy chunk, fails the build; the import chain is then looked up in
    * the module graph and printed, each step as file:line.
    */
-  function guard(context: PluginContext, items: readonly Chunk[], entries: readonly string[], lazy: readonly { entry: LazyEntry; chunk: string }[]): void {
+  function guard(context: PluginContext, items: readonly Chunk[], entries: readonly string[], lazy: readonly LazyChunk[]): void {
     const byFile = new Map(items.map((item) => [item.fileName, item]));
     const closure = (file: string) => [file, ...staticClosure(file, (f) => (byFile.get(f)?.imports ?? []).filter((i) => byFile.has(i)))];
     const home = new Map<string, string>();
@@ -199,16 +211,16 @@ export function createCore(core: CoreOptions) {
       for (const chunk of closure(other.chunk)) {
         let roots = loadedBy.get(chunk);
         if (!roots) loadedBy.set(chunk, (roots = new Set()));
-        roots.add(other.entry.file);
+        roots.add(other.id);
       }
     }
     const suspects = new Map<string, string>();
-    for (const { entry } of lazy) {
+    for (const { entry, id } of lazy) {
       if (entry.kind !== 'driver') continue;
-      const chunk = home.get(entry.file);
+      const chunk = home.get(id);
       if (chunk === undefined) continue;
-      const pulledIn = eager.has(chunk) || [...(loadedBy.get(chunk) ?? [])].some((root) => root !== entry.file);
-      if (pulledIn) suspects.set(entry.file, entry.name);
+      const pulledIn = eager.has(chunk) || [...(loadedBy.get(chunk) ?? [])].some((root) => root !== id);
+      if (pulledIn) suspects.set(id, entry.name);
     }
     if (suspects.size === 0) return;
     const info = new Map<string, ReturnType<PluginContext['getModuleInfo']>>();
@@ -220,7 +232,7 @@ export function createCore(core: CoreOptions) {
     const violations = findViolations(
       {
         entries: userEntries,
-        lazyRoots: lazy.map((l) => l.entry.file).filter((f) => moduleInfo(f)),
+        lazyRoots: lazy.map((l) => l.id).filter((id) => moduleInfo(id)),
         edges: (file) => (moduleInfo(file)?.importedIds ?? []).filter((id) => isAbsolute(id)).map((to) => ({ to })),
       },
       suspects,
@@ -303,12 +315,12 @@ export function createCore(core: CoreOptions) {
         const byFacade = lazyByFile();
         const files: PendingChunks['chunks'] = [];
         const entries: string[] = [];
-        const lazy: { entry: LazyEntry; chunk: string }[] = [];
+        const lazy: LazyChunk[] = [];
         const items = Object.values(bundle).filter((item): item is Chunk => item.type === 'chunk');
         for (const item of items) {
           files.push({ file: item.fileName, imports: item.imports.filter((f) => bundle[f]?.type === 'chunk') });
           const entry = item.facadeModuleId ? byFacade.get(item.facadeModuleId) : undefined;
-          if (entry && (item.isEntry || item.isDynamicEntry)) lazy.push({ entry, chunk: item.fileName });
+          if (entry && (item.isEntry || item.isDynamicEntry)) lazy.push({ entry, chunk: item.fileName, id: item.facadeModuleId! });
           else if (item.isEntry) entries.push(item.fileName);
         }
         if ((options.guard ?? 'error') !== 'off') guard(this, items, entries, lazy);
@@ -366,6 +378,13 @@ export function createCore(core: CoreOptions) {
   }
 
   return { hooks, state, prepare, compileTs, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };
+}
+
+/** A lazy entry, the chunk it became and the id the bundler gave its module. */
+interface LazyChunk {
+  entry: LazyEntry;
+  chunk: string;
+  id: string;
 }
 
 /** A TypeScript module's id (a query may follow), and a declaration file's. */

@@ -2,7 +2,8 @@
 // loading, regeneration at build start, driver/probe entry lists, the build manifest and the
 // build id every lazy chunk carries.
 import { createHash, type Hash } from 'node:crypto';
-import { posix, relative, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { closest } from '../src/config/closest.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../src/config/config.js';
 import { generateFromConfig, type GenerateResult } from '../src/codegen/generate.js';
@@ -553,6 +554,31 @@ export function staticClosure(start: string, edges: (file: string) => readonly s
 
 export function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const realDirs = new Map<string, string>();
+
+/**
+ * A file's real path, through its folder's (looked up once per folder; a file that is itself a
+ * link is not followed): what bundlers that follow symlinks (esbuild's metafile, Vite) call it.
+ */
+export function realFile(file: string): string {
+  const dir = dirname(file);
+  let real = realDirs.get(dir);
+  if (real === undefined) {
+    try {
+      real = realpathSync.native(dir);
+    } catch {
+      real = dir;
+    }
+    realDirs.set(dir, real);
+  }
+  return real === dir ? file : join(real, basename(file));
+}
+
+/** Forget the folders' real paths (a rebuild may follow a change of links). */
+export function clearRealPaths(): void {
+  realDirs.clear();
 }
 
 /** Forward-slash path of `file` relative to `dir`. */

@@ -2,7 +2,8 @@
 // alpha statically (src/main.ts:3 -> src/core/boot.ts:5 -> src/drivers/alpha.ts), which every
 // bundler would otherwise bundle eagerly without a word (esbuild, rollup) or with a vague warning
 // (Vite). The build fails with the import chain, each step as file:line.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildManifest } from '../../src/runtime/manifest.js';
@@ -31,6 +32,24 @@ describe('laziness guard', () => {
     if (bundler === 'esbuild') expect(error!.errors?.[0]?.location).toMatchObject({ file: 'src/core/boot.ts', line: 5 });
     if (bundler === 'rollup') expect(error!.loc).toMatchObject({ file: join(app!, 'src/core/boot.ts'), line: 5 });
     if (bundler === 'vite') expect(message).toContain(`${join(app!, 'src/core/boot.ts')}:5:`);
+  });
+
+  // Bundlers that follow symlinks (esbuild's metafile, Vite) name modules by their real paths.
+  it.each(BUNDLERS)('%s: the same through a symlinked project folder', async (bundler) => {
+    const links = mkdtempSync(join(tmpdir(), 'gen-modules-guard-link-'));
+    try {
+      symlinkSync(app!, join(links, 'app'), 'dir');
+      const linked = join(links, 'app');
+      const error = await buildApp(bundler, linked, join(linked, `dist-link-${bundler}`)).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error, 'the build must fail').toBeDefined();
+      expect(error!.message).toContain(`module driver 'alpha' (src/drivers/alpha.ts) is reachable from an entry through static imports`);
+      expect(error!.message).toContain(`src/core/boot.ts:5: import "../drivers/alpha.js"`);
+    } finally {
+      cleanup(links);
+    }
   });
 
   // Loading one driver must not load another: a static import between two drivers is caught from

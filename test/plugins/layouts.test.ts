@@ -7,7 +7,7 @@
 // writeBundle are final, and `write: false` (finished in memory) gives the same chunks.
 import { createHash } from 'node:crypto';
 import type { OutputFile } from 'esbuild';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,8 +86,28 @@ describe('plugin source layouts', () => {
   afterAll(() => cleanup(app));
 
   it.each(BUNDLERS)('%s: two drivers in one file share one chunk; a same-named driver of another registry has its own', async (bundler) => {
-    const out = join(app!, `dist-${bundler}`);
-    await buildApp(bundler, app!, out);
+    await expectLayoutBuilt(bundler, app!, join(app!, `dist-${bundler}`));
+  });
+
+  // Bundlers that follow symlinks (Vite) name modules by their real paths: the project reached
+  // through a link, and its driver package linked into node_modules (as pnpm installs packages).
+  it.each(BUNDLERS)('%s: the same through a symlinked project folder and a symlinked driver package', async (bundler) => {
+    const dir = writeApp();
+    const links = mkdtempSync(join(tmpdir(), 'gen-modules-links-'));
+    try {
+      const pkg = join(dir, 'node_modules/@acme/extra-drivers');
+      renameSync(pkg, join(links, 'extra-drivers'));
+      symlinkSync(join(links, 'extra-drivers'), pkg, 'dir');
+      symlinkSync(dir, join(links, 'app'), 'dir');
+      await expectLayoutBuilt(bundler, join(links, 'app'), join(links, 'app', 'dist'));
+    } finally {
+      cleanup(dir);
+      cleanup(links);
+    }
+  });
+
+  async function expectLayoutBuilt(bundler: (typeof BUNDLERS)[number], app: string, out: string): Promise<void> {
+    await buildApp(bundler, app, out);
     const manifest = parseManifest(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8'));
     expect(Object.keys(manifest.drivers).sort()).toEqual(['charDriver:solo', 'pkgfmt', 'solo', 'twin-a', 'twin-b']);
     // The package's driver and probe module: one chunk each, made from the compiled files the
@@ -120,7 +140,7 @@ describe('plugin source layouts', () => {
       loaded: ['pkgfmt', 'solo', 'solo', 'twin-a', 'twin-b'],
     });
     expectManifestMatchesDisk(manifest, out);
-  });
+  }
 
   // esbuild's id comes from its own names (they carry its content hashes) unless a name template
   // lacks [hash]; rollup's and Vite's from the chunks' contents. Either way it must follow the output.
