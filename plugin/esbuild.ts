@@ -172,23 +172,24 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         }
         // Each chunk read once: a lazy one gets its build id statement as it is read.
         const finished = finishChunks(store, toFinish, buildId);
-        const chunks: BuiltChunk[] = toFinish.flatMap((c) => (finished.finished.has(c.file) ? [{ file: c.file, imports: c.imports, final: finished.finished.get(c.file) }] : []));
-        const built = (l: { chunk: string }) => finished.finished.has(l.chunk);
-        for (const { entry, chunk } of lazyChunks.filter(built)) {
+        // esbuild wrote every output its metafile lists; one that is not there (another plugin's
+        // onEnd removed it, or the paths were misread) would silently be missing from the manifest.
+        const missing = toFinish.filter((c) => !finished.finished.has(c.file));
+        if (missing.length > 0) {
+          const list = missing.slice(0, 3).map((c) => relativePosix(cwd, c.path)).join(', ');
+          const more = missing.length > 3 ? ` and ${missing.length - 3} more` : '';
+          errors.push({ text: `gen-modules: outputs that esbuild's metafile lists are not on disk: ${list}${more}; no manifest was written` });
+          return { errors, warnings };
+        }
+        const chunks: BuiltChunk[] = toFinish.map((c) => ({ file: c.file, imports: c.imports, final: finished.finished.get(c.file) }));
+        for (const { entry, chunk } of lazyChunks) {
           if (!setupFiles.has(entry.file)) {
             warnings.push({
               text: `${entry.kind} '${entry.name}' was added while this esbuild context was live: it is lazy, in its own chunk ${chunk}, but named by chunkNames rather than ${entry.out}-<hash>${jsExtension} (esbuild cannot add entry points to a live context; dispose and recreate the context for the stable name)`,
             });
           }
         }
-        const finalized = finalizeBuild({
-          bundler: 'esbuild',
-          chunks,
-          entries: entries.filter((file) => built({ chunk: file })),
-          lazy: lazyChunks.filter(built),
-          drivers: current.result.drivers,
-          buildId: finished.buildId,
-        });
+        const finalized = finalizeBuild({ bundler: 'esbuild', chunks, entries, lazy: lazyChunks, drivers: current.result.drivers, buildId: finished.buildId });
         store.write(resolve(outdir, validated.manifest ?? DEFAULT_MANIFEST), finalized.text);
         return { errors, warnings };
       });

@@ -7,11 +7,12 @@
 // writeBundle are final, and `write: false` (finished in memory) gives the same chunks.
 import { createHash } from 'node:crypto';
 import type { OutputFile } from 'esbuild';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest, type BuildManifest } from '../../src/runtime/manifest.js';
+import { repoRoot } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
 import { BUNDLERS, buildApp, cleanup } from './support/build-app.js';
 
@@ -171,6 +172,38 @@ describe('plugin source layouts', () => {
     } finally {
       cleanup(dir);
     }
+  });
+
+  it('esbuild: an output missing when the plugin finishes the build (another plugin removed it) fails the build, naming it', async () => {
+    const { build } = await import('esbuild');
+    const { default: genModules } = await import('gen-modules/esbuild');
+    const out = join(app!, 'dist-missing');
+    const remover = {
+      name: 'remove-a-chunk',
+      setup(b: import('esbuild').PluginBuild) {
+        b.onEnd(() => {
+          const solo = readdirSync(join(out, 'drivers')).find((f) => f.startsWith('solo-'))!;
+          rmSync(join(out, 'drivers', solo));
+        });
+      },
+    };
+    const failure = await build({
+      absWorkingDir: app!,
+      entryPoints: { main: join(app!, 'src/main.ts') },
+      outdir: out,
+      outExtension: { '.js': '.mjs' },
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      alias: { 'gen-modules/runtime': join(repoRoot, 'src/runtime/index.ts') },
+      logLevel: 'silent',
+      plugins: [remover, genModules({ cwd: app! })],
+    }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(failure?.message).toMatch(/outputs that esbuild's metafile lists are not on disk: dist-missing\/drivers\/solo-\w+\.mjs; no manifest was written/);
+    expect(existsSync(join(out, 'gen-modules-manifest.json'))).toBe(false);
   });
 
   it('esbuild: the build id goes before the sourceMappingURL comment, and write: false gives the same files', async () => {
