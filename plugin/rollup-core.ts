@@ -302,7 +302,17 @@ export function createCore(core: CoreOptions) {
           if (isLazyChunk(info)) return lazyPattern(userChunks, info);
           return typeof user === 'function' ? user(info) : (user ?? fallback);
         };
-      return { ...output, chunkFileNames: wrap(userChunks, '[name]-[hash].js'), entryFileNames: wrap(userEntries, '[name].js') };
+      // A chunk pattern given as a string with [hash] is already the lazy chunks' pattern (their
+      // [name] is 'drivers/<name>'), and an entry pattern equal to it names the emitted lazy chunks
+      // the same way (Vite's client defaults, 'assets/[name]-[hash].js' for both): the patterns
+      // stay strings, sparing the bundler a call into JavaScript per chunk (with rolldown, a hop
+      // to the main thread each: 4-7 ms of a 430 ms Vite build of the 200-driver bench, 40 rounds).
+      const chunksHashed = typeof userChunks === 'string' && userChunks.includes('[hash]');
+      return {
+        ...output,
+        chunkFileNames: chunksHashed ? userChunks : wrap(userChunks, '[name]-[hash].js'),
+        entryFileNames: chunksHashed && userEntries === userChunks ? userEntries : wrap(userEntries, '[name].js'),
+      };
     },
 
     // Last, after every plugin that rewrites chunk code in generateBundle (Vite's preload

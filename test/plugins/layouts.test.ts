@@ -174,6 +174,22 @@ describe('plugin source layouts', () => {
     }
   });
 
+  // Vite's client builds name entries and chunks with one hashed pattern: the plugin then leaves
+  // the patterns as they are (no naming callback), and the lazy chunks still get drivers/ names.
+  it('vite: entries and chunks under one hashed pattern keep the lazy chunks in drivers/', async () => {
+    const out = join(app!, 'dist-vite-hashed');
+    const output = { entryFileNames: '[name]-[hash].mjs', chunkFileNames: '[name]-[hash].mjs' };
+    await buildApp('vite', app!, out, { vite: { build: { rollupOptions: { input: { main: join(app!, 'src/main.ts') }, output } } } });
+    const manifest = parseManifest(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8'));
+    expect(manifest.entries).toEqual([expect.stringMatching(/^main-[\w-]+\.mjs$/)]);
+    expect(manifest.drivers['solo']!.chunk).toMatch(/^drivers\/solo-[\w-]+\.mjs$/);
+    expect(manifest.drivers['charDriver:solo']!.chunk).toMatch(/^charDriver\/solo-[\w-]+\.mjs$/);
+    expectManifestMatchesDisk(manifest, out);
+    const run = await runNode([join(out, manifest.entries[0]!)]);
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toMatchObject({ solo: '<block solo>', char: 'char solo', pkg: 'package (compiled)' });
+  });
+
   it('esbuild: an output missing when the plugin finishes the build (another plugin removed it) fails the build, naming it', async () => {
     const { build } = await import('esbuild');
     const { default: genModules } = await import('gen-modules/esbuild');
