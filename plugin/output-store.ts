@@ -3,8 +3,9 @@
 // id is patched in place. Used by the esbuild plugin, and by the Vite plugin when the bundle is
 // written (see rollup-core.ts).
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync, writevSync } from 'node:fs';
 import type { OutputFile } from 'esbuild';
+import { writeAtomic } from '../src/codegen/write-file.js';
 import { applyInsertion, type Insertion } from './shared.js';
 
 /** Reads and changes the build's outputs, on disk or in `outputFiles` (write: false). */
@@ -70,7 +71,9 @@ export function outputStore(outputFiles: OutputFile[] | undefined): OutputStore 
     };
     return {
       read: (path, size) => withFile(path, 'r', (fd) => readOpen(fd, size)),
-      write: (path, contents) => writeFileSync(path, contents),
+      // Through a temporary file and a rename: a reader (a dev server, a deploy script) sees the
+      // old manifest or the new one, never a torn one.
+      write: (path, contents) => writeAtomic(path, contents, { durable: false }),
       patch: (path, insertionFor, size) =>
         withFile(path, 'r+', (fd) => {
           const code = readOpen(fd, size);

@@ -2,7 +2,8 @@
 // rollup-style plugin hooks): regeneration at build start, one emitted chunk per module driver and
 // probe module (never per-driver manualChunks: shared code would land in the first driver's
 // chunk), the laziness guard over the module graph, the build id and the manifest.
-import { existsSync, mkdirSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { writeAtomic } from '../src/codegen/write-file.js';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk, TransformPluginContext } from 'rollup';
 import { clearGuardSourceCache, findViolations, formatViolation } from './laziness-guard.js';
@@ -366,8 +367,8 @@ export function createCore(core: CoreOptions) {
         if (pending === undefined) return;
         pendingWrites.delete(dir);
         const text = typeof pending === 'string' ? pending : finishOnDisk(dir, pending);
-        mkdirSync(dir, { recursive: true });
-        writeFileSync(resolve(dir, options.manifest ?? DEFAULT_MANIFEST), text);
+        // Atomically, as the esbuild plugin does (output-store.ts).
+        writeAtomic(resolve(dir, options.manifest ?? DEFAULT_MANIFEST), text, { durable: false });
       },
     },
   };

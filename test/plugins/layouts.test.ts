@@ -7,7 +7,7 @@
 // writeBundle are final, and `write: false` (finished in memory) gives the same chunks.
 import { createHash } from 'node:crypto';
 import type { OutputFile } from 'esbuild';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -188,6 +188,62 @@ describe('plugin source layouts', () => {
     const run = await runNode([join(out, manifest.entries[0]!)]);
     expect(run.stderr).toBe('');
     expect(JSON.parse(run.stdout)).toMatchObject({ solo: '<block solo>', char: 'char solo', pkg: 'package (compiled)' });
+  });
+
+  // A rebuild into the same folder (watch mode, a dev server reading it) replaces the manifest
+  // through a rename: whoever opened the old one reads it whole, never a mix of the two.
+  it.each(['esbuild', 'vite'] as const)('%s: a rebuild replaces the manifest atomically', async (bundler) => {
+    const dir = writeApp();
+    try {
+      const out = join(dir, 'dist');
+      // Both builds write into the same folder (buildApp would empty it first).
+      const runtime = join(repoRoot, 'src/runtime/index.ts');
+      const buildInPlace = async () => {
+        if (bundler === 'esbuild') {
+          const { build } = await import('esbuild');
+          const { default: genModules } = await import('gen-modules/esbuild');
+          await build({
+            absWorkingDir: dir,
+            entryPoints: { main: join(dir, 'src/main.ts') },
+            outdir: out,
+            outExtension: { '.js': '.mjs' },
+            bundle: true,
+            format: 'esm',
+            platform: 'node',
+            alias: { 'gen-modules/runtime': runtime },
+            logLevel: 'silent',
+            plugins: [genModules({ cwd: dir })],
+          });
+          return;
+        }
+        const { build } = await import('vite');
+        const { default: genModules } = await import('gen-modules/vite');
+        await build({
+          configFile: false,
+          root: dir,
+          logLevel: 'silent',
+          plugins: [{ name: 'alias', enforce: 'pre', resolveId: (id: string) => (id === 'gen-modules/runtime' ? runtime : null) }, genModules({ cwd: dir })],
+          ssr: { noExternal: true },
+          build: { ssr: true, outDir: out, emptyOutDir: false, minify: false, target: 'node20', rollupOptions: { input: { main: join(dir, 'src/main.ts') }, output: { entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' } } },
+        });
+      };
+      await buildInPlace();
+      const path = join(out, 'gen-modules-manifest.json');
+      const before = readFileSync(path, 'utf8');
+      const fd = openSync(path, 'r');
+      try {
+        writeFileSync(join(dir, 'src/shared/tag.ts'), files['src/shared/tag.ts']!.replace('`<${name}>`', '`[${name}]`'));
+        await buildInPlace();
+        const after = readFileSync(path, 'utf8');
+        expect(parseManifest(after).buildId).not.toBe(parseManifest(before).buildId);
+        expect(readFileSync(fd, 'utf8'), 'the file opened before the rebuild').toBe(before);
+      } finally {
+        closeSync(fd);
+      }
+      expect(readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      cleanup(dir);
+    }
   });
 
   it('esbuild: an output missing when the plugin finishes the build (another plugin removed it) fails the build, naming it', async () => {
