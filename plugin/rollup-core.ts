@@ -361,12 +361,12 @@ export function createCore(core: CoreOptions) {
     // First, so that other plugins' writeBundle (compression, say) see the final files.
     writeBundle: {
       order: 'pre' as const,
-      handler(output: NormalizedOutputOptions) {
+      handler(this: PluginContext, output: NormalizedOutputOptions) {
         const dir = outputDir(output);
         const pending = pendingWrites.get(dir);
         if (pending === undefined) return;
         pendingWrites.delete(dir);
-        const text = typeof pending === 'string' ? pending : finishOnDisk(dir, pending);
+        const text = typeof pending === 'string' ? pending : finishOnDisk(this, dir, pending);
         // Atomically, as the esbuild plugin does (output-store.ts).
         writeAtomic(resolve(dir, options.manifest ?? DEFAULT_MANIFEST), text, { durable: false });
       },
@@ -378,13 +378,20 @@ export function createCore(core: CoreOptions) {
    * generateBundle would from `code`), the build id statement written into each lazy chunk in
    * place (shared.ts: finishChunks). Returns the manifest's text.
    */
-  function finishOnDisk(dir: string, pending: PendingChunks): string {
+  function finishOnDisk(context: Pick<PluginContext, 'error'>, dir: string, pending: PendingChunks): string {
     const lazyFiles = new Set(pending.lazy.map((l) => l.chunk));
     const { buildId, finished } = finishChunks(
       outputStore(undefined),
       pending.chunks.map((chunk) => ({ file: chunk.file, path: resolve(dir, chunk.file), lazy: lazyFiles.has(chunk.file) })),
     );
-    const chunks: BuiltChunk[] = pending.chunks.flatMap((chunk) => (finished.has(chunk.file) ? [{ ...chunk, final: finished.get(chunk.file) }] : []));
+    // A chunk of the bundle that is not on disk (a plugin removed it) would silently be missing
+    // from the manifest: the build fails instead, naming it.
+    const missing = pending.chunks.filter((chunk) => !finished.has(chunk.file)).map((chunk) => chunk.file);
+    if (missing.length > 0) {
+      const more = missing.length > 3 ? ` and ${missing.length - 3} more` : '';
+      context.error(`gen-modules: chunks of the bundle are not on disk in ${relativePosix(state.cwd, dir) || '.'}: ${missing.slice(0, 3).join(', ')}${more}; no manifest was written`);
+    }
+    const chunks: BuiltChunk[] = pending.chunks.map((chunk) => ({ ...chunk, final: finished.get(chunk.file) }));
     return finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers, buildId }).text;
   }
 

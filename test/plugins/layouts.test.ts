@@ -190,6 +190,27 @@ describe('plugin source layouts', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ solo: '<block solo>', char: 'char solo', pkg: 'package (compiled)' });
   });
 
+  it('vite: a chunk missing when the plugin finishes the written bundle (another plugin removed it) fails the build, naming it', async () => {
+    const out = join(app!, 'dist-vite-missing');
+    const remover = {
+      name: 'remove-a-chunk',
+      enforce: 'pre' as const,
+      writeBundle: {
+        order: 'pre' as const,
+        handler() {
+          const solo = readdirSync(join(out, 'drivers')).find((f) => f.startsWith('solo-'))!;
+          rmSync(join(out, 'drivers', solo));
+        },
+      },
+    };
+    const failure = await buildApp('vite', app!, out, { vite: { pluginsBefore: [remover] } }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(failure?.message).toMatch(/chunks of the bundle are not on disk in dist-vite-missing: drivers\/solo-[\w-]+\.mjs; no manifest was written/);
+    expect(existsSync(join(out, 'gen-modules-manifest.json'))).toBe(false);
+  });
+
   // A rebuild into the same folder (watch mode, a dev server reading it) replaces the manifest
   // through a rename: whoever opened the old one reads it whole, never a mix of the two.
   it.each(['esbuild', 'vite'] as const)('%s: a rebuild replaces the manifest atomically', async (bundler) => {
