@@ -3,19 +3,19 @@
 // probe module (never per-driver manualChunks: shared code would land in the first driver's
 // chunk), the laziness guard over the module graph, the build id and the manifest.
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { writeAtomic } from '../src/codegen/write-file.js';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk, TransformPluginContext } from 'rollup';
+import { writeAtomic } from '../src/codegen/write-file.js';
 import { clearGuardSourceCache, findViolations, formatViolation } from './laziness-guard.js';
 import { outputStore } from './output-store.js';
 import {
   DEFAULT_MANIFEST,
+  clearRealPaths,
   finalizeBuild,
   finishChunks,
   joinBundlerMessages,
   staticClosure,
   prepareBuild,
-  clearRealPaths,
   realFile,
   relativePosix,
   toBundlerMessages,
