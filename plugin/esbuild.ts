@@ -7,8 +7,9 @@
 // hash of its contents (when every name template has [hash]). Then every JavaScript output is
 // read once (from disk, or from `outputFiles` under `write: false`) and hashed once for its SRI
 // value, and each lazy chunk is patched in place as it is read: only the build-id statement and
-// the bytes after it are written (shared.ts: finishChunks). esbuild keeps writing the files itself: its parallel writes beat writing them from here
-// (measured with `write: false` plus writes from this process: slower on the 200-driver bench).
+// the bytes after it are written (shared.ts: finishChunks). esbuild keeps writing the files
+// itself: its parallel writes beat writing them from here (measured with `write: false` plus
+// writes from this process: slower on the 200-driver bench).
 //
 // esbuild names extra entry points only through the one `entryNames` template, so the template
 // gets `[dir]` and `[hash]` and the application's own entries are renamed back to what the user's
@@ -28,8 +29,8 @@ import { outputStore, type OutputStore } from './output-store.js';
 import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
 import {
   DEFAULT_MANIFEST,
-  clearRealPaths,
   buildIdOfParts,
+  clearRealPaths,
   finalizeBuild,
   finishChunks,
   prepareBuild,
