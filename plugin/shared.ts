@@ -2,7 +2,6 @@
 // loading, regeneration at build start, driver/probe entry lists, the build manifest and the
 // build id every lazy chunk carries.
 import { createHash, type Hash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { closest } from '../src/config/closest.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../src/config/config.js';
@@ -12,6 +11,7 @@ import type { Diagnostic } from '../src/diagnostics/diagnostic.js';
 import type { DriverInfo } from '../src/model.js';
 import { BUILD_ID_EXPORT, MANIFEST_VERSION, type BuildManifest, type ManifestChunk, type ManifestDriver, type ManifestProbe } from '../src/runtime/manifest.js';
 import { packageSpecifier } from '../src/scanner/driver-packages.js';
+import { nodeFileSystem } from '../src/scanner/file-system.js';
 import { probeModulePath, ProjectScanner } from '../src/scanner/scan.js';
 import type { OutputStore } from './output-store.js';
 
@@ -556,7 +556,14 @@ export function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-const realDirs = new Map<string, string>();
+// Real paths come from the scanner's file system view (the native call, answers kept), renewed at
+// every build start since links may change between builds.
+let realPaths = nodeFileSystem();
+
+/** The real path of `path` (itself when it cannot be resolved). */
+export function realPath(path: string): string {
+  return realPaths.realpath(path);
+}
 
 /**
  * A file's real path, through its folder's (looked up once per folder; a file that is itself a
@@ -564,21 +571,13 @@ const realDirs = new Map<string, string>();
  */
 export function realFile(file: string): string {
   const dir = dirname(file);
-  let real = realDirs.get(dir);
-  if (real === undefined) {
-    try {
-      real = realpathSync.native(dir);
-    } catch {
-      real = dir;
-    }
-    realDirs.set(dir, real);
-  }
+  const real = realPath(dir);
   return real === dir ? file : join(real, basename(file));
 }
 
-/** Forget the folders' real paths (a rebuild may follow a change of links). */
+/** Forget the real paths (a rebuild may follow a change of links). */
 export function clearRealPaths(): void {
-  realDirs.clear();
+  realPaths = nodeFileSystem();
 }
 
 /** Forward-slash path of `file` relative to `dir`. */

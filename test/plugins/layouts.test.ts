@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest, type BuildManifest } from '../../src/runtime/manifest.js';
-import { repoRoot } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
 import { BUNDLERS, buildApp, cleanup } from './support/build-app.js';
 
@@ -217,44 +216,13 @@ describe('plugin source layouts', () => {
     const dir = writeApp();
     try {
       const out = join(dir, 'dist');
-      // Both builds write into the same folder (buildApp would empty it first).
-      const runtime = join(repoRoot, 'src/runtime/index.ts');
-      const buildInPlace = async () => {
-        if (bundler === 'esbuild') {
-          const { build } = await import('esbuild');
-          const { default: genModules } = await import('gen-modules/esbuild');
-          await build({
-            absWorkingDir: dir,
-            entryPoints: { main: join(dir, 'src/main.ts') },
-            outdir: out,
-            outExtension: { '.js': '.mjs' },
-            bundle: true,
-            format: 'esm',
-            platform: 'node',
-            alias: { 'gen-modules/runtime': runtime },
-            logLevel: 'silent',
-            plugins: [genModules({ cwd: dir })],
-          });
-          return;
-        }
-        const { build } = await import('vite');
-        const { default: genModules } = await import('gen-modules/vite');
-        await build({
-          configFile: false,
-          root: dir,
-          logLevel: 'silent',
-          plugins: [{ name: 'alias', enforce: 'pre', resolveId: (id: string) => (id === 'gen-modules/runtime' ? runtime : null) }, genModules({ cwd: dir })],
-          ssr: { noExternal: true },
-          build: { ssr: true, outDir: out, emptyOutDir: false, minify: false, target: 'node20', rollupOptions: { input: { main: join(dir, 'src/main.ts') }, output: { entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' } } },
-        });
-      };
-      await buildInPlace();
+      await buildApp(bundler, dir, out);
       const path = join(out, 'gen-modules-manifest.json');
       const before = readFileSync(path, 'utf8');
       const fd = openSync(path, 'r');
       try {
         writeFileSync(join(dir, 'src/shared/tag.ts'), files['src/shared/tag.ts']!.replace('`<${name}>`', '`[${name}]`'));
-        await buildInPlace();
+        await buildApp(bundler, dir, out, { keepOutdir: true });
         const after = readFileSync(path, 'utf8');
         expect(parseManifest(after).buildId).not.toBe(parseManifest(before).buildId);
         expect(readFileSync(fd, 'utf8'), 'the file opened before the rebuild').toBe(before);
@@ -268,8 +236,6 @@ describe('plugin source layouts', () => {
   });
 
   it('esbuild: an output missing when the plugin finishes the build (another plugin removed it) fails the build, naming it', async () => {
-    const { build } = await import('esbuild');
-    const { default: genModules } = await import('gen-modules/esbuild');
     const out = join(app!, 'dist-missing');
     const remover = {
       name: 'remove-a-chunk',
@@ -280,18 +246,7 @@ describe('plugin source layouts', () => {
         });
       },
     };
-    const failure = await build({
-      absWorkingDir: app!,
-      entryPoints: { main: join(app!, 'src/main.ts') },
-      outdir: out,
-      outExtension: { '.js': '.mjs' },
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      alias: { 'gen-modules/runtime': join(repoRoot, 'src/runtime/index.ts') },
-      logLevel: 'silent',
-      plugins: [remover, genModules({ cwd: app! })],
-    }).then(
+    const failure = await buildApp('esbuild', app!, out, { esbuild: { pluginsBefore: [remover] } }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );

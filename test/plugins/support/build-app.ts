@@ -32,8 +32,10 @@ export interface BuildAppOptions {
   variant?: string;
   /** Entry file relative to the app (default src/main.ts). */
   entry?: string;
-  /** esbuild only: more build options (sourcemap, write...). */
-  esbuild?: Partial<import('esbuild').BuildOptions>;
+  /** Build into `outdir` as it is, a rebuild (default: emptied first). */
+  keepOutdir?: boolean;
+  /** esbuild only: more build options (sourcemap, write...) and plugins listed before gen-modules'. */
+  esbuild?: Partial<import('esbuild').BuildOptions> & { pluginsBefore?: import('esbuild').Plugin[] };
   /** esbuild only: receives the build result (outputFiles under write: false). */
   onEsbuildResult?: (result: import('esbuild').BuildResult) => void;
   /** Vite only: more `build` options (sourcemap, write...) and plugins listed before gen-modules'. */
@@ -47,12 +49,13 @@ export interface BuildAppOptions {
  * rollup). Rejects with the bundler's error.
  */
 export async function buildApp(bundler: Bundler, app: string, outdir: string, options: BuildAppOptions = {}): Promise<string[]> {
-  rmSync(outdir, { recursive: true, force: true });
+  if (!options.keepOutdir) rmSync(outdir, { recursive: true, force: true });
   const entry = join(app, options.entry ?? 'src/main.ts');
   const legacy = options.legacyDecorators ?? false;
   if (bundler === 'esbuild') {
     const { build } = await import('esbuild');
     const { default: genModules } = await import('gen-modules/esbuild');
+    const { pluginsBefore = [], ...esbuildOptions } = options.esbuild ?? {};
     const result = await build({
       absWorkingDir: app,
       entryPoints: { main: entry },
@@ -66,8 +69,8 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
       define: { __APP_VARIANT__: JSON.stringify(options.variant ?? 'default') },
       ...(options.decoratorsFromTsconfig ? {} : { tsconfigRaw: { compilerOptions: { experimentalDecorators: legacy } } }),
       logLevel: 'silent',
-      plugins: [genModules({ cwd: app, ...options.plugin })],
-      ...options.esbuild,
+      plugins: [...pluginsBefore, genModules({ cwd: app, ...options.plugin })],
+      ...esbuildOptions,
     });
     options.onEsbuildResult?.(result);
     return result.warnings.map((w) => w.text);
@@ -104,7 +107,7 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
     logLevel: 'silent',
     plugins: [alias, ...(options.vite?.pluginsBefore ?? []), genModules({ cwd: app, typescript, ...options.plugin })],
     ssr: { noExternal: true },
-    build: { ssr: true, outDir: outdir, emptyOutDir: true, minify: false, target: 'node20', rollupOptions: { input: { main: entry }, output }, ...options.vite?.build },
+    build: { ssr: true, outDir: outdir, emptyOutDir: !options.keepOutdir, minify: false, target: 'node20', rollupOptions: { input: { main: entry }, output }, ...options.vite?.build },
   });
   options.onViteResult?.(result);
   return [];
