@@ -3,11 +3,11 @@
 // fails the build when a module driver is imported statically (laziness guard), adds the build id
 // to the lazy chunks and writes the build manifest.
 //
-// After the build, the build id comes from the metafile: every output's name carries esbuild's
-// hash of its contents (when every name template has [hash]). Then every JavaScript output is
-// read once (from disk, or from `outputFiles` under `write: false`) and hashed once for its SRI
-// value, and each lazy chunk is patched in place as it is read: only the build-id statement and
-// the bytes after it are written (shared.ts: finishChunks). esbuild keeps writing the files
+// After the build, every JavaScript output is read once (from disk, or from `outputFiles` under
+// `write: false`) and hashed once for its SRI value. The build id comes from the other outputs'
+// contents and the lazy chunks' names, which carry esbuild's hash of their contents, so each lazy
+// chunk is patched in place as it is read: only the build-id statement and the bytes after it are
+// written (shared.ts: finishChunks). esbuild keeps writing the files
 // itself: its parallel writes beat writing them from here (measured with `write: false` plus
 // writes from this process: slower on the 200-driver bench).
 //
@@ -28,8 +28,8 @@ import { outputStore, type OutputStore } from './output-store.js';
 import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
 import {
   DEFAULT_MANIFEST,
-  buildIdOfParts,
   clearRealPaths,
+  escapeRegExp,
   finalizeBuild,
   finishChunks,
   prepareBuild,
@@ -81,9 +81,6 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       if (initial.outbase === undefined && userEntries.some((e) => typeof e === 'string')) initial.outbase = commonDir(userFiles);
       // The metafile names modules by their real paths.
       const userEntrySet = new Set(userFiles.flatMap((file) => [file, realPath(file)]));
-      // Every JavaScript output is named by the entry template (which has [hash]), chunkNames or
-      // assetNames (a .js file under the file loader): with [hash] in all, the build id comes from the names.
-      const namesHashed = [initial.chunkNames, initial.assetNames].every((names) => names === undefined || names.includes('[hash]'));
 
       // Entries of drivers that were removed (or became builtin/disabled) since setup become empty
       // modules: through re-pointed symlinks (entry-links.ts), else through an onResolve hook.
@@ -145,11 +142,6 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
           if (file === undefined) relCache.set(output, (file = relativePosix(outdir, abs(output))));
           return file;
         };
-        // With [hash] in every name template, each output's name carries esbuild's hash of its
-        // contents (which also covers the paths of the chunks it imports): names and sizes stand
-        // for the contents, and the id is known before the chunks are read. Otherwise
-        // finishChunks computes it from the contents.
-        const buildId = namesHashed ? buildIdOfParts(jsOutputs(result.metafile).map(([output, info]) => ({ file: rel(output), bytes: info.bytes }))) : undefined;
         const jsExtension = initial.outExtension?.['.js'] ?? '.js';
         restoreEntryNames(result.metafile, metaCwd, abs, outdir, userEntrySet, userTemplate, template, jsExtension, store);
 
@@ -167,12 +159,15 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
           const isUserEntry = source !== undefined && userEntrySet.has(source);
           const entry = source === undefined ? undefined : isUserEntry ? lazyByFile.get(source) : lazyEntryOf(source);
           const imports = info.imports.filter((i) => i.kind === 'import-statement' && !i.external).map((i) => rel(i.path));
-          toFinish.push({ file, path: abs(output), size: info.bytes, lazy: entry !== undefined, imports });
+          // A lazy entry of the setup is named by the entry template, which has [hash]; one added
+          // to a live context by chunkNames, which may not.
+          const hashedName = entry !== undefined && !isUserEntry && setupFiles.has(entry.file);
+          toFinish.push({ file, path: abs(output), size: info.bytes, lazy: entry !== undefined, hashedName, imports });
           if (isUserEntry) entries.push(file);
           if (entry) lazyChunks.push({ entry, chunk: file });
         }
         // Each chunk read once: a lazy one gets its build id statement as it is read.
-        const finished = finishChunks(store, toFinish, buildId);
+        const finished = finishChunks(store, toFinish);
         // esbuild wrote every output its metafile lists; one that is not there (another plugin's
         // onEnd removed it, or the paths were misread) would silently be missing from the manifest.
         const missing = toFinish.filter((c) => !finished.finished.has(c.file));
@@ -400,6 +395,3 @@ function commonFolder(files: readonly string[]): string {
   return prefix.slice(0, Math.max(prefix.lastIndexOf('/'), prefix.lastIndexOf('\\')) + 1);
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}

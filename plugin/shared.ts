@@ -267,6 +267,8 @@ export interface BuiltChunk {
   code?: string | Uint8Array;
   /** ...or its final size and SRI value, when the plugin finished it on disk (`finishChunks`; the build id is then given). */
   final?: FinishedChunk;
+  /** Its name carries the bundler's hash of its contents (see ChunkToFinish). */
+  hashedName?: boolean;
 }
 
 /** Size and SRI value of a chunk's final bytes. */
@@ -309,29 +311,25 @@ export function applyInsertion(contents: Uint8Array, { at, bytes }: Insertion): 
   return Buffer.concat([contents.subarray(0, at), bytes, contents.subarray(at)]);
 }
 
-/** One output chunk's share of the build id. */
-export interface BuildIdPart {
+/** One output chunk's share of the build id: its name, and its length and SHA-384 unless the name carries the bundler's hash of the contents. */
+interface BuildIdPart {
   /** Path relative to the output folder, forward slashes. */
   file: string;
-  bytes: number;
-  /**
-   * SHA-384 of the contents; left out only when `file` carries the bundler's own hash of the
-   * contents (esbuild's `[hash]`, which also covers the chunks it imports), which then stands for them.
-   */
-  digest?: Uint8Array;
+  contents?: { bytes: number; digest: Uint8Array };
 }
 
 /**
- * Build id: a hash over the sorted chunk names, their lengths and their contents (or the content
- * hash in their names), as the bundler wrote them. The lazy chunks then get
+ * Build id: a hash over the sorted chunk names and their contents (length and SHA-384) as the
+ * bundler wrote them, or, for a chunk whose name carries the bundler's own hash of its contents
+ * (which also covers the chunks it imports), the name alone. The lazy chunks then get
  * `export const __genModulesBuildId = "<id>"` added, so the id is a function of the build's own
  * output, changes when any chunk changes, and two identical builds have equal ids.
  */
-export function buildIdOfParts(parts: readonly BuildIdPart[]): string {
+function buildIdOfParts(parts: readonly BuildIdPart[]): string {
   const hash = createHash('sha256');
   for (const part of [...parts].sort((a, b) => byCodeUnit(a.file, b.file))) {
-    hash.update(`${part.file}\0${part.bytes}\0`);
-    if (part.digest) hash.update(part.digest);
+    if (part.contents) hash.update(`${part.file}\0${part.contents.bytes}\0`).update(part.contents.digest);
+    else hash.update(`${part.file}\0name\0`);
   }
   return hash.digest('hex').slice(0, 16);
 }
@@ -388,58 +386,64 @@ export interface ChunkToFinish {
   path: string;
   size?: number;
   lazy: boolean;
+  /**
+   * Its name carries the bundler's hash of its contents (the plugins' own pattern for lazy chunks
+   * always has [hash]; esbuild's, rollup's and rolldown's hash also covers the chunks it imports),
+   * so the name stands for the contents in the build id.
+   */
+  hashedName?: boolean;
 }
 
 /**
  * Gives the lazy chunks their build id statement and measures every chunk's final bytes (size and
- * SRI value), reading each chunk once and keeping none (on disk: see output-store.ts). With
- * `buildId` (esbuild knows it from its own content hashes) a lazy chunk is patched as it is read.
- * Without, the id is computed from the contents first (buildIdOfParts): a lazy chunk's SHA-384
- * state before the insertion point and the few bytes after it are kept, and the statement is
- * written afterwards, so every byte is still hashed once. Outputs that do not exist are left out.
+ * SRI value), reading each chunk once and keeping none (on disk: see output-store.ts). The build
+ * id (buildIdOfParts) comes from the chunks whose names do not carry a content hash, read and
+ * hashed first, and the names of the others. A lazy chunk with a hashed name (all of them, unless
+ * esbuild named one by a chunkNames without [hash]) is then patched as it is read, through one
+ * open file. Any other lazy chunk is read before the id is known: its SHA-384 state before the
+ * insertion point and the few bytes after it are kept, and the statement is written afterwards,
+ * so every byte is still hashed once. Outputs that do not exist are left out.
  */
-export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[], buildId?: string): { buildId: string; finished: Map<string, FinishedChunk> } {
+export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[]): { buildId: string; finished: Map<string, FinishedChunk> } {
   const finished = new Map<string, FinishedChunk>();
   const integrity = (hash: Hash) => `sha384-${hash.digest('base64')}`;
-  if (buildId !== undefined) {
-    for (const chunk of chunks) {
-      if (chunk.lazy) {
-        const done = store.patch(chunk.path, (bytes) => buildIdInsertion(bytes, buildId), chunk.size);
-        if (!done) continue;
-        const { code, inserted } = done;
-        const hash = createHash('sha384').update(code.subarray(0, inserted.at)).update(inserted.bytes).update(code.subarray(inserted.at));
-        finished.set(chunk.file, { bytes: code.length + inserted.bytes.length, integrity: integrity(hash) });
-      } else {
-        const code = store.read(chunk.path, chunk.size);
-        if (code) finished.set(chunk.file, { bytes: code.length, integrity: integrity(createHash('sha384').update(code)) });
-      }
-    }
-    return { buildId, finished };
-  }
   const parts: BuildIdPart[] = [];
+  const byName: ChunkToFinish[] = [];
   const pending: { chunk: ChunkToFinish; bytes: number; hash: Hash; at: number; newline: boolean; tail: Buffer }[] = [];
   for (const chunk of chunks) {
+    if (chunk.lazy && chunk.hashedName) {
+      parts.push({ file: chunk.file });
+      byName.push(chunk);
+      continue;
+    }
     const code = store.read(chunk.path, chunk.size);
     if (!code) continue;
     if (chunk.lazy) {
       const { at, newline } = insertionPoint(code);
       const hash = createHash('sha384').update(code.subarray(0, at));
       const tail = Buffer.from(code.subarray(at));
-      parts.push({ file: chunk.file, bytes: code.length, digest: hash.copy().update(tail).digest() });
+      parts.push({ file: chunk.file, contents: { bytes: code.length, digest: hash.copy().update(tail).digest() } });
       pending.push({ chunk, bytes: code.length, hash, at, newline, tail });
     } else {
       const digest = createHash('sha384').update(code).digest();
-      parts.push({ file: chunk.file, bytes: code.length, digest });
+      parts.push({ file: chunk.file, contents: { bytes: code.length, digest } });
       finished.set(chunk.file, { bytes: code.length, integrity: `sha384-${digest.toString('base64')}` });
     }
   }
-  const id = buildIdOfParts(parts);
+  const buildId = buildIdOfParts(parts);
+  for (const chunk of byName) {
+    const done = store.patch(chunk.path, (bytes) => buildIdInsertion(bytes, buildId), chunk.size);
+    if (!done) continue;
+    const { code, inserted } = done;
+    const hash = createHash('sha384').update(code.subarray(0, inserted.at)).update(inserted.bytes).update(code.subarray(inserted.at));
+    finished.set(chunk.file, { bytes: code.length + inserted.bytes.length, integrity: integrity(hash) });
+  }
   for (const { chunk, bytes, hash, at, newline, tail } of pending) {
-    const added = buildIdBytes(id, newline);
+    const added = buildIdBytes(buildId, newline);
     store.writeFrom(chunk.path, at, [added, tail]);
     finished.set(chunk.file, { bytes: bytes + added.length, integrity: integrity(hash.update(added).update(tail)) });
   }
-  return { buildId: id, finished };
+  return { buildId, finished };
 }
 
 type ChunkEntry = { -readonly [K in keyof ManifestChunk]: ManifestChunk[K] };
@@ -463,7 +467,7 @@ function chunkEntries(input: FinalizeInput): { buildId: string; chunks: Record<s
   const contents = new Map(input.chunks.map((chunk) => [chunk.file, bytesOf(chunk.code ?? missing(chunk, 'code'))]));
   const { buildId, finished } = finishChunks(
     memoryFiles(contents),
-    input.chunks.map((chunk) => ({ file: chunk.file, path: chunk.file, lazy: lazyFiles.has(chunk.file) })),
+    input.chunks.map((chunk) => ({ file: chunk.file, path: chunk.file, lazy: lazyFiles.has(chunk.file), hashedName: chunk.hashedName })),
   );
   for (const [file, final] of finished) chunks[file] = { file, ...final };
   for (const chunk of input.chunks) if (lazyFiles.has(chunk.file) && typeof chunk.code === 'string') patched.set(chunk.file, withBuildId(chunk.code, buildId));
@@ -583,4 +587,9 @@ export function clearRealPaths(): void {
 /** Forward-slash path of `file` relative to `dir`. */
 export function relativePosix(dir: string, file: string): string {
   return relative(dir, file).split('\\').join('/');
+}
+
+/** `text` as a regular expression that matches it literally. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }

@@ -63,6 +63,18 @@ export function transformSettings(file: string): TransformSettings {
   return info.settings;
 }
 
+/**
+ * Settings shared by every module directly in `dir` (absolute), or undefined when they may differ
+ * from module to module (the governing config is a solution config: a referenced config's
+ * `include` decides per file).
+ */
+export function folderTransformSettings(dir: string): TransformSettings | undefined {
+  const nearest = nearestConfig(dir);
+  if (!nearest) return {};
+  const info = configInfo(nearest);
+  return info.references.length > 0 ? undefined : info.settings;
+}
+
 function nearestConfig(dir: string): string | undefined {
   const visited: string[] = [];
   let found: string | null | undefined;

@@ -26,10 +26,11 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
   const plugin = {
     ...hooks,
     enforce: 'pre',
-    configResolved(resolved: ResolvedConfig) {
+    async configResolved(resolved: ResolvedConfig) {
       config = resolved;
       state.cwd = resolved.root;
       state.serve = resolved.command === 'serve';
+      if (!state.serve && !resolved.build.watch) await core.prepareAhead();
     },
     async configureServer(server: ViteDevServer) {
       // Regenerations run one at a time; events during one schedule exactly one more.

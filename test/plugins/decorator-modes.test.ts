@@ -147,6 +147,40 @@ describe('decorator mode per module, from its nearest tsconfig.json', () => {
     }
   });
 
+  it('vite: modules in a folder whose tsconfig.json names legacy decorators never reach the plugin\'s transform hook', async () => {
+    const out = join(app!, 'dist-vite-filter');
+    const transformed: string[] = [];
+    const count = (plugin: import('vite').Plugin) => {
+      const hook = plugin.transform as { handler: (...args: unknown[]) => unknown };
+      const handler = hook.handler;
+      hook.handler = function (this: unknown, code: unknown, id: unknown) {
+        transformed.push(String(id));
+        return handler.call(this, code, id);
+      };
+    };
+    await buildApp('vite', app!, out, { decoratorsFromTsconfig: true, vite: { withPlugin: count } });
+    expect(JSON.parse((await runNode([join(out, 'main.mjs')])).stdout)).toEqual({ old: 'legacy', new: 'standard' });
+    // The standard-decorator driver is compiled by the plugin; the legacy one is left to Vite
+    // without a call (its folder is kept out of the hook's filter before the bundler starts).
+    expect(transformed.some((id) => id.endsWith('/src/drivers/modern/new.ts'))).toBe(true);
+    expect(transformed.filter((id) => id.includes('/src/drivers/') && !id.includes('/modern/'))).toEqual([]);
+    // A watched build keeps every decorated module in the filter: a tsconfig.json may change between rebuilds.
+    transformed.length = 0;
+    let watcher: { on(event: 'event', listener: (e: { code: string; error?: unknown }) => void): void; close(): Promise<void> } | undefined;
+    await buildApp('vite', app!, out, { decoratorsFromTsconfig: true, vite: { withPlugin: count, build: { watch: {} } }, onViteResult: (result) => (watcher = result as unknown as typeof watcher) });
+    try {
+      await new Promise<void>((done, fail) =>
+        watcher!.on('event', (e) => {
+          if (e.code === 'END') done();
+          if (e.code === 'ERROR') fail(e.error);
+        }),
+      );
+    } finally {
+      await watcher!.close();
+    }
+    expect(transformed.some((id) => id.endsWith('/src/drivers/old.ts'))).toBe(true);
+  });
+
   it('vite: the plugin option overrides the tsconfig.json (standard decorators everywhere, compiled by the plugin)', async () => {
     const out = join(app!, 'dist-vite-standard');
     await buildApp('vite', app!, out, { legacyDecorators: false });

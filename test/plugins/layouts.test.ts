@@ -142,19 +142,14 @@ describe('plugin source layouts', () => {
     expectManifestMatchesDisk(manifest, out);
   }
 
-  // esbuild's id comes from its own names (they carry its content hashes) unless a name template
-  // lacks [hash]; rollup's and Vite's from the chunks' contents. Either way it must follow the output.
-  const idCases = [
-    ...BUNDLERS.map((bundler) => ({ label: bundler, bundler, esbuild: undefined })),
-    // (chunkNames without [hash] cannot name several shared chunks apart; assetNames can lack it.)
-    { label: 'esbuild, assetNames without [hash]', bundler: 'esbuild' as const, esbuild: { assetNames: 'assets/[name]' } },
-  ];
-  it.each(idCases)('$label: same sources give the same build id; one character of a shared chunk changes it', async ({ bundler, esbuild }) => {
+  // The id comes from the contents of the entry and shared chunks and from the lazy chunks' names,
+  // which carry the bundler's content hash (shared.ts: finishChunks). It must follow the output.
+  it.each(BUNDLERS)('%s: same sources give the same build id; one character of a shared chunk or of a lazy chunk changes it', async (bundler) => {
     const dir = writeApp();
     try {
       const build = async (name: string) => {
         const out = join(dir, name);
-        await buildApp(bundler, dir, out, { esbuild });
+        await buildApp(bundler, dir, out);
         const manifest = parseManifest(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8'));
         expectManifestMatchesDisk(manifest, out);
         for (const chunk of new Set(Object.values(manifest.drivers).flatMap((d) => (d.chunk ? [d.chunk] : [])))) {
@@ -168,6 +163,12 @@ describe('plugin source layouts', () => {
       writeFileSync(join(dir, 'src/shared/tag.ts'), files['src/shared/tag.ts']!.replace('`<${name}>`', '`(${name})`'));
       const edited = await build('dist-3');
       expect(edited.buildId).not.toBe(first.buildId);
+      writeFileSync(join(dir, 'src/drivers/solo.ts'), files['src/drivers/solo.ts']!.replace("'block solo'", "'block SOLO'"));
+      const lazyEdited = await build('dist-4');
+      expect(lazyEdited.chunks[lazyEdited.drivers.solo!.chunk!]).toBeDefined();
+      expect(lazyEdited.drivers.solo!.chunk).not.toBe(edited.drivers.solo!.chunk);
+      expect(lazyEdited.drivers['twin-a']!.chunk).toBe(edited.drivers['twin-a']!.chunk);
+      expect(lazyEdited.buildId).not.toBe(edited.buildId);
     } finally {
       cleanup(dir);
     }

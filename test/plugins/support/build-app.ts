@@ -39,7 +39,7 @@ export interface BuildAppOptions {
   /** esbuild only: receives the build result (outputFiles under write: false). */
   onEsbuildResult?: (result: import('esbuild').BuildResult) => void;
   /** Vite only: more `build` options (sourcemap, write...) and plugins listed before gen-modules'. */
-  vite?: { build?: Record<string, unknown>; pluginsBefore?: import('vite').PluginOption[] };
+  vite?: { build?: Record<string, unknown>; pluginsBefore?: import('vite').PluginOption[]; withPlugin?: (plugin: import('vite').Plugin) => void };
   /** Vite only: receives the build's result (the chunks under write: false). */
   onViteResult?: (result: Awaited<ReturnType<typeof import('vite').build>>) => void;
 }
@@ -101,11 +101,13 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
   }
   const { build } = await import('vite');
   const { default: genModules } = await import('gen-modules/vite');
+  const plugin = genModules({ cwd: app, typescript, ...options.plugin });
+  options.vite?.withPlugin?.(plugin);
   const result = await build({
     configFile: false,
     root: app,
     logLevel: 'silent',
-    plugins: [alias, ...(options.vite?.pluginsBefore ?? []), genModules({ cwd: app, typescript, ...options.plugin })],
+    plugins: [alias, ...(options.vite?.pluginsBefore ?? []), plugin],
     ssr: { noExternal: true },
     build: { ssr: true, outDir: outdir, emptyOutDir: !options.keepOutdir, minify: false, target: 'node20', rollupOptions: { input: { main: entry }, output }, ...options.vite?.build },
   });
