@@ -42,7 +42,8 @@ export interface BuildManifest {
   readonly version: number;
   /**
    * Hash over every chunk's name and content (before the build id itself was added to the lazy
-   * chunks): two builds with equal ids are the same build.
+   * chunks; a lazy chunk's content is stood for by the bundler's content hash in its name): two
+   * builds with equal ids are the same build.
    */
   readonly buildId: string;
   /** 'esbuild', 'rollup' or 'vite'. */
