@@ -123,7 +123,7 @@ export function createCore(core: CoreOptions) {
     return lazyIndex.byFile;
   };
 
-  /** What prepareAhead made, for the next prepare (the build's buildStart) to use. */
+  /** What beforeBundlerStarts prepared, for the next prepare (the build's buildStart) to use. */
   let preparedAhead: PreparedBuild | undefined;
 
   /** Regenerate and report scanner diagnostics as the bundler's own error, with a location. */
@@ -174,16 +174,19 @@ export function createCore(core: CoreOptions) {
   const transformFilter = { id: { include: TS_MODULE, exclude: [DECLARATION] }, ...(core.transform === 'decorated' ? { code: '@' } : {}) };
 
   /**
-   * For a Vite build that is not watched, before the bundler starts (configResolved): scans and
+   * Vite's configResolved, before the bundler starts. For a build that is not watched: scans and
    * regenerates now (the build's buildStart takes this result), and keeps out of the transform
    * hook's filter the driver folders whose modules Vite's own transform lowers (legacy decorators,
    * see compileTs). The filter is read when the bundler starts, so buildStart would be too late;
    * without this, rolldown calls the hook for each of those modules (each decorated: all contain
    * '@'), copying its code out of Rust for compileTs to return null (200-driver bench: 7 ms of
-   * wall time, 16 of CPU). In watch mode the filter stays as it is: a tsconfig.json edited between
-   * rebuilds may change the mode. A failure is left to buildStart, which prepares again and reports it.
+   * wall time, 16 of CPU). Otherwise (dev server, watch mode: a tsconfig.json edited between
+   * rebuilds may change the mode) the filter keeps every module. A failure is left to buildStart,
+   * which prepares again and reports it.
    */
-  async function prepareAhead(): Promise<void> {
+  async function beforeBundlerStarts(unwatchedBuild: boolean): Promise<void> {
+    transformFilter.id.exclude = [DECLARATION];
+    if (!unwatchedBuild) return;
     try {
       preparedAhead = await prepareBuild(options, state.cwd, state.current);
     } catch {
@@ -427,7 +430,7 @@ export function createCore(core: CoreOptions) {
     return finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers, buildId }).text;
   }
 
-  return { hooks, state, prepare, prepareAhead, compileTs, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };
+  return { hooks, state, prepare, beforeBundlerStarts, compileTs, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };
 }
 
 /** A lazy entry, the chunk it became and the id the bundler gave its module. */

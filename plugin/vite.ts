@@ -30,7 +30,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       config = resolved;
       state.cwd = resolved.root;
       state.serve = resolved.command === 'serve';
-      if (!state.serve && !resolved.build.watch) await core.prepareAhead();
+      await core.beforeBundlerStarts(!state.serve && !resolved.build.watch);
     },
     async configureServer(server: ViteDevServer) {
       // Regenerations run one at a time; events during one schedule exactly one more.

@@ -7,7 +7,7 @@
 // gets both from the plugin, esbuild from itself. Also: importing a plugin loads no compiler.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../src/runtime/manifest.js';
 import { repoRoot } from '../support/paths.js';
@@ -179,6 +179,13 @@ describe('decorator mode per module, from its nearest tsconfig.json', () => {
       await watcher!.close();
     }
     expect(transformed.some((id) => id.endsWith('/src/drivers/old.ts'))).toBe(true);
+    // The same plugin used again for a watched build (or the dev server) drops what an earlier build kept out.
+    const core = createCore({ bundler: 'vite', options: { cwd: app! }, transform: 'decorated', resolveTs: false, manifestVia: 'write', chunksOnDisk: true });
+    const filter = () => (core.hooks.transform as { filter: { id: { exclude: RegExp[] } } }).filter.id.exclude;
+    await core.beforeBundlerStarts(true);
+    expect(filter().some((pattern) => pattern.test(join(app!, 'src/drivers/old.ts').split(sep).join('/')))).toBe(true);
+    await core.beforeBundlerStarts(false);
+    expect(filter().some((pattern) => pattern.test(join(app!, 'src/drivers/old.ts').split(sep).join('/')))).toBe(false);
   });
 
   it('vite: the plugin option overrides the tsconfig.json (standard decorators everywhere, compiled by the plugin)', async () => {
