@@ -1,10 +1,11 @@
 // The CLI's contract: exit codes, `path:line:col: error GMxxxx: message` on stderr with paths
 // relative to the working directory, code frames and colour only on a terminal, --json.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../src/cli/main.js';
+import { writeFiles } from '../support/files.js';
 
 function io(cwd: string, tty = false): CliIo & { out: () => string; err: () => string } {
   let out = '';
@@ -19,10 +20,7 @@ function project(files: Record<string, string>): string {
   const parent = mkdtempSync(join(tmpdir(), 'gm-cli-'));
   const root = join(parent, 'app');
   const all = { 'gen-modules.config.json': JSON.stringify({ drivers: ['src/drivers/*.ts'], out: 'src/generated/drivers.gen.ts' }), ...files };
-  for (const [file, text] of Object.entries(all)) {
-    mkdirSync(join(root, file, '..'), { recursive: true });
-    writeFileSync(join(root, file), text);
-  }
+  writeFiles(root, all);
   return root;
 }
 

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { progressLine } from '../../src/cli/watch.js';
 import { watchGenerate, type GenWatcher, type WatchRun } from '../../src/codegen/watch-generate.js';
 import { genModulesBin } from '../support/paths.js';
+import { writeFiles } from '../support/files.js';
 
 const head = `import { blockDriver } from 'gen-modules/runtime';\n`;
 const OUT = 'src/generated/drivers.gen.ts';
@@ -23,10 +24,7 @@ function project(): string {
     'src/drivers/helpers.ts': `export const helper = 1;\n`,
   };
   for (let i = 0; i < 40; i++) files[`src/drivers/more/d${i}.ts`] = `${head}@blockDriver({ format: 'more-${i}' })\nexport class D${i} {}\n`;
-  for (const [file, text] of Object.entries(files)) {
-    mkdirSync(join(root, file, '..'), { recursive: true });
-    writeFileSync(join(root, file), text);
-  }
+  writeFiles(root, files);
   return root;
 }
 

@@ -2,28 +2,22 @@
 // drivers through the runtime's registry, another registry's table consumed by the same runtime,
 // and both tables type-checked by tsc.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateFromConfig } from '../../src/codegen/generate.js';
 import { loadConfig } from '../../src/config/config.js';
 import { compileProbeIndex } from '../../src/probe/compile.js';
 import { probeModulePath } from '../../src/scanner/scan.js';
 import { repoRoot } from '../support/paths.js';
-
-function write(root: string, files: Record<string, string>): void {
-  for (const [file, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, file)), { recursive: true });
-    writeFileSync(join(root, file), text);
-  }
-}
+import { writeFiles } from '../support/files.js';
 
 const head = `import { blockDriver } from 'gen-modules/runtime';\n`;
 
 async function project(): Promise<string> {
   const root = mkdtempSync(join(tmpdir(), 'gm-tables-'));
-  write(root, {
+  writeFiles(root, {
     'gen-modules.config.json': JSON.stringify({
       drivers: ['src/drivers/*.ts', 'src/chardev/*.ts'],
       out: 'src/generated/drivers.gen.ts',
@@ -48,7 +42,7 @@ async function project(): Promise<string> {
  * would) and runs it in a child process; main prints one JSON line.
  */
 async function runBundled(root: string, main: string): Promise<Record<string, unknown>> {
-  write(root, { 'src/main.ts': main });
+  writeFiles(root, { 'src/main.ts': main });
   const { build } = await import('esbuild');
   await build({
     absWorkingDir: root,
@@ -131,7 +125,7 @@ describe('generated tables at run time', () => {
 
   it('type-check with tsc', async () => {
     const root = await project();
-    write(root, {
+    writeFiles(root, {
       'tsconfig.json': JSON.stringify({
         compilerOptions: {
           target: 'ES2022',

@@ -1,18 +1,16 @@
 // Loading and validating gen-modules.config.json and gen-modules.config.ts: defaults, every
 // problem reported at once with its place, a TypeScript config without a build step.
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { repoRoot } from '../support/paths.js';
+import { writeFiles } from '../support/files.js';
 
 function project(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'gm-config-'));
-  for (const [file, text] of Object.entries(files)) {
-    mkdirSync(join(dir, file, '..'), { recursive: true });
-    writeFileSync(join(dir, file), text);
-  }
+  writeFiles(dir, files);
   return dir;
 }
 

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
 import { BUNDLERS, cleanup } from './support/build-app.js';
+import { writeFiles } from '../support/files.js';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const version = (name: string) => (JSON.parse(readFileSync(`${repoRoot}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version;
@@ -120,10 +121,7 @@ describe('consumer: the packed package in a fresh project', () => {
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     sh(npm, ['install', join(tmp, tarball), `esbuild@${version('esbuild')}`, `rollup@${version('rollup')}`, `vite@${version('vite')}`, '--prefer-offline'], project);
-    for (const [file, text] of Object.entries(files)) {
-      mkdirSync(join(project, file, '..'), { recursive: true });
-      writeFileSync(join(project, file), text);
-    }
+    writeFiles(project, files);
   }, 400_000);
   afterAll(() => cleanup(tmp));
 

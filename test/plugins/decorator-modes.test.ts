@@ -7,7 +7,7 @@
 // gets both from the plugin, esbuild from itself. Also: importing a plugin loads no compiler.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, sep } from 'node:path';
+import { join, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../src/runtime/manifest.js';
 import { repoRoot } from '../support/paths.js';
@@ -15,6 +15,7 @@ import { runNode } from '../support/run-node.js';
 import { BUNDLERS, buildApp, cleanup } from './support/build-app.js';
 import { clearTransformSettings, transformSettings } from '../../plugin/tsconfig.js';
 import { createCore } from '../../plugin/rollup-core.js';
+import { writeFiles } from '../support/files.js';
 
 // A second decorator on each driver records the call it got: standard decorators receive a
 // context object, legacy ones only the class.
@@ -53,10 +54,7 @@ function writeApp(layout: 'nested' | 'solution' = 'nested'): string {
     delete all['tsconfig.base.json'];
     Object.assign(all, solution);
   }
-  for (const [file, text] of Object.entries(all)) {
-    mkdirSync(dirname(join(dir, file)), { recursive: true });
-    writeFileSync(join(dir, file), text);
-  }
+  writeFiles(dir, all);
   return dir;
 }
 

@@ -7,13 +7,14 @@
 // writeBundle are final, and `write: false` (finished in memory) gives the same chunks.
 import { createHash } from 'node:crypto';
 import type { OutputFile } from 'esbuild';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest, type BuildManifest } from '../../src/runtime/manifest.js';
 import { runNode } from '../support/run-node.js';
 import { BUNDLERS, buildApp, cleanup } from './support/build-app.js';
+import { writeFiles } from '../support/files.js';
 
 const files: Record<string, string> = {
   'gen-modules.config.json': JSON.stringify({
@@ -64,10 +65,7 @@ const files: Record<string, string> = {
 
 function writeApp(): string {
   const dir = mkdtempSync(join(tmpdir(), 'gen-modules-layouts-'));
-  for (const [file, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, file)), { recursive: true });
-    writeFileSync(join(dir, file), text);
-  }
+  writeFiles(dir, files);
   return dir;
 }
 

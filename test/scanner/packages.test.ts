@@ -1,26 +1,20 @@
 // Drivers outside the application's own folder: installed driver packages named by the config,
 // workspace packages (linked into node_modules, or named by a relative glob).
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateFromConfig } from '../../src/codegen/generate.js';
 import { loadConfig } from '../../src/config/config.js';
 import { scan } from '../../src/scanner/scan.js';
-
-function write(root: string, files: Record<string, string>): void {
-  for (const [file, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, file)), { recursive: true });
-    writeFileSync(join(root, file), text);
-  }
-}
+import { writeFiles } from '../support/files.js';
 
 const head = `import { blockDriver } from 'gen-modules/runtime';\n`;
 
 /** A monorepo: apps/emu (the config), an installed package and a linked workspace package. */
 function monorepo(): string {
   const root = mkdtempSync(join(tmpdir(), 'gm-packages-'));
-  write(root, {
+  writeFiles(root, {
     'apps/emu/gen-modules.config.json': JSON.stringify({
       drivers: ['src/drivers/*.ts', '../../packages/net/src/drivers/*.ts'],
       out: 'src/generated/drivers.gen.ts',
@@ -72,7 +66,7 @@ describe('driver packages', () => {
 
   it('reports a package that is not installed or names no drivers, at its place in the config', async () => {
     const root = mkdtempSync(join(tmpdir(), 'gm-packages-'));
-    write(root, {
+    writeFiles(root, {
       'gen-modules.config.json': `{\n  "drivers": ["src/*.ts"],\n  "out": "gen/t.gen.ts",\n  "packages": ["@acme/missing", "plain"]\n}\n`,
       'node_modules/plain/package.json': '{ "name": "plain" }',
       'src/a.ts': `${head}@blockDriver({ format: 'a' }) export class A {}\n`,
@@ -86,7 +80,7 @@ describe('driver packages', () => {
 
   it('reports a file it cannot read (GM1009) and goes on with the others', async () => {
     const root = mkdtempSync(join(tmpdir(), 'gm-unreadable-'));
-    write(root, {
+    writeFiles(root, {
       'gen-modules.config.json': JSON.stringify({ drivers: ['src/*.ts'], out: 'gen/t.gen.ts' }),
       'src/a.ts': `${head}@blockDriver({ format: 'a' }) export class A {}\n`,
       'src/b.ts': `${head}@blockDriver({ format: 'b' }) export class B {}\n`,

@@ -14,6 +14,7 @@ import { ProjectScanner, scan } from '../../src/scanner/scan.js';
 import { scanCacheEnabled, scanCacheFile } from '../../src/scanner/scan-cache.js';
 import { genModulesBin } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
+import { writeFiles } from '../support/files.js';
 
 const roots: string[] = [];
 afterAll(() => {
@@ -37,17 +38,10 @@ function age(root: string, secondsAgo: number): void {
   utimesSync(root, when, when);
 }
 
-function write(root: string, files: Record<string, string>): void {
-  for (const [file, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, file)), { recursive: true });
-    writeFileSync(join(root, file), text);
-  }
-}
-
 function project(): string {
   const root = mkdtempSync(join(tmpdir(), 'gm-scan-cache-'));
   roots.push(root);
-  write(root, {
+  writeFiles(root, {
     'gen-modules.config.json': JSON.stringify({ drivers: ['src/drivers/*.ts'], out: 'src/generated/drivers.gen.ts' }),
     'tsconfig.json': JSON.stringify({ compilerOptions: { paths: { '@magic/*': ['./src/magic/*'] } } }),
     'src/drivers/alpha.ts': `${head}import { ALPHA } from '../shared';\n@blockDriver({ format: 'alpha', probe: { score: 100, match: { at: 0, bytes: ALPHA } } }) export class Alpha {}\n`,
@@ -70,7 +64,7 @@ async function scanned(root: string) {
  * returned) and the one after must come from the cache again.
  */
 async function rescanAfter(root: string, files: Record<string, string>, secondsAgo: number) {
-  write(root, files);
+  writeFiles(root, files);
   age(root, secondsAgo);
   const fresh = await scanned(root);
   expect(fresh.fresh, `a real scan after changing ${Object.keys(files).join(', ')}`).toBe(true);
@@ -133,7 +127,7 @@ describe('scan cache', () => {
   it('after an edit, scans again only the files whose inputs changed (in place or saved by renaming)', async () => {
     const root = project();
     const driver = (name: string, magic: string) => `${head}@blockDriver({ format: '${name}', probe: { score: 100, match: { at: 0, bytes: '${magic}' } } }) export class D {}\n`;
-    write(root, { 'src/drivers/gamma.ts': driver('gamma', 'GAMA'), 'src/drivers/delta.ts': driver('delta', 'DELT'), 'src/drivers/notes.ts': `export const NOTE = 1;\n` });
+    writeFiles(root, { 'src/drivers/gamma.ts': driver('gamma', 'GAMA'), 'src/drivers/delta.ts': driver('delta', 'DELT'), 'src/drivers/notes.ts': `export const NOTE = 1;\n` });
     age(root, 60);
     expect((await scanned(root)).fresh).toBe(true);
     expect((await scanned(root)).fresh).toBe(false);
@@ -150,7 +144,7 @@ describe('scan cache', () => {
     };
 
     // A driver edited in place: that file alone is read and parsed.
-    write(root, { 'src/drivers/gamma.ts': driver('gamma', 'GAM2') });
+    writeFiles(root, { 'src/drivers/gamma.ts': driver('gamma', 'GAM2') });
     ageOnly(['src/drivers/gamma.ts'], 50);
     const edited = await scanned(root);
     expect(edited.result.stats).toMatchObject({ read: 1, parsed: 1, reused: 3, candidates: 4 });
@@ -168,7 +162,7 @@ describe('scan cache', () => {
     await expectAsWithoutCache(renamed.result);
 
     // A constants module: only the driver importing it is scanned again (it and the module parsed).
-    write(root, { 'src/shared/index.ts': `export const ALPHA = 'ALP2';\n` });
+    writeFiles(root, { 'src/shared/index.ts': `export const ALPHA = 'ALP2';\n` });
     ageOnly(['src/shared/index.ts'], 30);
     const constants = await scanned(root);
     expect(constants.result.stats).toMatchObject({ read: 1, parsed: 2, reused: 3 });
@@ -176,23 +170,23 @@ describe('scan cache', () => {
     await expectAsWithoutCache(constants.result);
 
     // A file without decorators: read again, nothing parsed.
-    write(root, { 'src/drivers/notes.ts': `export const NOTE = 2;\n` });
+    writeFiles(root, { 'src/drivers/notes.ts': `export const NOTE = 2;\n` });
     ageOnly(['src/drivers/notes.ts'], 20);
     expect((await scanned(root)).result.stats).toMatchObject({ read: 1, parsed: 0, reused: 4 });
 
     // An edit that leaves every declaration as it was: the kept tables serve again, unrendered.
     const loaded = await loadConfig(undefined, root);
-    write(root, { 'src/drivers/delta.ts': `${driver('delta', 'DEL2')}// a comment\n` });
+    writeFiles(root, { 'src/drivers/delta.ts': `${driver('delta', 'DEL2')}// a comment\n` });
     ageOnly(['src/drivers/delta.ts'], 15);
     expect((await generateFromConfig(loaded, { check: true, cache: true })).stats).toMatchObject({ read: 1, parsed: 1 });
-    write(root, { 'src/drivers/delta.ts': `${driver('delta', 'DEL2')}// another comment\n` });
+    writeFiles(root, { 'src/drivers/delta.ts': `${driver('delta', 'DEL2')}// another comment\n` });
     ageOnly(['src/drivers/delta.ts'], 14);
     const partial = await new ProjectScanner(loaded, { cache: true }).scan();
     expect(partial.stats).toMatchObject({ read: 1, parsed: 1 });
     expect(partial.tables?.map((t) => t.content)).toEqual([(await generateFromConfig(loaded, { check: true })).content]);
 
     // A new file where an import would now resolve: every file is scanned again.
-    write(root, { 'src/shared.ts': `export const ALPHA = 'NEWA';\n` });
+    writeFiles(root, { 'src/shared.ts': `export const ALPHA = 'NEWA';\n` });
     ageOnly(['src/shared.ts', 'src/drivers/gamma.ts'], 10);
     const shadowed = await scanned(root);
     expect(shadowed.result.stats).toMatchObject({ read: 5, reused: 0 });
@@ -201,7 +195,7 @@ describe('scan cache', () => {
 
   it('keeps no scan with diagnostics, nor one whose inputs changed in the last seconds', async () => {
     const root = project();
-    write(root, { 'src/drivers/bad.ts': `${head}@blockDriver({ format: 'Bad Name' }) export class Bad {}\n` });
+    writeFiles(root, { 'src/drivers/bad.ts': `${head}@blockDriver({ format: 'Bad Name' }) export class Bad {}\n` });
     age(root, 60);
     const broken = await scanned(root);
     expect(broken.result.diagnostics.map((d) => d.code)).toEqual(['GM1008']);
@@ -211,7 +205,7 @@ describe('scan cache', () => {
 
     rmSync(join(root, 'src/drivers/bad.ts'));
     // Just edited: not kept, the next run scans again.
-    write(root, { 'src/magic/beta.ts': `export const BETA = 'NOW!';\n` });
+    writeFiles(root, { 'src/magic/beta.ts': `export const BETA = 'NOW!';\n` });
     expect((await scanned(root)).fresh).toBe(true);
     expect(existsSync(file)).toBe(false);
     age(root, 30);
