@@ -1,12 +1,22 @@
 // Reading and changing a build's output files after the bundler wrote them (or, for esbuild's
 // `write: false`, in its `outputFiles`): each chunk is read once, and a chunk that gets the build
 // id is patched in place. Used by the esbuild plugin, and by the Vite plugin when the bundle is
-// written (see rollup-core.ts).
+// written (see rollup-core.ts); `memoryFiles` does the same for a bundle's chunks in memory
+// (rollup, Vite's `write: false`).
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync, writevSync } from 'node:fs';
 import type { OutputFile } from 'esbuild';
 import { writeAtomic } from '../src/codegen/write-file.js';
-import { applyInsertion, type Insertion } from './shared.js';
+
+/** Bytes to insert at a byte offset of a chunk's UTF-8 contents. */
+export interface Insertion {
+  at: number;
+  bytes: Uint8Array;
+}
+
+export function applyInsertion(contents: Uint8Array, { at, bytes }: Insertion): Buffer {
+  return Buffer.concat([contents.subarray(0, at), bytes, contents.subarray(at)]);
+}
 
 /** Reads and changes the build's outputs, on disk or in `outputFiles` (write: false). */
 export interface OutputStore {
@@ -105,19 +115,8 @@ export function outputStore(outputFiles: OutputFile[] | undefined): OutputStore 
     return at === undefined ? undefined : outputFiles[at]!.contents;
   };
   return {
-    read,
+    ...inMemory(read, put),
     write: (path, contents) => put(path, typeof contents === 'string' ? Buffer.from(contents) : contents),
-    patch: (path, insertionFor) => {
-      const code = read(path);
-      if (code === undefined) return undefined;
-      const inserted = insertionFor(code);
-      put(path, applyInsertion(code, inserted));
-      return { code, inserted };
-    },
-    writeFrom: (path, at, parts) => {
-      const code = read(path);
-      if (code !== undefined) put(path, Buffer.concat([code.subarray(0, at), ...parts]));
-    },
     rename: (from, to) => {
       const at = index.get(from);
       if (at === undefined) return;
@@ -131,6 +130,35 @@ export function outputStore(outputFiles: OutputFile[] | undefined): OutputStore 
       outputFiles.splice(at, 1);
       index.clear();
       outputFiles.forEach((f, i) => index.set(f.path, i));
+    },
+  };
+}
+
+/** What `finishChunks` (shared.ts) needs of the outputs: the store (disk or `outputFiles`), or chunks in memory. */
+export type ChunkFiles = Pick<OutputStore, 'read' | 'patch' | 'writeFrom'>;
+
+/** Chunks held in memory, by path (a bundle's chunks before they are written). */
+export function memoryFiles(contents: Map<string, Uint8Array>): ChunkFiles {
+  return inMemory(
+    (path) => contents.get(path),
+    (path, bytes) => contents.set(path, bytes),
+  );
+}
+
+/** read, patch and writeFrom over bytes in memory, through `get` and `put`. */
+function inMemory(get: (path: string) => Uint8Array | undefined, put: (path: string, bytes: Uint8Array) => void): ChunkFiles {
+  return {
+    read: get,
+    patch: (path, insertionFor) => {
+      const code = get(path);
+      if (code === undefined) return undefined;
+      const inserted = insertionFor(code);
+      put(path, applyInsertion(code, inserted));
+      return { code, inserted };
+    },
+    writeFrom: (path, at, parts) => {
+      const code = get(path);
+      if (code !== undefined) put(path, Buffer.concat([code.subarray(0, at), ...parts]));
     },
   };
 }

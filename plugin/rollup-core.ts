@@ -186,6 +186,7 @@ export function createCore(core: CoreOptions) {
    */
   async function beforeBundlerStarts(unwatchedBuild: boolean): Promise<void> {
     transformFilter.id.exclude = [DECLARATION];
+    preparedAhead = undefined;
     if (!unwatchedBuild) return;
     try {
       preparedAhead = await prepareBuild(options, state.cwd, state.current);
@@ -196,7 +197,6 @@ export function createCore(core: CoreOptions) {
     const { loaded, result } = preparedAhead;
     const folders = [...new Set(result.drivers.map((d) => dirname(resolve(loaded.root, d.file))))].sort();
     const legacy = folders.filter((dir) => folderTransformSettings(dir)?.experimentalDecorators === true);
-    clearTransformSettings();
     if (legacy.length === 0) return;
     // Modules directly in those folders, named as Vite names them (forward slashes, no query).
     const alternatives = legacy.map((dir) => escapeRegExp(dir.split(sep).join('/'))).join('|');

@@ -13,7 +13,7 @@ import { BUILD_ID_EXPORT, MANIFEST_VERSION, type BuildManifest, type ManifestChu
 import { packageSpecifier } from '../src/scanner/driver-packages.js';
 import { nodeFileSystem } from '../src/scanner/file-system.js';
 import { probeModulePath, ProjectScanner } from '../src/scanner/scan.js';
-import type { OutputStore } from './output-store.js';
+import { memoryFiles, type ChunkFiles, type Insertion } from './output-store.js';
 
 export type { BuildManifest, ManifestChunk, ManifestDriver, ManifestProbe } from '../src/runtime/manifest.js';
 export { BUILD_ID_EXPORT } from '../src/runtime/manifest.js';
@@ -301,16 +301,6 @@ export interface FinalizedBuild {
   patched: Map<string, string>;
 }
 
-/** Bytes to insert at a byte offset of a chunk's UTF-8 contents. */
-export interface Insertion {
-  at: number;
-  bytes: Uint8Array;
-}
-
-export function applyInsertion(contents: Uint8Array, { at, bytes }: Insertion): Buffer {
-  return Buffer.concat([contents.subarray(0, at), bytes, contents.subarray(at)]);
-}
-
 /** One output chunk's share of the build id: its name, and its length and SHA-384 unless the name carries the bundler's hash of the contents. */
 interface BuildIdPart {
   /** Path relative to the output folder, forward slashes. */
@@ -375,9 +365,6 @@ export function insertionPoint(contents: Uint8Array): { at: number; newline: boo
   }
   return { at: bytes.length, newline: bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a };
 }
-
-/** What `finishChunks` needs of the outputs: output-store.ts's store (disk or `outputFiles`), or chunks in memory. */
-export type ChunkFiles = Pick<OutputStore, 'read' | 'patch' | 'writeFrom'>;
 
 /** A chunk to finish: where it is, its size if known, whether it is lazy (gets the build id statement). */
 export interface ChunkToFinish {
@@ -472,24 +459,6 @@ function chunkEntries(input: FinalizeInput): { buildId: string; chunks: Record<s
   for (const [file, final] of finished) chunks[file] = { file, ...final };
   for (const chunk of input.chunks) if (lazyFiles.has(chunk.file) && typeof chunk.code === 'string') patched.set(chunk.file, withBuildId(chunk.code, buildId));
   return { buildId, chunks, patched };
-}
-
-/** Chunks held in memory, by file, for `finishChunks`. */
-function memoryFiles(contents: Map<string, Uint8Array>): ChunkFiles {
-  return {
-    read: (path) => contents.get(path),
-    patch: (path, insertionFor) => {
-      const code = contents.get(path);
-      if (code === undefined) return undefined;
-      const inserted = insertionFor(code);
-      contents.set(path, applyInsertion(code, inserted));
-      return { code, inserted };
-    },
-    writeFrom: (path, at, parts) => {
-      const code = contents.get(path);
-      if (code !== undefined) contents.set(path, Buffer.concat([code.subarray(0, at), ...parts]));
-    },
-  };
 }
 
 /** Computes the build id (unless given), adds it to the lazy chunks and makes the manifest from the final bytes. */
