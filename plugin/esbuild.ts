@@ -29,6 +29,7 @@ import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge
 import {
   DEFAULT_MANIFEST,
   clearRealPaths,
+  driverFile,
   escapeRegExp,
   finalizeBuild,
   finishChunks,
@@ -128,7 +129,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
 
         const guard = validated.guard ?? 'error';
         if (guard !== 'off') {
-          for (const message of guardMessages(result.metafile, metaCwd, abs, userEntrySet, lazy)) (guard === 'error' ? errors : warnings).push(message);
+          for (const message of guardMessages(result.metafile, metaCwd, abs, userEntrySet, current)) (guard === 'error' ? errors : warnings).push(message);
           if (errors.length > 0) return { errors, warnings };
         }
 
@@ -152,7 +153,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         // esbuild reports real paths: where a link in the project's path makes them differ, the
         // lazy entries are looked up by their real paths too (made once, only then).
         let lazyByRealPath: Map<string, LazyEntry> | undefined;
-        const lazyEntryOf = (source: string) => lazyByFile.get(source) ?? (lazyByRealPath ??= new Map(lazy.map((e) => [realPath(e.file), e]))).get(source);
+        const lazyEntryOf = (source: string) => lazyByFile.get(source) ?? (lazyByRealPath ??= new Map(lazy.map((e) => [realFile(e.file), e]))).get(source);
         for (const [output, info] of jsOutputs(result.metafile)) {
           const file = rel(output);
           const source = info.entryPoint ? abs(info.entryPoint) : undefined;
@@ -302,7 +303,8 @@ function removeStaleOutputs(metafile: Metafile, abs: (path: string) => string, s
   }
 }
 
-function guardMessages(metafile: Metafile, cwd: string, abs: (path: string) => string, userEntries: ReadonlySet<string>, lazy: readonly LazyEntry[]): PartialMessage[] {
+function guardMessages(metafile: Metafile, cwd: string, abs: (path: string) => string, userEntries: ReadonlySet<string>, prepared: PreparedBuild): PartialMessage[] {
+  const lazy = prepared.lazyEntries;
   // By the paths the metafile gives (real ones: see metaCwd).
   const drivers = new Map(lazy.filter((e) => e.kind === 'driver').map((e) => [realFile(e.file), e.name]));
   if (drivers.size === 0 || !driverOutsideItsChunk(metafile, abs, drivers)) return [];
@@ -322,7 +324,7 @@ function guardMessages(metafile: Metafile, cwd: string, abs: (path: string) => s
   return violations.map((v) => {
     const last = v.chain[v.chain.length - 1]!;
     return {
-      text: `gen-modules: ${formatViolation(v, cwd)}`,
+      text: `gen-modules: ${formatViolation(v, cwd, driverFile(prepared, v.driver))}`,
       location: last.line > 0 ? { file: relativePosix(cwd, last.file), line: last.line, column: Math.max(0, last.column - 1) } : null,
     };
   });

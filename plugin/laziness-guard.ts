@@ -90,12 +90,15 @@ function chainTo(
   return steps;
 }
 
-/** The message: the chain, each step `file:line: import 'specifier'`, and what to do. */
-export function formatViolation(violation: GuardViolation, cwd: string): string {
+/**
+ * The message: the chain, each step `file:line: import 'specifier'`, and what to do. `driverFile`
+ * names the driver as the configuration found it (the bundler may name it by a real path).
+ */
+export function formatViolation(violation: GuardViolation, cwd: string, driverFile?: string): string {
   const rel = (file: string) => relativePosix(cwd, file);
   const from = violation.root.kind === 'entry' ? 'an entry' : `the lazy chunk of ${rel(violation.root.file)}`;
   const lines = [
-    `module driver '${violation.driver}' (${rel(violation.file)}) is reachable from ${from} through static imports, so it would be bundled there instead of in its own chunk:`,
+    `module driver '${violation.driver}' (${driverFile ?? rel(violation.file)}) is reachable from ${from} through static imports, so it would be bundled there instead of in its own chunk:`,
     ...violation.chain.map((s) => `  ${rel(s.file)}:${s.line || '?'}: import ${JSON.stringify(s.specifier ?? rel(s.to))}${s.to === violation.file ? '' : ` (${rel(s.to)})`}`),
     `Load it through the driver registry (registry.load('${violation.driver}')), import only its helper modules, use \`import type\` for types, or make it builtin in the gen-modules config ("states": { "${violation.driver}": "builtin" }).`,
   ];

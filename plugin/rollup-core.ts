@@ -4,14 +4,16 @@
 // chunk), the laziness guard over the module graph, the build id and the manifest.
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve, sep } from 'node:path';
-import type { NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk, TransformPluginContext } from 'rollup';
+import type { NormalizedInputOptions, NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk, TransformPluginContext } from 'rollup';
 import { writeAtomic } from '../src/codegen/write-file.js';
 import { clearGuardSourceCache, findViolations, formatViolation } from './laziness-guard.js';
 import { outputStore } from './output-store.js';
 import {
   DEFAULT_MANIFEST,
   clearRealPaths,
+  driverFile,
   escapeRegExp,
+  followFileLink,
   finalizeBuild,
   finishChunks,
   joinBundlerMessages,
@@ -286,8 +288,8 @@ export function createCore(core: CoreOptions) {
       const last = violation.chain[violation.chain.length - 1];
       const log = {
         message: violation.chain.length
-          ? `gen-modules: ${formatViolation(violation, state.cwd)}`
-          : `gen-modules: module driver '${violation.driver}' (${relativePosix(state.cwd, file(violation))}) was bundled into chunk ${home.get(violation.file)}, which is loaded eagerly, but no static import chain leads to it (a manualChunks or chunk-merging setting?)`,
+          ? `gen-modules: ${formatViolation(violation, state.cwd, driverFile(state.current, violation.driver))}`
+          : `gen-modules: module driver '${violation.driver}' (${driverFile(state.current, violation.driver)}) was bundled into chunk ${home.get(violation.file)}, which is loaded eagerly, but no static import chain leads to it (a manualChunks or chunk-merging setting?)`,
         id: last?.file ?? violation.file,
         ...(last && last.line > 0 ? { loc: { file: last.file, line: last.line, column: Math.max(0, last.column - 1) } } : {}),
       };
@@ -295,12 +297,14 @@ export function createCore(core: CoreOptions) {
       else context.warn(log);
     }
   }
-  const file = (v: { file: string }) => v.file;
 
+  /** Rollup's `preserveSymlinks`, for the TypeScript resolution to follow links as rollup does. */
+  let preserveSymlinks = false;
   const hooks = {
     name: 'gen-modules',
 
-    async buildStart(this: PluginContext) {
+    async buildStart(this: PluginContext, inputOptions?: NormalizedInputOptions) {
+      preserveSymlinks = inputOptions?.preserveSymlinks ?? false;
       const prepared = await prepare(this);
       const targets = watchTargets(prepared.loaded);
       this.addWatchFile(targets.configFile);
@@ -320,7 +324,10 @@ export function createCore(core: CoreOptions) {
           if (existsSync(base)) return null;
           for (const ext of [`.${match[1]}ts${match[2]}`, ...(match[2] ? [] : [`.${match[1]}tsx`])]) {
             const candidate = base.slice(0, -match[0].length) + ext;
-            if (existsSync(candidate)) return candidate;
+            // A file that is a link is named by its real path, as rollup's own resolution does:
+            // otherwise a driver file that is a link would be bundled twice, once in its lazy
+            // chunk (an emitted chunk, resolved by rollup) and once where the table imports it.
+            if (existsSync(candidate)) return preserveSymlinks ? candidate : followFileLink(candidate);
           }
           return null;
         }

@@ -2,7 +2,7 @@
 // alpha statically (src/main.ts:3 -> src/core/boot.ts:5 -> src/drivers/alpha.ts), which every
 // bundler would otherwise bundle eagerly without a word (esbuild, rollup) or with a vague warning
 // (Vite). The build fails with the import chain, each step as file:line.
-import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,38 @@ describe('laziness guard', () => {
       expect(error!.message).toContain(`src/core/boot.ts:5: import "../drivers/alpha.js"`);
     } finally {
       cleanup(links);
+    }
+  });
+
+  // A driver file that is itself a link (here to a file in another folder): the bundlers name its
+  // module by the real path, the scanner by the link. Both the guard and the lazy chunk must see
+  // one module.
+  const withLinkedAlpha = (dir: string) => {
+    mkdirSync(join(dir, 'src/impl'));
+    renameSync(join(dir, 'src/drivers/alpha.ts'), join(dir, 'src/impl/alpha-real.ts'));
+    symlinkSync('../impl/alpha-real.ts', join(dir, 'src/drivers/alpha.ts'), 'file');
+    return dir;
+  };
+  it.each(BUNDLERS)('%s: a driver file that is a symlink: the guard sees a static import of it, and its one module is its lazy chunk', async (bundler) => {
+    const dir = withLinkedAlpha(copyApp('guard'));
+    try {
+      const error = await buildApp(bundler, dir, join(dir, 'dist')).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error, 'the build must fail').toBeDefined();
+      expect(error!.message).toContain(`module driver 'alpha' (src/drivers/alpha.ts) is reachable from an entry through static imports`);
+
+      writeFileSync(join(dir, 'src/core/boot.ts'), `export function bootDrivers(): string {\n  return 'none';\n}\n`);
+      const out = join(dir, 'dist');
+      await buildApp(bundler, dir, out);
+      const manifest = JSON.parse(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8')) as BuildManifest;
+      expect(manifest.drivers.alpha?.chunk).toMatch(/^drivers\/alpha-[\w-]+\.mjs$/);
+      const chunks = readdirSync(out, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.mjs'));
+      const withAlpha = chunks.filter((f) => /\bAlphaDriver\s*=\s*class\b|\bclass AlphaDriver\b/.test(readFileSync(join(out, f), 'utf8')));
+      expect(withAlpha).toEqual([manifest.drivers.alpha!.chunk]);
+    } finally {
+      cleanup(dir);
     }
   });
 
