@@ -289,7 +289,7 @@ export function createCore(core: CoreOptions) {
       const log = {
         message: violation.chain.length
           ? `gen-modules: ${formatViolation(violation, state.cwd, driverFile(state.current, violation.driver))}`
-          : `gen-modules: module driver '${violation.driver}' (${driverFile(state.current, violation.driver)}) was bundled into chunk ${home.get(violation.file)}, which is loaded eagerly, but no static import chain leads to it (a manualChunks or chunk-merging setting?)`,
+          : `gen-modules: module driver '${violation.driver}' (${driverFile(state.current, violation.driver) ?? relativePosix(state.cwd, violation.file)}) was bundled into chunk ${home.get(violation.file)}, which is loaded eagerly, but no static import chain leads to it (a manualChunks or chunk-merging setting?)`,
         id: last?.file ?? violation.file,
         ...(last && last.line > 0 ? { loc: { file: last.file, line: last.line, column: Math.max(0, last.column - 1) } } : {}),
       };
