@@ -253,6 +253,30 @@ describe('plugin source layouts', () => {
     expect(existsSync(join(out, 'gen-modules-manifest.json'))).toBe(false);
   });
 
+  // A production build minifies: the build id statement, the manifest's sizes and integrity values
+  // and the loading of each driver must hold for minified chunks, with a banner and a footer
+  // comment around the code (esbuild's banner/footer; rolldown's postBanner/postFooter, added after
+  // its minifier, which drops comments).
+  it.each(['esbuild', 'vite'] as const)('%s: a minified build with a banner and a footer runs, its lazy chunks carry the build id, and the manifest matches the bytes', async (bundler) => {
+    const out = join(app!, `dist-min-${bundler}`);
+    const banner = '/*! (c) banner */';
+    const footer = '//! footer without a final newline';
+    await buildApp(bundler, app!, out, bundler === 'esbuild' ? { esbuild: { minify: true, banner: { js: banner }, footer: { js: footer } } } : { vite: { build: { minify: true, rollupOptions: { input: { main: join(app!, 'src/main.ts') }, output: { format: 'es', entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs', postBanner: banner, postFooter: footer } } } } });
+    const manifest = parseManifest(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8'));
+    for (const key of Object.keys(manifest.drivers)) {
+      const code = readFileSync(join(out, manifest.drivers[key]!.chunk!), 'utf8');
+      expect(code.startsWith(banner), key).toBe(true);
+      expect(code, key).toContain(footer);
+      expect(code, key).toContain(manifest.buildId);
+      // Minified: no indented lines.
+      expect(code, key).not.toMatch(/\n {2}\S/);
+    }
+    expectManifestMatchesDisk(manifest, out);
+    const run = await runNode([join(out, 'main.mjs')]);
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toMatchObject({ twinA: '<twin-a>', solo: '<block solo>', char: 'char solo', probed: 'pkgfmt', pkg: 'package (compiled)' });
+  });
+
   it('esbuild: the build id goes before the sourceMappingURL comment, and write: false gives the same files', async () => {
     const onDisk = join(app!, 'dist-maps');
     await buildApp('esbuild', app!, onDisk, { esbuild: { sourcemap: true } });
