@@ -97,7 +97,10 @@ function cacheKey(loaded: LoadedConfig): string {
   return createHash('sha256').update(JSON.stringify([1, loaded.file, loaded.config, process.version, code])).digest('hex');
 }
 
-const stampOf = (path: string): [string, number, number, number] | undefined => {
+type Stamp = [string, number, number, number];
+/** Stamps of inputs by path (readScanCache's, for prepareScanCache). */
+export type ScanCacheStamps = ReadonlyMap<string, Stamp>;
+const stampOf = (path: string): Stamp | undefined => {
   const s = statSync(path, { throwIfNoEntry: false });
   return s ? [path, s.size, s.mtimeMs, s.ino] : undefined;
 };
@@ -113,6 +116,11 @@ export type ScanCacheRead =
       asked: string[];
       /** The kept scan (its tables serve again when the drivers come out the same). */
       previous: CachedScan;
+      /**
+       * The stamps just taken of the inputs that had not changed, by path: the next record can
+       * take them instead of a second stat() each (what this scan reused was checked against them).
+       */
+      stamps: ScanCacheStamps;
     };
 
 /** The cached scan when the listing and every input and folder are as they were; else what of it still holds. */
@@ -128,16 +136,25 @@ export function readScanCache(loaded: LoadedConfig, listing: readonly string[]):
   if (record?.key !== cacheKey(loaded) || !Array.isArray(record.listing) || record.listing.length !== listing.length) return undefined;
   for (let i = 0; i < listing.length; i++) if (record.listing[i] !== listing[i]) return undefined;
   const changed = new Set<string>();
+  const same = new Map<string, Stamp>();
   for (const [path, size, mtime, ino] of record.stamps) {
     const now = stampOf(path);
     if (!now || now[1] !== size || now[2] !== mtime || now[3] !== ino) changed.add(path);
+    else same.set(path, now);
   }
   const foldersSame = record.folders.every(([path, mtime]) => folderTime(path) === mtime);
   if (changed.size === 0 && foldersSame) return { scan: record.scan };
-  return reusableFiles(file, record, new Set(listing), changed, foldersSame);
+  return reusableFiles(file, record, new Set(listing), changed, foldersSame, same);
 }
 
-function reusableFiles(file: string, record: CacheRecord, listing: ReadonlySet<string>, changed: ReadonlySet<string>, foldersSame: boolean): ScanCacheRead | undefined {
+function reusableFiles(
+  file: string,
+  record: CacheRecord,
+  listing: ReadonlySet<string>,
+  changed: ReadonlySet<string>,
+  foldersSame: boolean,
+  stamps: ScanCacheStamps,
+): ScanCacheRead | undefined {
   let details: CacheDetails;
   try {
     details = deserialize(readFileSync(detailsFile(file))) as CacheDetails;
@@ -156,7 +173,7 @@ function reusableFiles(file: string, record: CacheRecord, listing: ReadonlySet<s
     const kept = files.get(path);
     if (kept && !changed.has(path) && !kept.deps.some((dep) => changed.has(dep))) reusable.set(path, kept);
   }
-  return { reusable, asked: details.answers.map(([path]) => path), previous: record.scan };
+  return { reusable, asked: details.answers.map(([path]) => path), previous: record.scan, stamps };
 }
 
 const detailsFile = (file: string) => file.replace(/\.bin$/, '.files.bin');
@@ -178,7 +195,8 @@ const SETTLE_MS = 2000;
 /**
  * Keeps a clean scan that started at `startedMs` (Date.now()). `files`: each listed file's result
  * and inputs; `lookedIn`: every path the scan's file system was asked about. The stamps are taken
- * now; the returned function writes the files (at once, or later: serializing and writing is most
+ * now, except those in `known` (taken when this scan started, of inputs that had not changed: if
+ * one changed since, the record holds the older stamp and the next run scans it again); the returned function writes the files (at once, or later: serializing and writing is most
  * of the cost, and the stamps must be taken before the caller writes its tables, whose folder's
  * mtime would change). Undefined when there is nothing to keep.
  */
@@ -189,6 +207,7 @@ export function prepareScanCache(
   files: ReadonlyMap<string, CachedFile>,
   lookedIn: Iterable<string>,
   startedMs: number,
+  known?: ScanCacheStamps,
 ): (() => void) | undefined {
   const file = scanCacheFile(loaded);
   if (!file) return undefined;
@@ -199,7 +218,7 @@ export function prepareScanCache(
     const stamped = new Set<string>();
     for (const input of scan.inputs) {
       const path = resolve(loaded.root, input);
-      const stamp = stampOf(path);
+      const stamp = known?.get(path) ?? stampOf(path);
       if (!stamp || stamp[2] >= settled) return undefined;
       stamps.push(stamp);
       stamped.add(path);

@@ -21,7 +21,7 @@ import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.j
 import { toDriverInfo } from './block-driver-options.js';
 import { checkDriverSet } from './check-driver-set.js';
 import { saveCodeCaches } from './code-cache.js';
-import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, type CachedFile, type CachedScan } from './scan-cache.js';
+import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, type CachedFile, type CachedScan, type ScanCacheStamps } from './scan-cache.js';
 import { resolvePackages, type ResolvedPackage } from './driver-packages.js';
 import { nodeFileSystem, readTextFileSystem, type ScanFileSystem } from './file-system.js';
 import { listFiles } from './list-files.js';
@@ -133,7 +133,7 @@ export class ProjectScanner {
   /** With the scan cache on: every path the scan's file system was asked about. */
   private readonly asked: Set<string> | undefined;
   /** The last clean scan's cache entry, written by keepScan (once generate has its tables). */
-  private kept: { listing: string[]; scan: CachedScan; files: Map<string, CachedFile>; startedMs: number } | undefined;
+  private kept: { listing: string[]; scan: CachedScan; files: Map<string, CachedFile>; startedMs: number; stamps?: ScanCacheStamps } | undefined;
 
   constructor(
     readonly loaded: LoadedConfig,
@@ -276,7 +276,13 @@ export class ProjectScanner {
         const record = this.records.get(path);
         if (record) perFile.set(path, { result: record.candidate ? (record.result ?? null) : null, deps: [...record.deps] });
       }
-      this.kept = { listing: files.map((f) => f.path), scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates }, files: perFile, startedMs };
+      this.kept = {
+        listing: files.map((f) => f.path),
+        scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates },
+        files: perFile,
+        startedMs,
+        ...(cached ? { stamps: cached.stamps } : {}),
+      };
     }
     return result;
   }
@@ -304,9 +310,9 @@ export class ProjectScanner {
    */
   keepScan(tables?: RenderedTable[], when: 'now' | 'soon' = 'now'): void {
     if (!this.kept || !this.asked) return;
-    const { listing, scan, files, startedMs } = this.kept;
+    const { listing, scan, files, startedMs, stamps } = this.kept;
     this.kept = undefined;
-    const write = prepareScanCache(this.loaded, listing, { ...scan, ...(tables ? { tables } : {}) }, files, this.asked, startedMs);
+    const write = prepareScanCache(this.loaded, listing, { ...scan, ...(tables ? { tables } : {}) }, files, this.asked, startedMs, stamps);
     // 'soon': once the caller yields, e.g. while a bundler builds (serializing and writing: about
     // 5 ms at 200 drivers, off the build's path). The stamps were taken now.
     if (write && when === 'soon') setImmediate(write);

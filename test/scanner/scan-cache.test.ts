@@ -193,6 +193,31 @@ describe('scan cache', () => {
     expect(shadowed.magic).toContain('NEWA');
   });
 
+  // A result the scan took from the cache is recorded with the stamp its input had when the scan
+  // checked it: an input changed later, with a date in the past (as rsync -t or tar leave it), is
+  // scanned again by the next run rather than kept under its new stamp with the old result.
+  it('an input changed between the check and the write of the cache, dated in the past, is scanned again next time', async () => {
+    const root = project();
+    const loaded = await loadConfig(undefined, root);
+    expect((await scanned(root)).fresh).toBe(true);
+    const dateBack = (file: string, secondsAgo: number) => {
+      const when = new Date(Date.now() - secondsAgo * 1000);
+      utimesSync(join(root, file), when, when);
+    };
+    writeFiles(root, { 'src/shared/index.ts': `export const ALPHA = 'ALP2';\n` });
+    dateBack('src/shared/index.ts', 50);
+    const scanner = new ProjectScanner(loaded, { cache: true });
+    const partial = await scanner.scan();
+    expect(partial.stats).toMatchObject({ read: 1, reused: 1 });
+    expect(JSON.stringify(partial.drivers.map((d) => d.probes))).toContain('BETA');
+    writeFiles(root, { 'src/magic/beta.ts': `export const BETA = 'BET2';\n` });
+    dateBack('src/magic/beta.ts', 45);
+    scanner.keepScan();
+    const next = await scanned(root);
+    expect(next.fresh).toBe(true);
+    expect(next.magic).toContain('BET2');
+  });
+
   it('keeps no scan with diagnostics, nor one whose inputs changed in the last seconds', async () => {
     const root = project();
     writeFiles(root, { 'src/drivers/bad.ts': `${head}@blockDriver({ format: 'Bad Name' }) export class Bad {}\n` });
