@@ -335,6 +335,14 @@ export function createCore(core: CoreOptions) {
 
     transform: core.transform === 'none' ? undefined : { filter: transformFilter, handler: compileTs },
 
+    // The runtime loads lazy chunks with import() and the build id statement is an export: other
+    // formats (cjs, amd, system) would build and then fail to load.
+    renderStart(this: PluginContext, output: NormalizedOutputOptions) {
+      if (output.format !== 'es') {
+        this.error(`gen-modules/${core.bundler}: lazy chunks are loaded with import(), so they must be ES modules: output.format must be 'es' (got '${output.format}')`);
+      }
+    },
+
     outputOptions(output: OutputOptions): OutputOptions {
       const userChunks = output.chunkFileNames;
       const userEntries = output.entryFileNames;

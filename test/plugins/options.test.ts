@@ -20,6 +20,27 @@ describe('plugin options', () => {
     expect(() => make({ config: 'gen-modules.config.json', guard: 'warn', manifest: 'm.json' })).not.toThrow();
   });
 
+  // The runtime imports lazy chunks with import(), and the build id statement is an export.
+  it.each(BUNDLERS)('%s: an output format other than ES modules fails the build, naming the option', async (bundler) => {
+    const app = copyApp('guard');
+    try {
+      const out = join(app, 'dist');
+      const cjs = {
+        esbuild: { esbuild: { format: 'cjs' as const } },
+        rollup: { rollupFormat: 'cjs' as const },
+        vite: { vite: { build: { rollupOptions: { input: { main: join(app, 'src/main.ts') }, output: { format: 'cjs' as const } } } } },
+      }[bundler];
+      const error = await buildApp(bundler, app, out, cjs).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error, 'the build must fail').toBeDefined();
+      expect(error!.message).toMatch(bundler === 'esbuild' ? /gen-modules\/esbuild: lazy chunks need code splitting, which esbuild supports only with format: 'esm' \(got 'cjs'\)/ : new RegExp(`gen-modules/${bundler}: lazy chunks are loaded with import\\(\\), so they must be ES modules: output.format must be 'es' \\(got 'cjs'\\)`));
+    } finally {
+      cleanup(app);
+    }
+  });
+
   it('typescript: rollup and Vite take it (nested keys checked too); esbuild refuses it', () => {
     expect(() => genRollup({ typescript: { experimentalDecorators: true, target: 'es2022' } })).not.toThrow();
     expect(() => genVite({ typescript: { experimentalDecorator: true } as never })).toThrow(

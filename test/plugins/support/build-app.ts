@@ -38,6 +38,8 @@ export interface BuildAppOptions {
   esbuild?: Partial<import('esbuild').BuildOptions> & { pluginsBefore?: import('esbuild').Plugin[] };
   /** esbuild only: receives the build result (outputFiles under write: false). */
   onEsbuildResult?: (result: import('esbuild').BuildResult) => void;
+  /** rollup only: the output format (default 'es'). */
+  rollupFormat?: 'es' | 'cjs';
   /** Vite only: more `build` options (sourcemap, write...) and plugins listed before gen-modules'. */
   vite?: { build?: Record<string, unknown>; pluginsBefore?: import('vite').PluginOption[]; withPlugin?: (plugin: import('vite').Plugin) => void };
   /** Vite only: receives the build's result (the chunks under write: false). */
@@ -93,7 +95,7 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
       onwarn: (warning) => warnings.push(warning.message),
     });
     try {
-      await bundle.write(output);
+      await bundle.write({ ...output, format: options.rollupFormat ?? output.format });
     } finally {
       await bundle.close();
     }
