@@ -2,7 +2,8 @@
 // preloaded at once with <link rel="modulepreload" integrity="sha384-...">, so the shared chunk
 // is requested before the driver chunk has even arrived (no waterfall), and a chunk whose bytes do
 // not match the manifest's SRI value is refused. The app is fixtures/plugin-apps/basic's browser
-// entry, built with esbuild for the browser and served from 127.0.0.1.
+// entry, built for the browser with esbuild and with a Vite client build (Vite's defaults: chunks
+// under assets/, its own preload helper and modulepreload polyfill), served from 127.0.0.1.
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -22,7 +23,41 @@ const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => 
 });
 const available = requireTool(CHROMIUM ?? 'chromium', 'the modulepreload test');
 
-describe.runIf(available)('modulepreload in Chromium', () => {
+/** Builds the basic app's browser entry into `out` (entry `browser.js` at its root). */
+async function buildForBrowser(bundler: 'esbuild' | 'vite', app: string, out: string): Promise<void> {
+  const runtime = `${repoRoot}src/runtime/index.ts`;
+  if (bundler === 'esbuild') {
+    const { build } = await import('esbuild');
+    const { default: genModules } = await import('gen-modules/esbuild');
+    await build({
+      absWorkingDir: app,
+      entryPoints: { browser: 'src/browser.ts' },
+      outdir: out,
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      alias: { 'gen-modules/runtime': runtime },
+      logLevel: 'silent',
+      plugins: [genModules({ cwd: app })],
+    });
+    return;
+  }
+  // A Vite client build with its defaults (chunks under assets/, its modulepreload polyfill, its
+  // preload helper around the table's import() calls); only the entry's name is fixed.
+  const { build } = await import('vite');
+  const { default: genModules } = await import('gen-modules/vite');
+  await build({
+    configFile: false,
+    root: app,
+    logLevel: 'silent',
+    resolve: { alias: { 'gen-modules/runtime': runtime } },
+    plugins: [genModules({ cwd: app })],
+    build: { outDir: out, emptyOutDir: true, target: 'es2022', rollupOptions: { input: { browser: join(app, 'src/browser.ts') }, output: { entryFileNames: '[name].js' } } },
+  });
+}
+
+describe.runIf(available).each(['esbuild', 'vite'] as const)('modulepreload in Chromium (%s build)', (bundler) => {
   let app: string | undefined;
   let out: string;
   let manifest: BuildManifest;
@@ -36,20 +71,7 @@ describe.runIf(available)('modulepreload in Chromium', () => {
   beforeAll(async () => {
     app = copyApp('basic');
     out = join(app, 'dist-browser');
-    const { build } = await import('esbuild');
-    const { default: genModules } = await import('gen-modules/esbuild');
-    await build({
-      absWorkingDir: app,
-      entryPoints: { browser: 'src/browser.ts' },
-      outdir: out,
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2022',
-      alias: { 'gen-modules/runtime': `${repoRoot}src/runtime/index.ts` },
-      logLevel: 'silent',
-      plugins: [genModules({ cwd: app })],
-    });
+    await buildForBrowser(bundler, app, out);
     manifest = JSON.parse(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8')) as BuildManifest;
     server = createServer((req, res) => {
       const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).slice(1) || 'index.html';
