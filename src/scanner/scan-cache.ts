@@ -97,8 +97,9 @@ function cacheKey(loaded: LoadedConfig): string {
   return createHash('sha256').update(JSON.stringify([1, loaded.file, loaded.config, process.version, code])).digest('hex');
 }
 
-type Stamp = [string, number, number, number];
-/** Stamps of inputs by path (readScanCache's, for prepareScanCache). */
+/** An input's path, size, mtime and inode. */
+export type Stamp = [string, number, number, number];
+/** Stamps of inputs by path (taken by readScanCache or when a file is read, for prepareScanCache). */
 export type ScanCacheStamps = ReadonlyMap<string, Stamp>;
 const stampOf = (path: string): Stamp | undefined => {
   const s = statSync(path, { throwIfNoEntry: false });
@@ -195,8 +196,9 @@ const SETTLE_MS = 2000;
 /**
  * Keeps a clean scan that started at `startedMs` (Date.now()). `files`: each listed file's result
  * and inputs; `lookedIn`: every path the scan's file system was asked about. The stamps are taken
- * now, except those in `known` (taken when this scan started, of inputs that had not changed: if
- * one changed since, the record holds the older stamp and the next run scans it again); the returned function writes the files (at once, or later: serializing and writing is most
+ * now, except those in `known`: a file's stamp just before the scan read it, or, for an input
+ * whose result came from the cache, the stamp the cache was checked against. If such an input
+ * changed since, the record holds the older stamp and the next run scans it again; the returned function writes the files (at once, or later: serializing and writing is most
  * of the cost, and the stamps must be taken before the caller writes its tables, whose folder's
  * mtime would change). Undefined when there is nothing to keep.
  */
@@ -249,10 +251,20 @@ export function prepareScanCache(
   }
 }
 
-/** A file system that remembers every path it was asked about (for the cache's folder list). */
-export function recordingFileSystem(base: ScanFileSystem, asked: Set<string>): ScanFileSystem {
+/**
+ * A file system that remembers every path it was asked about (for the cache's folder list) and
+ * the stamp of each file just before it read it: the record then describes the text the scan
+ * read, and a change made after the read, even one dated in the past, makes the next run scan the
+ * file again.
+ */
+export function recordingFileSystem(base: ScanFileSystem, asked: Set<string>, readStamps: Map<string, Stamp>): ScanFileSystem {
   return {
-    readText: (path) => (asked.add(path), base.readText(path)),
+    readText(path) {
+      asked.add(path);
+      const stamp = stampOf(path);
+      if (stamp) readStamps.set(path, stamp);
+      return base.readText(path);
+    },
     isFile: (path) => (asked.add(path), base.isFile(path)),
     realpath: (path) => (asked.add(path), base.realpath(path)),
     ...(base.forget ? { forget: (paths?: Iterable<string>) => base.forget!(paths) } : {}),

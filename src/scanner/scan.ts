@@ -21,7 +21,7 @@ import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.j
 import { toDriverInfo } from './block-driver-options.js';
 import { checkDriverSet } from './check-driver-set.js';
 import { saveCodeCaches } from './code-cache.js';
-import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, type CachedFile, type CachedScan, type ScanCacheStamps } from './scan-cache.js';
+import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, type CachedFile, type CachedScan, type ScanCacheStamps, type Stamp } from './scan-cache.js';
 import { resolvePackages, type ResolvedPackage } from './driver-packages.js';
 import { nodeFileSystem, readTextFileSystem, type ScanFileSystem } from './file-system.js';
 import { listFiles } from './list-files.js';
@@ -132,6 +132,8 @@ export class ProjectScanner {
   private inputs: string[] | undefined;
   /** With the scan cache on: every path the scan's file system was asked about. */
   private readonly asked: Set<string> | undefined;
+  /** With the scan cache on: each file's stamp taken just before its last read. */
+  private readonly readStamps = new Map<string, Stamp>();
   /** The last clean scan's cache entry, written by keepScan (once generate has its tables). */
   private kept: { listing: string[]; scan: CachedScan; files: Map<string, CachedFile>; startedMs: number; stamps?: ScanCacheStamps } | undefined;
 
@@ -142,7 +144,7 @@ export class ProjectScanner {
     const fs = options.fs ?? (options.readText ? readTextFileSystem(options.readText) : nodeFileSystem());
     if (options.cache && scanCacheFile(loaded)) {
       this.asked = new Set();
-      this.fs = recordingFileSystem(fs, this.asked);
+      this.fs = recordingFileSystem(fs, this.asked, this.readStamps);
     } else this.fs = fs;
   }
 
@@ -312,7 +314,11 @@ export class ProjectScanner {
     if (!this.kept || !this.asked) return;
     const { listing, scan, files, startedMs, stamps } = this.kept;
     this.kept = undefined;
-    const write = prepareScanCache(this.loaded, listing, { ...scan, ...(tables ? { tables } : {}) }, files, this.asked, startedMs, stamps);
+    // A file read by this scan is described by its stamp at that read; one whose result came
+    // from the cache, by the stamp the cache was checked against.
+    const known = new Map(stamps);
+    for (const [path, stamp] of this.readStamps) known.set(path, stamp);
+    const write = prepareScanCache(this.loaded, listing, { ...scan, ...(tables ? { tables } : {}) }, files, this.asked, startedMs, known);
     // 'soon': once the caller yields, e.g. while a bundler builds (serializing and writing: about
     // 5 ms at 200 drivers, off the build's path). The stamps were taken now.
     if (write && when === 'soon') setImmediate(write);

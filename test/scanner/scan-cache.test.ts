@@ -196,6 +196,22 @@ describe('scan cache', () => {
   // A result the scan took from the cache is recorded with the stamp its input had when the scan
   // checked it: an input changed later, with a date in the past (as rsync -t or tar leave it), is
   // scanned again by the next run rather than kept under its new stamp with the old result.
+  it('a file changed after a cold scan read it, dated in the past, is scanned again next time', async () => {
+    const root = project();
+    const loaded = await loadConfig(undefined, root);
+    const scanner = new ProjectScanner(loaded, { cache: true });
+    const cold = await scanner.scan();
+    expect(cold.stats.read).toBe(2);
+    expect(JSON.stringify(cold.drivers.map((d) => d.probes))).toContain('BETA');
+    writeFiles(root, { 'src/magic/beta.ts': `export const BETA = 'BET3';\n` });
+    const when = new Date(Date.now() - 45_000);
+    utimesSync(join(root, 'src/magic/beta.ts'), when, when);
+    scanner.keepScan();
+    const next = await scanned(root);
+    expect(next.fresh).toBe(true);
+    expect(next.magic).toContain('BET3');
+  });
+
   it('an input changed between the check and the write of the cache, dated in the past, is scanned again next time', async () => {
     const root = project();
     const loaded = await loadConfig(undefined, root);
