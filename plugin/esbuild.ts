@@ -146,7 +146,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         const jsExtension = initial.outExtension?.['.js'] ?? '.js';
         restoreEntryNames(result.metafile, metaCwd, abs, outdir, userEntrySet, userTemplate, template, jsExtension, store);
 
-        const toFinish: (ChunkToFinish & { imports: string[] })[] = [];
+        const toFinish: (ChunkToFinish & { imports: string[]; css?: string[] })[] = [];
         const entries: string[] = [];
         const lazyChunks: { entry: LazyEntry; chunk: string }[] = [];
         const lazyByFile = new Map(lazy.map((e) => [e.file, e]));
@@ -163,9 +163,16 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
           // A lazy entry of the setup is named by the entry template, which has [hash]; one added
           // to a live context by chunkNames, which may not.
           const hashedName = entry !== undefined && !isUserEntry && setupFiles.has(entry.file);
-          toFinish.push({ file, path: abs(output), size: info.bytes, lazy: entry !== undefined, hashedName, imports });
+          // The CSS an entry imports: one stylesheet beside its chunk, which the JavaScript does
+          // not load itself; the runtime's browser path links it.
+          const css = info.cssBundle !== undefined && result.metafile.outputs[info.cssBundle] ? [rel(info.cssBundle)] : [];
+          toFinish.push({ file, path: abs(output), size: info.bytes, lazy: entry !== undefined, hashedName, imports, ...(css.length > 0 ? { css } : {}) });
           if (isUserEntry) entries.push(file);
           if (entry) lazyChunks.push({ entry, chunk: file });
+        }
+        for (const stylesheet of new Set(toFinish.flatMap((c) => c.css ?? []))) {
+          const output = `${outPrefix}${stylesheet}`;
+          toFinish.push({ file: stylesheet, path: resolve(outdir, stylesheet), size: result.metafile.outputs[output]?.bytes, lazy: false, imports: [] });
         }
         // Each chunk read once: a lazy one gets its build id statement as it is read.
         const finished = finishChunks(store, toFinish);
@@ -178,7 +185,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
           errors.push({ text: `gen-modules: outputs that esbuild's metafile lists are not on disk: ${list}${more}; no manifest was written` });
           return { errors, warnings };
         }
-        const chunks: BuiltChunk[] = toFinish.map((c) => ({ file: c.file, imports: c.imports, final: finished.finished.get(c.file) }));
+        const chunks: BuiltChunk[] = toFinish.map((c) => ({ file: c.file, imports: c.imports, final: finished.finished.get(c.file), ...(c.css ? { css: c.css } : {}) }));
         for (const { entry, chunk } of lazyChunks) {
           if (!setupFiles.has(entry.file)) {
             warnings.push({

@@ -56,7 +56,7 @@ export interface CoreOptions {
 
 /** A written bundle's chunks, as generateBundle saw them, for writeBundle to finish. */
 interface PendingChunks {
-  chunks: { file: string; imports: readonly string[]; hashedName: boolean }[];
+  chunks: { file: string; imports: readonly string[]; hashedName: boolean; css?: readonly string[] }[];
   entries: string[];
   lazy: LazyChunk[];
   drivers: PreparedBuild['result']['drivers'];
@@ -379,17 +379,23 @@ export function createCore(core: CoreOptions) {
         const items = Object.values(bundle).filter((item): item is Chunk => item.type === 'chunk');
         for (const item of items) {
           // A lazy chunk named by lazyPattern: its name has the bundler's content hash.
-          files.push({ file: item.fileName, imports: item.imports.filter((f) => bundle[f]?.type === 'chunk'), hashedName: isLazyChunk(item) });
+          const css = importedCss(item, bundle);
+          files.push({ file: item.fileName, imports: item.imports.filter((f) => bundle[f]?.type === 'chunk'), hashedName: isLazyChunk(item), ...(css.length > 0 ? { css } : {}) });
           const entry = item.facadeModuleId ? byFacade.get(item.facadeModuleId) : undefined;
           if (entry && (item.isEntry || item.isDynamicEntry)) lazy.push({ entry, chunk: item.fileName, id: item.facadeModuleId! });
           else if (item.isEntry) entries.push(item.fileName);
         }
+        // The stylesheets the chunks import are finished (size, SRI value) like chunks.
+        for (const file of [...new Set(files.flatMap((f) => f.css ?? []))].sort()) files.push({ file, imports: [], hashedName: false });
         if ((options.guard ?? 'error') !== 'off') guard(this, items, entries, lazy);
         if (core.chunksOnDisk && isWrite === true) {
           pendingWrites.set(outputDir(output), { chunks: files, entries, lazy, drivers: current.result.drivers });
           return;
         }
-        const chunks: BuiltChunk[] = items.map((item, i) => ({ ...files[i]!, code: item.code }));
+        const chunks: BuiltChunk[] = files.map((file) => {
+          const item = bundle[file.file]!;
+          return { ...file, code: item.type === 'chunk' ? item.code : item.source };
+        });
         const finalized = finalizeBuild({ bundler, chunks, entries, lazy, drivers: current.result.drivers });
         for (const item of items) {
           const code = finalized.patched.get(item.fileName);
@@ -446,6 +452,15 @@ export function createCore(core: CoreOptions) {
   }
 
   return { hooks, state, prepare, beforeBundlerStarts, compileTs, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };
+}
+
+/**
+ * The stylesheets a chunk imports: Vite records them on the chunk (`viteMetadata.importedCss`,
+ * its CSS code splitting); rollup has none.
+ */
+function importedCss(chunk: Chunk, bundle: OutputBundle): string[] {
+  const css = (chunk as Chunk & { viteMetadata?: { importedCss?: Set<string> } }).viteMetadata?.importedCss;
+  return css ? [...css].filter((file) => bundle[file]?.type === 'asset') : [];
 }
 
 /** A lazy entry, the chunk it became and the id the bundler gave its module. */

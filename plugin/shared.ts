@@ -270,6 +270,8 @@ export interface BuiltChunk {
   final?: FinishedChunk;
   /** Its name carries the bundler's hash of its contents (see ChunkToFinish). */
   hashedName?: boolean;
+  /** Stylesheets this chunk imports (Vite's CSS code splitting); each is also one of the chunks. */
+  css?: readonly string[];
 }
 
 /** Size and SRI value of a chunk's final bytes. */
@@ -470,6 +472,10 @@ export function finalizeBuild(input: FinalizeInput): FinalizedBuild {
   const entryImports = new Set(input.entries.flatMap((e) => staticClosure(e, edges)));
   const sharedOf = (chunk: string) => staticClosure(chunk, edges).filter((f) => !entryImports.has(f) && !input.entries.includes(f));
   const size = (files: readonly string[]) => files.reduce((sum, f) => sum + (chunks[f]?.bytes ?? 0), 0);
+  // Stylesheets a lazy chunk needs that the entries have not loaded already.
+  const cssOf = (files: readonly string[]) => new Set(files.flatMap((f) => byFile.get(f)?.css ?? []));
+  const entryCss = cssOf([...input.entries, ...entryImports]);
+  const lazyCss = (files: readonly string[]) => [...cssOf(files)].filter((f) => !entryCss.has(f) && chunks[f] !== undefined).sort(byCodeUnit);
 
   const drivers: Record<string, ManifestDriver> = {};
   const probes: Record<string, ManifestProbe> = {};
@@ -479,7 +485,8 @@ export function finalizeBuild(input: FinalizeInput): FinalizedBuild {
   for (const { entry, chunk } of input.lazy) {
     if (!chunks[chunk]) continue;
     const imports = sharedOf(chunk);
-    const common = { chunk, imports, bytes: size([chunk, ...imports]), integrity: chunks[chunk].integrity };
+    const css = lazyCss([chunk, ...imports]);
+    const common = { chunk, imports, bytes: size([chunk, ...imports]), integrity: chunks[chunk].integrity, ...(css.length > 0 ? { css } : {}) };
     if (entry.kind === 'driver') for (const member of entry.drivers ?? []) drivers[member.key] = { kind: member.kind, state: 'module', ...common };
     else probes[entry.name] = common;
   }

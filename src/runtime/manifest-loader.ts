@@ -81,22 +81,24 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
   const urlOf = (file: string) => new URL(file, base).href;
 
   /**
-   * A modulepreload link per chunk, settled by its load or error event. Chromium does not stop a
-   * later import() of a URL whose preload failed its integrity check (it fetches again, unchecked),
-   * so the import waits for every preload of the driver and does not happen when one failed.
+   * A modulepreload link per chunk (a stylesheet link per stylesheet), settled by its load or
+   * error event. Chromium does not stop a later import() of a URL whose preload failed its
+   * integrity check (it fetches again, unchecked), so the import waits for every link of the
+   * driver and does not happen when one failed. A stylesheet applies once loaded, as Vite's own
+   * preloading does for the CSS of a dynamic import.
    */
-  function preloadLink(file: string): Promise<void> {
+  function preloadLink(file: string, rel: 'modulepreload' | 'stylesheet'): Promise<void> {
     const href = urlOf(file);
     let done = preloaded.get(href);
     if (done) return done;
     done = new Promise<void>((resolve, reject) => {
       const link = doc!.createElement('link');
-      link.rel = 'modulepreload';
+      link.rel = rel;
       const integrity = manifest.chunks[file]?.integrity;
       if (integrity) link.integrity = integrity;
       if (options.crossOrigin) link.crossOrigin = options.crossOrigin;
       link.onload = () => resolve();
-      link.onerror = () => reject(new Error(`modulepreload of ${href} failed (network error, or its bytes do not match the manifest's integrity ${integrity ?? '(none)'})`));
+      link.onerror = () => reject(new Error(`${rel} ${href} failed (network error, or its bytes do not match the manifest's integrity ${integrity ?? '(none)'})`));
       link.href = href;
       doc!.head.appendChild(link as never);
     });
@@ -107,11 +109,11 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
   }
 
   /** One attempt: all chunks requested at once; rejects with the URL that failed first. */
-  async function attempt(chunk: string, shared: readonly string[]): Promise<unknown> {
+  async function attempt(chunk: string, shared: readonly string[], css: readonly string[]): Promise<unknown> {
     const url = urlOf(chunk);
     if (mode === 'modulepreload') {
-      const files = [...shared, chunk];
-      const settled = await Promise.allSettled(files.map(preloadLink));
+      const files = [...shared, chunk, ...css];
+      const settled = await Promise.allSettled(files.map((file, i) => preloadLink(file, i <= shared.length ? 'modulepreload' : 'stylesheet')));
       const failed = settled.findIndex((s) => s.status === 'rejected');
       if (failed !== -1) throw new ChunkFailure(urlOf(files[failed]!), (settled[failed] as PromiseRejectedResult).reason);
       return importChunk(url).catch((error: unknown) => Promise.reject(new ChunkFailure(url, error)));
@@ -128,19 +130,20 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
     return importChunk(url).catch((error: unknown) => Promise.reject(new ChunkFailure(url, error)));
   }
 
-  async function load(owner: ChunkOwner, chunk: string, shared: readonly string[]): Promise<unknown> {
+  async function load(owner: ChunkOwner, chunk: string, shared: readonly string[], css: readonly string[] = []): Promise<unknown> {
     const url = urlOf(chunk);
     let module: unknown;
     try {
-      module = await attempt(chunk, shared);
+      module = await attempt(chunk, shared, css);
     } catch {
       // A missing file or a dropped connection succeeds on a second try of the same URL; a broken
       // module fails again (engines cache its evaluation) and is reported with both URLs.
       try {
-        module = await attempt(chunk, shared);
+        module = await attempt(chunk, shared, css);
       } catch (error) {
         const failure = error as ChunkFailure;
-        const via = failure.url === url ? '' : ` (shared chunk ${failure.url} failed)`;
+        const what = css.some((file) => urlOf(file) === failure.url) ? 'stylesheet' : 'shared chunk';
+        const via = failure.url === url ? '' : ` (${what} ${failure.url} failed)`;
         throw new DriverError(
           'load-failed',
           owner.name,
@@ -175,12 +178,12 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
       if (!info?.chunk) {
         return Promise.reject(new DriverError('not-available', name, `${describe} has no chunk in the build manifest (build ${manifest.buildId})`));
       }
-      return load({ name, describe }, info.chunk, info.imports);
+      return load({ name, describe }, info.chunk, info.imports, info.css);
     },
     loadProbe(id) {
       const info = manifest.probes[id];
       if (!info) return Promise.reject(new DriverError('unknown-driver', id, `probe module ${id} is not in the build manifest (build ${manifest.buildId})`));
-      return load({ name: id, describe: `probe module ${id}` }, info.chunk, info.imports);
+      return load({ name: id, describe: `probe module ${id}` }, info.chunk, info.imports, info.css);
     },
   };
 }

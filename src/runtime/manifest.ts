@@ -29,6 +29,11 @@ export interface ManifestDriver {
   readonly bytes: number;
   /** SRI value of the driver's chunk (absent for builtins). */
   readonly integrity?: string;
+  /**
+   * Stylesheets the driver's chunk and `imports` import (Vite's CSS code splitting), not already
+   * loaded by the entries; in `chunks` with their SRI values. Absent when there are none.
+   */
+  readonly css?: readonly string[];
 }
 
 export interface ManifestProbe {
@@ -36,6 +41,8 @@ export interface ManifestProbe {
   readonly imports: readonly string[];
   readonly bytes: number;
   readonly integrity: string;
+  /** As for drivers. */
+  readonly css?: readonly string[];
 }
 
 export interface BuildManifest {
@@ -56,7 +63,7 @@ export interface BuildManifest {
   readonly drivers: Readonly<Record<string, ManifestDriver>>;
   /** Probe modules by their id in the table (source path relative to the config). */
   readonly probes: Readonly<Record<string, ManifestProbe>>;
-  /** Every JavaScript chunk of the build. */
+  /** Every JavaScript chunk of the build, and the stylesheets that drivers and probes list in `css`. */
   readonly chunks: Readonly<Record<string, ManifestChunk>>;
 }
 
@@ -90,10 +97,12 @@ export function parseManifest(input: unknown, source = 'build manifest'): BuildM
     if (driver.state !== 'builtin' && driver.state !== 'module') fail(`drivers.${name}.state must be "builtin" or "module"`);
     if (driver.state === 'module' && typeof driver.chunk !== 'string') fail(`drivers.${name}.chunk must be a string`);
     strings(driver.imports, `drivers.${name}.imports`);
+    if (driver.css !== undefined) strings(driver.css, `drivers.${name}.css`);
   }
   for (const [id, probe] of Object.entries(value.probes as Record<string, unknown>)) {
     if (!isRecord(probe) || typeof probe.chunk !== 'string') return fail(`probes.${id}.chunk must be a string`);
     strings(probe.imports, `probes.${id}.imports`);
+    if (probe.css !== undefined) strings(probe.css, `probes.${id}.css`);
   }
   return value as unknown as BuildManifest;
 }

@@ -1,10 +1,12 @@
 // The browser path of manifest loading, in Chromium: a driver's chunk and its shared chunks are
 // preloaded at once with <link rel="modulepreload" integrity="sha384-...">, so the shared chunk
 // is requested before the driver chunk has even arrived (no waterfall), and a chunk whose bytes do
-// not match the manifest's SRI value is refused. The app is fixtures/plugin-apps/basic's browser
-// entry, built for the browser with esbuild and with a Vite client build (Vite's defaults: chunks
-// under assets/, its own preload helper and modulepreload polyfill), served from 127.0.0.1.
-import { readFileSync } from 'node:fs';
+// not match the manifest's SRI value is refused. A driver's stylesheet is linked with its SRI
+// value and applied before the load resolves; a missing one fails the load, naming it. The app is
+// fixtures/plugin-apps/basic's browser entry, built for the browser with esbuild and with a Vite
+// client build (Vite's defaults: chunks under assets/, its own preload helper and modulepreload
+// polyfill), served from 127.0.0.1.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,9 +69,14 @@ describe.runIf(available).each(['esbuild', 'vite'] as const)('modulepreload in C
   /** Paths answered late (to widen the window a waterfall would show in) or with other bytes. */
   const slow = new Set<string>();
   const tampered = new Set<string>();
+  const missing = new Set<string>();
 
   beforeAll(async () => {
     app = copyApp('basic');
+    // alpha imports a stylesheet: the manifest lists it (Vite's CSS code splitting, esbuild's CSS
+    // bundle of the entry) and the runtime links it with its SRI value.
+    writeFileSync(join(app, 'src/drivers/alpha.css'), '.alpha-styled { color: rgb(1, 2, 3); }\n');
+    writeFileSync(join(app, 'src/drivers/alpha.ts'), `import './alpha.css';\n${readFileSync(join(app, 'src/drivers/alpha.ts'), 'utf8')}`);
     out = join(app, 'dist-browser');
     await buildForBrowser(bundler, app, out);
     manifest = JSON.parse(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8')) as BuildManifest;
@@ -81,6 +88,11 @@ describe.runIf(available).each(['esbuild', 'vite'] as const)('modulepreload in C
           res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="./browser.js"></script>');
         } else {
           let body: Buffer;
+          if (missing.has(path)) {
+            res.writeHead(404).end();
+            log.push({ path, event: 'response', at: performance.now() });
+            return;
+          }
           try {
             body = readFileSync(join(out, path));
           } catch {
@@ -88,7 +100,8 @@ describe.runIf(available).each(['esbuild', 'vite'] as const)('modulepreload in C
             return;
           }
           if (tampered.has(path)) body = Buffer.concat([body, Buffer.from('\n// changed after the build\n')]);
-          res.writeHead(200, { 'content-type': path.endsWith('.json') ? 'application/json' : 'text/javascript' }).end(body);
+          const type = path.endsWith('.json') ? 'application/json' : path.endsWith('.css') ? 'text/css' : 'text/javascript';
+          res.writeHead(200, { 'content-type': type }).end(body);
         }
         log.push({ path, event: 'response', at: performance.now() });
       };
@@ -123,22 +136,45 @@ describe.runIf(available).each(['esbuild', 'vite'] as const)('modulepreload in C
     expect(alpha.imports.length).toBeGreaterThan(0);
     slow.add(alpha.chunk!);
     log.length = 0;
-    const { result, links } = await withPage(async (page) => {
+    const { result, links, stylesheets, color } = await withPage(async (page) => {
       const result = await page.evaluate(() => (globalThis as unknown as { loadDriver: (n: string) => Promise<unknown> }).loadDriver('alpha'));
-      const links = await page.evaluate(() =>
-        [...document.querySelectorAll('link[rel="modulepreload"]')].map((l) => ({ href: (l as HTMLLinkElement).href, integrity: (l as HTMLLinkElement).integrity })),
-      );
-      return { result, links };
+      const linksOf = (rel: string) =>
+        page.evaluate((rel) => [...document.querySelectorAll(`link[rel="${rel}"]`)].map((l) => ({ href: (l as HTMLLinkElement).href, integrity: (l as HTMLLinkElement).integrity })), rel);
+      const color = await page.evaluate(() => {
+        const probe = document.createElement('div');
+        probe.className = 'alpha-styled';
+        document.body.append(probe);
+        return getComputedStyle(probe).color;
+      });
+      return { result, links: await linksOf('modulepreload'), stylesheets: await linksOf('stylesheet'), color };
     });
     slow.clear();
     expect(result).toEqual({ ok: true, marker: 'alpha-driver-code' });
     expect(links).toEqual(
       expect.arrayContaining([...alpha.imports, alpha.chunk!].map((f) => ({ href: `${origin}/${f}`, integrity: manifest.chunks[f]!.integrity }))),
     );
+    // Its stylesheet: in the manifest with its SRI value, linked, applied by the time load() resolves.
+    expect(alpha.css).toEqual([expect.stringMatching(/\.css$/)]);
+    expect(stylesheets).toEqual([{ href: `${origin}/${alpha.css![0]}`, integrity: manifest.chunks[alpha.css![0]!]!.integrity }]);
+    expect(color).toBe('rgb(1, 2, 3)');
+    expect(manifest.drivers.beta!.css, 'a driver without CSS lists none').toBeUndefined();
     const at = (path: string, event: 'request' | 'response') => log.find((e) => e.path === path && e.event === event)!.at;
     for (const shared of alpha.imports) expect(at(shared, 'request')).toBeLessThan(at(alpha.chunk!, 'response'));
     // Each chunk fetched once: the import() used the preloaded module.
     expect(log.filter((e) => e.path === alpha.chunk && e.event === 'request')).toHaveLength(1);
+  });
+
+  it('a stylesheet that cannot be loaded fails the load (after the retry), naming the driver and the stylesheet', async () => {
+    const alpha = manifest.drivers.alpha!;
+    const css = alpha.css![0]!;
+    missing.add(css);
+    log.length = 0;
+    const result = await withPage((page) => page.evaluate(() => (globalThis as unknown as { loadDriver: (n: string) => Promise<unknown> }).loadDriver('alpha')));
+    missing.clear();
+    expect(result).toMatchObject({ ok: false, code: 'load-failed' });
+    expect((result as { message: string }).message).toContain(`format driver 'alpha'`);
+    expect((result as { message: string }).message).toContain(`(stylesheet ${origin}/${css} failed)`);
+    expect(log.filter((e) => e.path === css && e.event === 'request')).toHaveLength(2);
   });
 
   it('refuses a chunk whose bytes differ from the build (SRI), with a DriverError naming the driver', async () => {
