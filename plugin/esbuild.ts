@@ -153,6 +153,8 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         // esbuild reports real paths: where a link in the project's path makes them differ, the
         // lazy entries are looked up by their real paths too (made once, only then).
         let lazyByRealPath: Map<string, LazyEntry> | undefined;
+        // Stylesheets the outputs import, by manifest name: their metafile output.
+        const stylesheets = new Map<string, string>();
         const lazyEntryOf = (source: string) => lazyByFile.get(source) ?? (lazyByRealPath ??= new Map(lazy.map((e) => [realFile(e.file), e]))).get(source);
         for (const [output, info] of jsOutputs(result.metafile)) {
           const file = rel(output);
@@ -165,15 +167,14 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
           const hashedName = entry !== undefined && !isUserEntry && setupFiles.has(entry.file);
           // The CSS an entry imports: one stylesheet beside its chunk, which the JavaScript does
           // not load itself; the runtime's browser path links it.
-          const css = info.cssBundle !== undefined && result.metafile.outputs[info.cssBundle] ? [rel(info.cssBundle)] : [];
-          toFinish.push({ file, path: abs(output), size: info.bytes, lazy: entry !== undefined, hashedName, imports, ...(css.length > 0 ? { css } : {}) });
+          const css = info.cssBundle !== undefined && result.metafile.outputs[info.cssBundle] ? rel(info.cssBundle) : undefined;
+          if (css !== undefined) stylesheets.set(css, info.cssBundle!);
+          toFinish.push({ file, path: abs(output), size: info.bytes, lazy: entry !== undefined, hashedName, imports, ...(css !== undefined ? { css: [css] } : {}) });
           if (isUserEntry) entries.push(file);
           if (entry) lazyChunks.push({ entry, chunk: file });
         }
-        for (const stylesheet of new Set(toFinish.flatMap((c) => c.css ?? []))) {
-          const output = `${outPrefix}${stylesheet}`;
-          toFinish.push({ file: stylesheet, path: resolve(outdir, stylesheet), size: result.metafile.outputs[output]?.bytes, lazy: false, imports: [] });
-        }
+        // Finished (size, SRI value) like the chunks.
+        for (const [file, output] of stylesheets) toFinish.push({ file, path: abs(output), size: result.metafile.outputs[output]!.bytes, lazy: false, imports: [] });
         // Each chunk read once: a lazy one gets its build id statement as it is read.
         const finished = finishChunks(store, toFinish);
         // esbuild wrote every output its metafile lists; one that is not there (another plugin's

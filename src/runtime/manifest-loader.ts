@@ -112,10 +112,10 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
   async function attempt(chunk: string, shared: readonly string[], css: readonly string[]): Promise<unknown> {
     const url = urlOf(chunk);
     if (mode === 'modulepreload') {
-      const files = [...shared, chunk, ...css];
-      const settled = await Promise.allSettled(files.map((file, i) => preloadLink(file, i <= shared.length ? 'modulepreload' : 'stylesheet')));
+      const links = [...[...shared, chunk].map((file) => ({ file, rel: 'modulepreload' as const })), ...css.map((file) => ({ file, rel: 'stylesheet' as const }))];
+      const settled = await Promise.allSettled(links.map((link) => preloadLink(link.file, link.rel)));
       const failed = settled.findIndex((s) => s.status === 'rejected');
-      if (failed !== -1) throw new ChunkFailure(urlOf(files[failed]!), (settled[failed] as PromiseRejectedResult).reason);
+      if (failed !== -1) throw new ChunkFailure(urlOf(links[failed]!.file), (settled[failed] as PromiseRejectedResult).reason, links[failed]!.rel === 'stylesheet');
       return importChunk(url).catch((error: unknown) => Promise.reject(new ChunkFailure(url, error)));
     }
     if (mode === 'parallel-import' && shared.length > 0) {
@@ -142,8 +142,7 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
         module = await attempt(chunk, shared, css);
       } catch (error) {
         const failure = error as ChunkFailure;
-        const what = css.some((file) => urlOf(file) === failure.url) ? 'stylesheet' : 'shared chunk';
-        const via = failure.url === url ? '' : ` (${what} ${failure.url} failed)`;
+        const via = failure.url === url ? '' : ` (${failure.stylesheet ? 'stylesheet' : 'shared chunk'} ${failure.url} failed)`;
         throw new DriverError(
           'load-failed',
           owner.name,
@@ -192,6 +191,7 @@ class ChunkFailure {
   constructor(
     readonly url: string,
     readonly cause: unknown,
+    readonly stylesheet = false,
   ) {}
 }
 

@@ -193,45 +193,43 @@ describe('scan cache', () => {
     expect(shadowed.magic).toContain('NEWA');
   });
 
-  // A result the scan took from the cache is recorded with the stamp its input had when the scan
-  // checked it: an input changed later, with a date in the past (as rsync -t or tar leave it), is
-  // scanned again by the next run rather than kept under its new stamp with the old result.
-  it('a file changed after a cold scan read it, dated in the past, is scanned again next time', async () => {
-    const root = project();
-    const loaded = await loadConfig(undefined, root);
-    const scanner = new ProjectScanner(loaded, { cache: true });
-    const cold = await scanner.scan();
-    expect(cold.stats.read).toBe(2);
-    expect(JSON.stringify(cold.drivers.map((d) => d.probes))).toContain('BETA');
-    writeFiles(root, { 'src/magic/beta.ts': `export const BETA = 'BET3';\n` });
-    const when = new Date(Date.now() - 45_000);
-    utimesSync(join(root, 'src/magic/beta.ts'), when, when);
-    scanner.keepScan();
-    const next = await scanned(root);
-    expect(next.fresh).toBe(true);
-    expect(next.magic).toContain('BET3');
-  });
-
-  it('an input changed between the check and the write of the cache, dated in the past, is scanned again next time', async () => {
-    const root = project();
-    const loaded = await loadConfig(undefined, root);
-    expect((await scanned(root)).fresh).toBe(true);
-    const dateBack = (file: string, secondsAgo: number) => {
-      const when = new Date(Date.now() - secondsAgo * 1000);
-      utimesSync(join(root, file), when, when);
-    };
-    writeFiles(root, { 'src/shared/index.ts': `export const ALPHA = 'ALP2';\n` });
-    dateBack('src/shared/index.ts', 50);
-    const scanner = new ProjectScanner(loaded, { cache: true });
-    const partial = await scanner.scan();
-    expect(partial.stats).toMatchObject({ read: 1, reused: 1 });
-    expect(JSON.stringify(partial.drivers.map((d) => d.probes))).toContain('BETA');
-    writeFiles(root, { 'src/magic/beta.ts': `export const BETA = 'BET2';\n` });
-    dateBack('src/magic/beta.ts', 45);
+  // The record describes what the scan read: a file's stamp is the one it had when the scan read
+  // it, or, for a result taken from the cache, when the scan checked it. A change made after that,
+  // dated in the past (as rsync -t or tar leave it), is scanned again by the next run rather than
+  // kept under its new stamp with the old result.
+  /** Writes `text` to `file`, dated `secondsAgo` in the past; its folder keeps its mtime. */
+  const writeDated = (root: string, file: string, text: string, secondsAgo: number) => {
+    writeFiles(root, { [file]: text });
+    const when = new Date(Date.now() - secondsAgo * 1000);
+    utimesSync(join(root, file), when, when);
+  };
+  /** Changes beta's constant after `scanner` scanned and before it writes the cache. */
+  const expectChangeAfterScanSeen = async (root: string, scanner: ProjectScanner) => {
+    writeDated(root, 'src/magic/beta.ts', `export const BETA = 'BET2';\n`, 45);
     scanner.keepScan();
     const next = await scanned(root);
     expect(next.fresh).toBe(true);
     expect(next.magic).toContain('BET2');
+  };
+
+  it('a file changed after a cold scan read it, dated in the past, is scanned again next time', async () => {
+    const root = project();
+    const scanner = new ProjectScanner(await loadConfig(undefined, root), { cache: true });
+    const cold = await scanner.scan();
+    expect(cold.stats.read).toBe(2);
+    expect(JSON.stringify(cold.drivers.map((d) => d.probes))).toContain('BETA');
+    await expectChangeAfterScanSeen(root, scanner);
+  });
+
+  it('an input changed between the check and the write of the cache, dated in the past, is scanned again next time', async () => {
+    const root = project();
+    expect((await scanned(root)).fresh).toBe(true);
+    writeDated(root, 'src/shared/index.ts', `export const ALPHA = 'ALP2';\n`, 50);
+    const scanner = new ProjectScanner(await loadConfig(undefined, root), { cache: true });
+    const partial = await scanner.scan();
+    expect(partial.stats).toMatchObject({ read: 1, reused: 1 });
+    expect(JSON.stringify(partial.drivers.map((d) => d.probes))).toContain('BETA');
+    await expectChangeAfterScanSeen(root, scanner);
   });
 
   it('keeps no scan with diagnostics, nor one whose inputs changed in the last seconds', async () => {
