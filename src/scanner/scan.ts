@@ -195,7 +195,7 @@ export class ProjectScanner {
       const stats: ScanStats = { files: files.length, candidates: hit.candidates, read: 0, parsed: 0, reused: files.length };
       return { drivers: hit.drivers, diagnostics: [], files: hit.files, sources: new Map(), inputs: hit.inputs, stats, ...(hit.tables ? { tables: hit.tables } : {}) };
     }
-    if (cached) this.reuse(files, cached.reusable, cached.asked, display);
+    if (cached) this.reuse(files, cached, display);
     const previous = cached?.previous;
     loadTypeScript();
     this.paths ??= readPathsConfig(loaded.root, fs, loaded.config.tsconfig);
@@ -223,7 +223,8 @@ export class ProjectScanner {
       if (!record) continue;
       if (!record.candidate) continue;
       stats.candidates++;
-      if (!record.result || record.stale) {
+      // A result the scan cache vouched for comes as the file's drivers (infos), without a scan.
+      if (record.stale || (!record.result && !record.infos)) {
         const deps = new Set<string>();
         const module = graph.track(deps, () => graph.module(listed.path, record.text, false));
         if ('error' in module) {
@@ -240,11 +241,11 @@ export class ProjectScanner {
         record.stale = false;
       } else stats.reused++;
       const result = record.result;
-      if (result.diagnostics.length > 0) {
+      if (result && result.diagnostics.length > 0) {
         sources.set(listed.file, record.text ?? fs.readText(listed.path));
         diagnostics.push(...result.diagnostics);
       }
-      if (result.found.length > 0) found.push({ listed, record });
+      if (result ? result.found.length > 0 : record.infos!.drivers.length > 0) found.push({ listed, record });
     }
     if (listingChanged) {
       const live = new Set(files.map((f) => f.path));
@@ -276,7 +277,7 @@ export class ProjectScanner {
       const perFile = new Map<string, CachedFile>();
       for (const { path } of files) {
         const record = this.records.get(path);
-        if (record) perFile.set(path, { result: record.candidate ? (record.result ?? null) : null, deps: [...record.deps] });
+        if (record) perFile.set(path, { candidate: record.candidate, deps: [...record.deps] });
       }
       this.kept = {
         listing: files.map((f) => f.path),
@@ -289,15 +290,29 @@ export class ProjectScanner {
     return result;
   }
 
-  /** Takes the results the scan cache still vouches for (files this scanner has no record of yet). */
-  private reuse(files: readonly ListedFile[], reusable: ReadonlyMap<string, CachedFile>, asked: readonly string[], display: (absolute: string) => string): void {
+  /**
+   * Takes the results the scan cache still vouches for (files this scanner has no record of yet):
+   * a candidate's drivers are the kept scan's drivers of that file. Such a record has no scan
+   * result; when something it depends on changes, it is stale and scanned from the file again.
+   */
+  private reuse(
+    files: readonly ListedFile[],
+    { reusable, asked, previous }: { reusable: ReadonlyMap<string, CachedFile>; asked: readonly string[]; previous: CachedScan },
+    display: (absolute: string) => string,
+  ): void {
     for (const path of asked) this.asked!.add(path);
-    for (const { path } of files) {
+    const byFile = new Map<string, DriverInfo[]>();
+    for (const driver of previous.drivers) {
+      const list = byFile.get(driver.file);
+      if (list) list.push(driver);
+      else byFile.set(driver.file, [driver]);
+    }
+    for (const { path, file } of files) {
       const kept = reusable.get(path);
       if (!kept || this.records.has(path)) continue;
       this.records.set(path, {
-        candidate: kept.result !== null,
-        ...(kept.result ? { result: kept.result } : {}),
+        candidate: kept.candidate,
+        ...(kept.candidate ? { infos: { drivers: byFile.get(file) ?? [], diagnostics: [] } } : {}),
         deps: new Set(kept.deps),
         depInputs: kept.deps.map(display),
         stale: false,

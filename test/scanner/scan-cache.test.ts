@@ -232,6 +232,43 @@ describe('scan cache', () => {
     await expectChangeAfterScanSeen(root, scanner);
   });
 
+  // A file whose result came from the cache has its drivers but no scan of its own: a live
+  // scanner (watch, a bundler's rebuild) must scan it again once its inputs change.
+  it('a scanner that took files from the cache scans them again when their inputs change later', async () => {
+    const root = project();
+    const pair = `${head}@blockDriver({ format: 'eta' }) export class Eta {}\n@blockDriver({ protocol: 'theta', prefixes: ['theta://'] }) export class Theta {}\n`;
+    writeFiles(root, { 'src/drivers/pair.ts': pair });
+    age(root, 60);
+    expect((await scanned(root)).fresh).toBe(true);
+    const loaded = await loadConfig(undefined, root);
+    const asWithoutCache = async (result: Awaited<ReturnType<ProjectScanner['scan']>>) => {
+      expect(result.diagnostics).toEqual([]);
+      expect(result.drivers).toEqual((await scan(loaded)).drivers);
+    };
+    writeDated(root, 'src/magic/beta.ts', `export const BETA = 'BET2';\n`, 50);
+    const scanner = new ProjectScanner(loaded, { cache: true });
+    const partial = await scanner.scan();
+    expect(partial.stats).toMatchObject({ read: 1, parsed: 2, reused: 2 });
+    expect(partial.drivers.map((d) => d.name)).toEqual(['alpha', 'beta', 'eta', 'theta']);
+    await asWithoutCache(partial);
+
+    // alpha came from the cache: its constant changes, and it is read and scanned again.
+    writeDated(root, 'src/shared/index.ts', `export const ALPHA = 'ALP3';\n`, 40);
+    scanner.invalidate([join(root, 'src/shared/index.ts')]);
+    const constant = await scanner.scan();
+    expect(constant.stats).toMatchObject({ parsed: 2, reused: 2 });
+    expect(JSON.stringify(constant.drivers.map((d) => d.probes))).toContain('ALP3');
+    await asWithoutCache(constant);
+
+    // A new driver file (the listing changes): every file, pair.ts too, is scanned again.
+    writeDated(root, 'src/drivers/zeta.ts', `${head}@blockDriver({ format: 'zeta' }) export class Zeta {}\n`, 30);
+    scanner.invalidate([join(root, 'src/drivers/zeta.ts')], true);
+    const added = await scanner.scan();
+    expect(added.stats).toMatchObject({ candidates: 4, reused: 0 });
+    expect(added.drivers.map((d) => d.name)).toEqual(['alpha', 'beta', 'eta', 'zeta', 'theta']);
+    await asWithoutCache(added);
+  });
+
   it('keeps no scan with diagnostics, nor one whose inputs changed in the last seconds', async () => {
     const root = project();
     writeFiles(root, { 'src/drivers/bad.ts': `${head}@blockDriver({ format: 'Bad Name' }) export class Bad {}\n` });
