@@ -272,7 +272,7 @@ export class ProjectScanner {
     saveCodeCaches();
     const result: ScanResult = { drivers, diagnostics, files: files.map((f) => f.file), sources, inputs: [...this.inputs], stats };
     // An edit that left every declaration as it was (the usual one): the kept tables still hold.
-    if (previous?.tables && diagnostics.length === 0 && JSON.stringify(drivers) === JSON.stringify(previous.drivers)) result.tables = previous.tables;
+    if (previous?.tables && diagnostics.length === 0 && sameDrivers(drivers, previous.drivers)) result.tables = previous.tables;
     if (this.asked && diagnostics.length === 0) {
       const perFile = new Map<string, CachedFile>();
       for (const { path } of files) {
@@ -449,6 +449,14 @@ export function displayPath(loaded: LoadedConfig, absolute: string): string {
 
 export function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Whether two driver lists (both in compareDrivers' order) are equal. The drivers of files the
+ * cache vouched for are the kept scan's own objects: only the others are compared as text.
+ */
+function sameDrivers(a: readonly DriverInfo[], b: readonly DriverInfo[]): boolean {
+  return a.length === b.length && a.every((driver, i) => driver === b[i] || JSON.stringify(driver) === JSON.stringify(b[i]));
 }
 
 export function compareDrivers(a: DriverInfo, b: DriverInfo): number {
