@@ -269,6 +269,25 @@ describe('scan cache', () => {
     await asWithoutCache(added);
   });
 
+  // A driver's probe module is checked for existence only: the scan asked about its path, so its
+  // removal (its folder's mtime changes, the answer differs) makes the next run scan again, even
+  // when another file was edited too (a kept file's drivers are not checked again otherwise).
+  it('a removed probe module is reported by the next run, with an edit elsewhere too', async () => {
+    const root = project();
+    writeFiles(root, {
+      'src/drivers/eta.ts': `${head}@blockDriver({ format: 'eta', probe: { score: 10, match: { at: 0, bytes: 'ETA!' }, module: '../probes/eta.ts' } }) export class Eta {}\n`,
+      'src/probes/eta.ts': `export function probe() { return 10; }\n`,
+    });
+    age(root, 60);
+    expect((await scanned(root)).fresh).toBe(true);
+    expect((await scanned(root)).fresh).toBe(false);
+    rmSync(join(root, 'src/probes/eta.ts'));
+    writeDated(root, 'src/magic/beta.ts', `export const BETA = 'BET2';\n`, 50);
+    const next = await scanned(root);
+    expect(next.fresh).toBe(true);
+    expect(next.result.diagnostics.map((d) => [d.code, d.file])).toEqual([['GM3002', 'src/drivers/eta.ts']]);
+  });
+
   it('keeps no scan with diagnostics, nor one whose inputs changed in the last seconds', async () => {
     const root = project();
     writeFiles(root, { 'src/drivers/bad.ts': `${head}@blockDriver({ format: 'Bad Name' }) export class Bad {}\n` });
