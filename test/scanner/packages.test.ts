@@ -1,6 +1,6 @@
 // Drivers outside the application's own folder: installed driver packages named by the config,
 // workspace packages (linked into node_modules, or named by a relative glob).
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -62,6 +62,33 @@ describe('driver packages', () => {
     expect(table).not.toContain(root);
     expect(result.inputs).toContain('node_modules/@acme/qemu-drivers/package.json');
     expect(result.inputs).toContain('node_modules/@acme/qemu-drivers/src/magic.ts');
+  });
+
+  // After an edit, the scan cache gives the other files their drivers from the kept scan: those of
+  // packages keep their package and their real-path file.
+  it('with the scan cache, an edit elsewhere keeps the packages\' drivers as a full scan makes them', async () => {
+    const root = monorepo();
+    const app = join(root, 'apps/emu');
+    // The look-up of tsconfig.json stops here, not in the busy temporary folder (whose mtime would
+    // keep the scan from being cached).
+    writeFiles(root, { 'tsconfig.json': '{}' });
+    const dated = (secondsAgo: number, files: string[]) => {
+      const when = new Date(Date.now() - secondsAgo * 1000);
+      for (const file of files) utimesSync(file, when, when);
+    };
+    const everything = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? [...everything(join(dir, e.name)), join(dir, e.name)] : [join(dir, e.name)]));
+    dated(60, [...everything(root), root]);
+    const loaded = await loadConfig(undefined, app);
+    const full = await scan(loaded, { cache: true });
+    expect(full.stats.read).toBeGreaterThan(0);
+    expect((await scan(loaded, { cache: true })).stats.read).toBe(0);
+    writeFiles(app, { 'src/drivers/raw.ts': `${head}@blockDriver({ format: 'raw', probe: { score: 1, match: { at: 0, bytes: 'RAW!' } } }) export class Raw {}\n` });
+    dated(50, [join(app, 'src/drivers/raw.ts')]);
+    const partial = await scan(loaded, { cache: true });
+    expect(partial.stats).toMatchObject({ read: 1, parsed: 1, reused: 3 });
+    expect(partial.drivers).toEqual((await scan(loaded)).drivers);
+    expect(partial.drivers.map((d) => [d.name, d.file, d.package?.name])).toEqual(full.drivers.map((d) => [d.name, d.file, d.package?.name]));
   });
 
   it('reports a package that is not installed or names no drivers, at its place in the config', async () => {
