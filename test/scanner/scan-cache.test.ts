@@ -316,6 +316,46 @@ describe('scan cache', () => {
     expect(statSync(file).size).toBeGreaterThan(100);
   });
 
+  // An editor's swap or lock file beside a driver (vim's .swp, emacs' .#file) changes only the
+  // folder's mtime: every path the scan asked about answers as before, so the run is a cache hit
+  // that loads no compiler, and the record takes the folder's new mtime.
+  it('a file that only changes a folder\'s mtime (an editor\'s swap file) keeps the run a hit without the compiler', async () => {
+    const root = project();
+    const tools = mkdtempSync(join(tmpdir(), 'gm-scan-cache-hook-'));
+    roots.push(tools);
+    const flag = join(tools, 'compiler');
+    // Notes whether the TypeScript compiler's file was read (loading it is most of a cold run).
+    writeFileSync(
+      join(tools, 'hook.cjs'),
+      [
+        `const fs = require('node:fs');`,
+        `const read = fs.readFileSync;`,
+        `let compiler = false;`,
+        `fs.readFileSync = function (file, ...rest) { if (/typescript\\.js$/.test(String(file))) compiler = true; return read.call(this, file, ...rest); };`,
+        `require('node:module').syncBuiltinESMExports();`,
+        `process.on('exit', () => fs.writeFileSync(${JSON.stringify(flag)}, String(compiler)));`,
+      ].join('\n'),
+    );
+    const check = async () => {
+      const run = await runNode(['--require', join(tools, 'hook.cjs'), genModulesBin, '--json', '--check'], { cwd: root });
+      expect(run.code, run.stderr).toBe(0);
+      return { read: (JSON.parse(run.stdout) as { stats: { read: number } }).stats.read, compiler: readFileSync(flag, 'utf8') === 'true' };
+    };
+    expect((await runNode([genModulesBin], { cwd: root })).code).toBe(0);
+    age(root, 30);
+    expect(await check()).toEqual({ read: 2, compiler: true });
+    expect(await check()).toEqual({ read: 0, compiler: false });
+
+    const drivers = join(root, 'src/drivers');
+    writeFileSync(join(drivers, '.alpha.ts.swp'), 'swap');
+    const when = new Date(Date.now() - 20_000);
+    utimesSync(drivers, when, when);
+    expect(await check()).toEqual({ read: 0, compiler: false });
+    // The record now has the folder's new mtime: it answers alone, without the per-file details.
+    rmSync(scanCacheFile(await loadConfig(undefined, root))!.replace(/\.bin$/, '.files.bin'));
+    expect(await check()).toEqual({ read: 0, compiler: false });
+  });
+
   it('the CLI uses it, --no-cache and GEN_MODULES_CACHE=0 do not', async () => {
     const root = project();
     const stats = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
