@@ -42,6 +42,8 @@ export interface CachedScan {
   /** Every input, config-relative. */
   inputs: string[];
   candidates: number;
+  /** The tsconfig files the scan's import paths came from, config-relative (a scan that parses nothing does not read them again). */
+  tsconfigs?: string[];
   /** The tables rendered from `drivers` (same config, same drivers: the same text). */
   tables?: RenderedTable[];
 }

@@ -124,6 +124,8 @@ export class ProjectScanner {
   private paths: PathsConfig | undefined;
   private resolver: ModuleResolver | undefined;
   private graph: ModuleGraph | undefined;
+  /** The scan cache's tsconfig files (absolute), while the paths themselves were not read. */
+  private keptTsconfigs: string[] | undefined;
   private listing: { files: ListedFile[]; packages: ResolvedPackage[]; diagnostics: Diagnostic[] } | undefined;
   private readonly records = new Map<string, FileRecord>();
   /** Paths to re-read on the next scan. */
@@ -158,8 +160,10 @@ export class ProjectScanner {
     this.graph?.forget(list);
     for (const path of list) this.changedPaths.add(path);
     const touched = new Set(list);
-    if (this.paths && list.some((p) => this.paths!.files.includes(p))) {
+    const tsconfigFiles = this.paths?.files ?? this.keptTsconfigs ?? [];
+    if (list.some((p) => tsconfigFiles.includes(p))) {
       // tsconfig changed: every resolution may differ.
+      this.keptTsconfigs = undefined;
       this.paths = undefined;
       this.resolver = undefined;
       this.graph = undefined;
@@ -197,16 +201,28 @@ export class ProjectScanner {
     }
     if (cached) this.reuse(files, cached, display);
     const previous = cached?.previous;
-    loadTypeScript();
-    this.paths ??= readPathsConfig(loaded.root, fs, loaded.config.tsconfig);
-    this.resolver ??= new ModuleResolver(fs, this.paths);
-    this.graph ??= new ModuleGraph(fs, this.resolver, display);
-    const graph = this.graph;
-    const parsesBefore = graph.parses;
+    // The compiler and the tsconfig paths are needed only to parse. A scan the cache partly
+    // answers may parse nothing (the files that changed hold no decorator: a helper module beside
+    // the drivers); it then loads neither (the compiler alone: about 0.13 s of a fresh process),
+    // and the kept scan's list of tsconfig files stands in for the paths' own.
+    const parser = (): ModuleGraph => {
+      if (!this.graph) {
+        loadTypeScript();
+        this.paths ??= readPathsConfig(loaded.root, fs, loaded.config.tsconfig);
+        this.resolver ??= new ModuleResolver(fs, this.paths);
+        this.graph = new ModuleGraph(fs, this.resolver, display);
+      }
+      return this.graph;
+    };
+    if (!previous?.tsconfigs) parser();
+    else this.keptTsconfigs = previous.tsconfigs.map((f) => resolve(loaded.root, f));
+    const parsesBefore = this.graph?.parses ?? 0;
+    /** The tsconfig files the paths were read from (config-relative). */
+    const tsconfigs = (): string[] => (this.paths ? this.paths.files.map(display) : previous!.tsconfigs!);
 
     const diagnostics: Diagnostic[] = [...this.listing.diagnostics];
     const sources = new Map<string, string>();
-    if (this.paths.problem) {
+    if (this.paths?.problem) {
       const p = this.paths.problem;
       diagnostics.push(d.tsconfig({ file: display(p.file), line: p.line, column: p.column }, p.message));
     }
@@ -226,6 +242,7 @@ export class ProjectScanner {
       // A result the scan cache vouched for comes as the file's drivers (infos), without a scan.
       if (record.stale || (!record.result && !record.infos)) {
         const deps = new Set<string>();
+        const graph = parser();
         const module = graph.track(deps, () => graph.module(listed.path, record.text, false));
         if ('error' in module) {
           diagnostics.push(d.cannotReadFile(listed.file, module.error));
@@ -255,7 +272,8 @@ export class ProjectScanner {
     this.options.onProgress?.(files.length, files.length);
     // Everything the result depends on (config-relative), recomputed only when it can differ.
     if (inputsChanged || !this.inputs) {
-      const inputs = new Set<string>([loaded.file, ...this.paths.files, ...packages.map((p) => p.packageJson)].map(display));
+      const inputs = new Set<string>([loaded.file, ...packages.map((p) => p.packageJson)].map(display));
+      for (const tsconfig of tsconfigs()) inputs.add(tsconfig);
       for (const listed of files) {
         inputs.add(listed.file);
         for (const dep of this.records.get(listed.path)?.depInputs ?? []) inputs.add(dep);
@@ -267,7 +285,7 @@ export class ProjectScanner {
     diagnostics.push(...checkDriverSet(drivers));
     drivers.sort(compareDrivers);
     diagnostics.sort(compareDiagnostics);
-    stats.parsed = graph.parses - parsesBefore;
+    stats.parsed = (this.graph?.parses ?? 0) - parsesBefore;
     // The compiler has now compiled what a scan uses: the first run on a machine caches it.
     saveCodeCaches();
     const result: ScanResult = { drivers, diagnostics, files: files.map((f) => f.file), sources, inputs: [...this.inputs], stats };
@@ -281,7 +299,7 @@ export class ProjectScanner {
       }
       this.kept = {
         listing: files.map((f) => f.path),
-        scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates },
+        scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates, tsconfigs: tsconfigs() },
         files: perFile,
         startedMs,
         ...(cached ? { stamps: cached.stamps } : {}),

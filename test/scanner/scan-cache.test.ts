@@ -269,6 +269,22 @@ describe('scan cache', () => {
     await asWithoutCache(added);
   });
 
+  it('a scanner whose cached scan parsed nothing still sees a changed tsconfig.json as a change to every resolution', async () => {
+    const root = project();
+    writeFiles(root, { 'src/drivers/notes.ts': `export const NOTE = 1;\n`, 'src/magic2/beta.ts': `export const BETA = 'BET3';\n` });
+    age(root, 60);
+    expect((await scanned(root)).fresh).toBe(true);
+    writeDated(root, 'src/drivers/notes.ts', `export const NOTE = 2;\n`, 50);
+    const loaded = await loadConfig(undefined, root);
+    const scanner = new ProjectScanner(loaded, { cache: true });
+    expect((await scanner.scan()).stats).toMatchObject({ read: 1, parsed: 0, reused: 2 });
+    writeDated(root, 'tsconfig.json', JSON.stringify({ compilerOptions: { paths: { '@magic/*': ['./src/magic2/*'] } } }), 40);
+    scanner.invalidate([join(root, 'tsconfig.json')]);
+    const after = await scanner.scan();
+    expect(JSON.stringify(after.drivers.map((d) => d.probes))).toContain('BET3');
+    expect(after.drivers).toEqual((await scan(loaded)).drivers);
+  });
+
   // A driver's probe module is checked for existence only: the scan asked about its path, so its
   // removal (its folder's mtime changes, the answer differs) makes the next run scan again, even
   // when another file was edited too (a kept file's drivers are not checked again otherwise).
@@ -319,7 +335,7 @@ describe('scan cache', () => {
   // An editor's swap or lock file beside a driver (vim's .swp, emacs' .#file) changes only the
   // folder's mtime: every path the scan asked about answers as before, so the run is a cache hit
   // that loads no compiler, and the record takes the folder's new mtime.
-  it('a file that only changes a folder\'s mtime (an editor\'s swap file) keeps the run a hit without the compiler', async () => {
+  it('a file that only changes a folder\'s mtime (an editor\'s swap file), or an edit that needs no parse, loads no compiler', async () => {
     const root = project();
     const tools = mkdtempSync(join(tmpdir(), 'gm-scan-cache-hook-'));
     roots.push(tools);
@@ -341,9 +357,16 @@ describe('scan cache', () => {
       expect(run.code, run.stderr).toBe(0);
       return { read: (JSON.parse(run.stdout) as { stats: { read: number } }).stats.read, compiler: readFileSync(flag, 'utf8') === 'true' };
     };
+    writeFiles(root, { 'src/drivers/notes.ts': `export const NOTE = 1;\n` });
     expect((await runNode([genModulesBin], { cwd: root })).code).toBe(0);
     age(root, 30);
-    expect(await check()).toEqual({ read: 2, compiler: true });
+    expect(await check()).toEqual({ read: 3, compiler: true });
+    expect(await check()).toEqual({ read: 0, compiler: false });
+
+    // A module without decorators beside the drivers, edited: read again, nothing to parse, so
+    // neither the compiler nor the tsconfig paths are loaded.
+    writeDated(root, 'src/drivers/notes.ts', `export const NOTE = 2;\n`, 25);
+    expect(await check()).toEqual({ read: 1, compiler: false });
     expect(await check()).toEqual({ read: 0, compiler: false });
 
     const drivers = join(root, 'src/drivers');
