@@ -17,7 +17,8 @@
 // they were, and every one of those paths answers as it did (a folder's mtime also changes when an
 // editor saves by renaming, which alone proves nothing), the files whose inputs did not change keep
 // their results and only the others are scanned again; when no input changed at all (an editor's
-// swap file came or went), the whole record holds.
+// swap file came or went), the whole record holds. A driver file whose stamp changed but whose text
+// hashes as it did (touched, checked out again) keeps its result too: it is read, not parsed.
 //
 // The file lives in `<config folder>/node_modules/.cache/gen-modules/` (the usual place for tool
 // caches; none when that node_modules folder does not exist), keyed by the config's path; its
@@ -57,6 +58,19 @@ export interface CachedScan {
 export interface CachedFile {
   candidate: boolean;
   deps: string[];
+  /** A candidate's text hash (textHash): when only its stamp changed (touched, checked out again), the same text keeps the result. */
+  hash?: string;
+}
+
+/** What the cache knows of a listed file, as the next scan may use it. */
+export interface ReusableFile extends CachedFile {
+  /** Its own stamp changed: its result holds only if its text still hashes to `hash`. */
+  recheck?: boolean;
+}
+
+/** The hash by which a file touched without a change keeps its result. */
+export function textHash(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 interface CacheRecord {
@@ -119,8 +133,8 @@ const folderTime = (path: string): number => statSync(path, { throwIfNoEntry: fa
 export type ScanCacheRead =
   | { scan: CachedScan }
   | {
-      /** Listed files whose result still holds. */
-      reusable: Map<string, CachedFile>;
+      /** Listed files whose result still holds (or, with `recheck`, holds if their text is the same). */
+      reusable: Map<string, ReusableFile>;
       /** The paths the kept scan asked about (the next record must answer for them too). */
       asked: string[];
       /** The kept scan (its tables serve again when the drivers come out the same). */
@@ -197,10 +211,12 @@ function reusableFiles(
   for (const path of changed) if (!listing.has(path) && !deps.has(path)) return undefined;
   // Something was created, removed or re-linked where the scan looked: resolutions may differ.
   if (!foldersSame) for (const [path, real] of details.answers) if (realPathOrNull(path) !== real) return undefined;
-  const reusable = new Map<string, CachedFile>();
+  const reusable = new Map<string, ReusableFile>();
   for (const path of listing) {
     const kept = files.get(path);
-    if (kept && !changed.has(path) && !kept.deps.some((dep) => changed.has(dep))) reusable.set(path, kept);
+    if (!kept || kept.deps.some((dep) => changed.has(dep))) continue;
+    if (!changed.has(path)) reusable.set(path, kept);
+    else if (kept.hash !== undefined) reusable.set(path, { ...kept, recheck: true });
   }
   return { reusable, asked: details.answers.map(([path]) => path), previous: record.scan, stamps };
 }
@@ -234,7 +250,7 @@ export function prepareScanCache(
   loaded: LoadedConfig,
   listing: readonly string[],
   scan: CachedScan,
-  files: ReadonlyMap<string, CachedFile>,
+  files: ReadonlyMap<string, CachedFile & { text?: string }>,
   lookedIn: Iterable<string>,
   startedMs: number,
   known?: ScanCacheStamps,
@@ -263,10 +279,16 @@ export function prepareScanCache(
     const answers: CacheDetails['answers'] = asked.filter((path) => !stamped.has(path)).map((path) => [path, realPathOrNull(path)]);
     // A fresh id ties the record to its details: should a run die between the two writes, the
     // old record no longer matches the new details and serves only as a whole.
-    const details: CacheDetails = { id: randomUUID(), files: [...files], answers };
-    const record: CacheRecord = { key: cacheKey(loaded), details: details.id, listing: [...listing], stamps, folders: folderTimes, scan };
+    const id = randomUUID();
+    const record: CacheRecord = { key: cacheKey(loaded), details: id, listing: [...listing], stamps, folders: folderTimes, scan };
     return () => {
       try {
+        // A candidate's text is hashed here, off the scan's path (a cold scan of 200 drivers: 2 ms).
+        const kept = [...files].map(([path, { candidate, deps, hash, text }]): [string, CachedFile] => {
+          const known = text !== undefined ? textHash(text) : hash;
+          return [path, { candidate, deps, ...(candidate && known !== undefined ? { hash: known } : {}) }];
+        });
+        const details: CacheDetails = { id, files: kept, answers };
         // The details first: a record never names details that are not there yet.
         writeAtomic(detailsFile(file), serialize(details), { durable: false });
         writeAtomic(file, serialize(record), { durable: false });

@@ -21,7 +21,7 @@ import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.j
 import { toDriverInfo } from './block-driver-options.js';
 import { checkDriverSet } from './check-driver-set.js';
 import { saveCodeCaches } from './code-cache.js';
-import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, type CachedFile, type CachedScan, type ScanCacheStamps, type Stamp } from './scan-cache.js';
+import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, textHash, type CachedFile, type CachedScan, type ReusableFile, type ScanCacheStamps, type Stamp } from './scan-cache.js';
 import { resolvePackages, type ResolvedPackage } from './driver-packages.js';
 import { nodeFileSystem, readTextFileSystem, type ScanFileSystem } from './file-system.js';
 import { listFiles } from './list-files.js';
@@ -117,6 +117,8 @@ interface FileRecord {
   infos?: { drivers: DriverInfo[]; diagnostics: Diagnostic[] };
   /** Re-evaluate from the cached parse (a dependency or the set of files changed). */
   stale: boolean;
+  /** For a result the scan cache vouched for (no text kept): the text's hash (scan-cache.ts, textHash). */
+  hash?: string;
 }
 
 export class ProjectScanner {
@@ -137,7 +139,7 @@ export class ProjectScanner {
   /** With the scan cache on: each file's stamp taken just before its last read. */
   private readonly readStamps = new Map<string, Stamp>();
   /** The last clean scan's cache entry, written by keepScan (once generate has its tables). */
-  private kept: { listing: string[]; scan: CachedScan; files: Map<string, CachedFile>; startedMs: number; stamps?: ScanCacheStamps } | undefined;
+  private kept: { listing: string[]; scan: CachedScan; files: Map<string, CachedFile & { text?: string }>; startedMs: number; stamps?: ScanCacheStamps } | undefined;
 
   constructor(
     readonly loaded: LoadedConfig,
@@ -292,10 +294,10 @@ export class ProjectScanner {
     // An edit that left every declaration as it was (the usual one): the kept tables still hold.
     if (previous?.tables && diagnostics.length === 0 && sameDrivers(drivers, previous.drivers)) result.tables = previous.tables;
     if (this.asked && diagnostics.length === 0) {
-      const perFile = new Map<string, CachedFile>();
+      const perFile = new Map<string, CachedFile & { text?: string }>();
       for (const { path } of files) {
         const record = this.records.get(path);
-        if (record) perFile.set(path, { candidate: record.candidate, deps: [...record.deps] });
+        if (record) perFile.set(path, { candidate: record.candidate, deps: [...record.deps], ...(record.text !== undefined ? { text: record.text } : record.hash !== undefined ? { hash: record.hash } : {}) });
       }
       this.kept = {
         listing: files.map((f) => f.path),
@@ -315,7 +317,7 @@ export class ProjectScanner {
    */
   private reuse(
     files: readonly ListedFile[],
-    { reusable, asked, previous }: { reusable: ReadonlyMap<string, CachedFile>; asked: readonly string[]; previous: CachedScan },
+    { reusable, asked, previous }: { reusable: ReadonlyMap<string, ReusableFile>; asked: readonly string[]; previous: CachedScan },
     display: (absolute: string) => string,
   ): void {
     for (const path of asked) this.asked!.add(path);
@@ -334,7 +336,10 @@ export class ProjectScanner {
         deps: new Set(kept.deps),
         depInputs: kept.deps.map(display),
         stale: false,
+        ...(kept.hash !== undefined ? { hash: kept.hash } : {}),
       });
+      // Touched without a change? fileRecord reads it and compares.
+      if (kept.recheck) this.changedPaths.add(path);
     }
   }
 
@@ -376,6 +381,7 @@ export class ProjectScanner {
     const candidate = mayHoldDecorator(text);
     // Same content, same result (an editor's save without changes, a touch).
     if (existing && existing.text === text) return existing;
+    if (existing?.hash !== undefined && existing.text === undefined && existing.hash === textHash(text)) return existing;
     const record: FileRecord = { candidate, deps: new Set(), stale: true, ...(candidate ? { text } : {}) };
     this.records.set(listed.path, record);
     return record;

@@ -269,6 +269,28 @@ describe('scan cache', () => {
     await asWithoutCache(added);
   });
 
+  // git checkout of another branch and back, git stash and pop, touch: a new stamp, the same text.
+  it('a driver touched without a change is read and compared with the kept hash of its text, not parsed', async () => {
+    const root = project();
+    const loaded = await loadConfig(undefined, root);
+    expect((await scanned(root)).fresh).toBe(true);
+    const alpha = join(root, 'src/drivers/alpha.ts');
+    const text = readFileSync(alpha, 'utf8');
+    writeDated(root, 'src/drivers/alpha.ts', text, 40);
+    const touched = await scanned(root);
+    expect(touched.result.stats).toMatchObject({ read: 1, parsed: 0, reused: 2 });
+    expect(touched.result.drivers).toEqual((await scan(loaded)).drivers);
+    expect((await scanned(root)).fresh, 'then the cache again').toBe(false);
+    // Touched again: the hash was carried into the new record.
+    writeDated(root, 'src/drivers/alpha.ts', text, 35);
+    expect((await scanned(root)).result.stats).toMatchObject({ read: 1, parsed: 0 });
+    // Another text (of the same length): parsed, with the constants module it imports.
+    writeDated(root, 'src/drivers/alpha.ts', text.replace("'alpha'", "'alphb'"), 30);
+    const edited = await scanned(root);
+    expect(edited.result.stats).toMatchObject({ read: 1, parsed: 2 });
+    expect(edited.result.drivers.map((d) => d.name)).toEqual(['alphb', 'beta']);
+  });
+
   it('a scanner whose cached scan parsed nothing still sees a changed tsconfig.json as a change to every resolution', async () => {
     const root = project();
     writeFiles(root, { 'src/drivers/notes.ts': `export const NOTE = 1;\n`, 'src/magic2/beta.ts': `export const BETA = 'BET3';\n` });
@@ -335,7 +357,7 @@ describe('scan cache', () => {
   // An editor's swap or lock file beside a driver (vim's .swp, emacs' .#file) changes only the
   // folder's mtime: every path the scan asked about answers as before, so the run is a cache hit
   // that loads no compiler, and the record takes the folder's new mtime.
-  it('a file that only changes a folder\'s mtime (an editor\'s swap file), or an edit that needs no parse, loads no compiler', async () => {
+  it('a file that only changes a folder\'s mtime (an editor\'s swap file), or an edit that needs no parse, loads no compiler, nor does a touch', async () => {
     const root = project();
     const tools = mkdtempSync(join(tmpdir(), 'gm-scan-cache-hook-'));
     roots.push(tools);
@@ -368,6 +390,10 @@ describe('scan cache', () => {
     writeDated(root, 'src/drivers/notes.ts', `export const NOTE = 2;\n`, 25);
     expect(await check()).toEqual({ read: 1, compiler: false });
     expect(await check()).toEqual({ read: 0, compiler: false });
+
+    // A driver touched without a change: read, compared by its hash, not parsed.
+    writeDated(root, 'src/drivers/alpha.ts', readFileSync(join(root, 'src/drivers/alpha.ts'), 'utf8'), 22);
+    expect(await check()).toEqual({ read: 1, compiler: false });
 
     const drivers = join(root, 'src/drivers');
     writeFileSync(join(drivers, '.alpha.ts.swp'), 'swap');
