@@ -17,8 +17,9 @@
 // they were, and every one of those paths answers as it did (a folder's mtime also changes when an
 // editor saves by renaming, which alone proves nothing), the files whose inputs did not change keep
 // their results and only the others are scanned again; when no input changed at all (an editor's
-// swap file came or went), the whole record holds. A driver file whose stamp changed but whose text
-// hashes as it did (touched, checked out again) keeps its result too: it is read, not parsed.
+// swap file came or went), the whole record holds. An input whose stamp changed but whose text
+// hashes as it did when the scan read it (touched, checked out again) counts as unchanged, and the
+// record then takes its new stamp.
 //
 // The file lives in `<config folder>/node_modules/.cache/gen-modules/` (the usual place for tool
 // caches; none when that node_modules folder does not exist), keyed by the config's path; its
@@ -58,17 +59,9 @@ export interface CachedScan {
 export interface CachedFile {
   candidate: boolean;
   deps: string[];
-  /** A candidate's text hash (textHash): when only its stamp changed (touched, checked out again), the same text keeps the result. */
-  hash?: string;
 }
 
-/** What the cache knows of a listed file, as the next scan may use it. */
-export interface ReusableFile extends CachedFile {
-  /** Its own stamp changed: its result holds only if its text still hashes to `hash`. */
-  recheck?: boolean;
-}
-
-/** The hash by which a file touched without a change keeps its result. */
+/** The hash of an input's text: an input touched without a change (same text, new stamp) still holds. */
 export function textHash(text: string): string {
   return createHash('sha256').update(text).digest('base64url');
 }
@@ -81,6 +74,8 @@ interface CacheRecord {
   listing: string[];
   /** Absolute path, size, mtime, inode of each input. */
   stamps: [string, number, number, number][];
+  /** The hash of each input's text as the scan read it (textHash), by the index of its stamp; null: not known. */
+  hashes?: (string | null)[];
   /** Absolute folder and its mtime (-1: did not exist). */
   folders: [string, number][];
   scan: CachedScan;
@@ -133,8 +128,8 @@ const folderTime = (path: string): number => statSync(path, { throwIfNoEntry: fa
 export type ScanCacheRead =
   | { scan: CachedScan }
   | {
-      /** Listed files whose result still holds (or, with `recheck`, holds if their text is the same). */
-      reusable: Map<string, ReusableFile>;
+      /** Listed files whose result still holds. */
+      reusable: Map<string, CachedFile>;
       /** The paths the kept scan asked about (the next record must answer for them too). */
       asked: string[];
       /** The kept scan (its tables serve again when the drivers come out the same). */
@@ -144,6 +139,8 @@ export type ScanCacheRead =
        * take them instead of a second stat() each (what this scan reused was checked against them).
        */
       stamps: ScanCacheStamps;
+      /** The text hashes the record kept, by path (for the inputs this scan does not read). */
+      hashes: ReadonlyMap<string, string>;
     };
 
 /** The cached scan when the listing and every input and folder are as they were; else what of it still holds. */
@@ -160,33 +157,59 @@ export function readScanCache(loaded: LoadedConfig, listing: readonly string[]):
   for (let i = 0; i < listing.length; i++) if (record.listing[i] !== listing[i]) return undefined;
   const changed = new Set<string>();
   const same = new Map<string, Stamp>();
-  for (const [path, size, mtime, ino] of record.stamps) {
+  const hashes = new Map<string, string>();
+  let restamped = false;
+  record.stamps.forEach(([path, size, mtime, ino], i) => {
+    const hash = record.hashes?.[i];
+    if (hash) hashes.set(path, hash);
     const now = stampOf(path);
-    if (!now || now[1] !== size || now[2] !== mtime || now[3] !== ino) changed.add(path);
-    else same.set(path, now);
-  }
+    if (now && now[1] === size && now[2] === mtime && now[3] === ino) same.set(path, now);
+    // Touched without a change (git checkout of another branch and back, git stash pop): a new
+    // stamp, the same text. The stamp was taken before the read, so it describes this text.
+    else if (now && hash && now[1] === size && hashOfFile(path) === hash) {
+      same.set(path, now);
+      restamped = true;
+    } else changed.add(path);
+  });
   const foldersSame = record.folders.every(([path, mtime]) => folderTime(path) === mtime);
-  if (changed.size === 0 && foldersSame) return { scan: record.scan };
-  const partial = reusableFiles(file, record, new Set(listing), changed, foldersSame, same);
+  if (changed.size === 0 && foldersSame) {
+    if (restamped) refreshRecord(file, record, same);
+    return { scan: record.scan };
+  }
+  const partial = reusableFiles(file, record, new Set(listing), changed, foldersSame, same, hashes);
   // No input changed and every path answers as it did: only a folder's mtime moved (an editor's
   // swap or lock file came or went beside a driver). The whole scan holds, and the compiler need
-  // not even be loaded (a fresh process: about 0.13 s); the record takes the folders' new mtimes.
+  // not even be loaded (a fresh process: about 0.13 s).
   if (partial && changed.size === 0) {
-    refreshFolders(file, record);
+    refreshRecord(file, record, same);
     return { scan: record.scan };
   }
   return partial;
 }
 
-/** Rewrites the record with its folders' current mtimes, when they have all settled (see SETTLE_MS). */
-function refreshFolders(file: string, record: CacheRecord): void {
+/** The hash of a file's text (textHash), or undefined when it cannot be read. */
+function hashOfFile(path: string): string | undefined {
+  try {
+    return textHash(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Rewrites the record with the inputs' new stamps (`stamps`: every input, its text unchanged) and
+ * its folders' current mtimes, so the next run answers from the stamps alone; only when all have
+ * settled (see SETTLE_MS).
+ */
+function refreshRecord(file: string, record: CacheRecord, stamps: ScanCacheStamps): void {
   const settled = Date.now() - SETTLE_MS;
   const folders: CacheRecord['folders'] = record.folders.map(([path]) => [path, folderTime(path)]);
-  if (folders.some(([, mtime]) => mtime >= settled)) return;
+  const fresh: CacheRecord['stamps'] = record.stamps.map(([path]) => stamps.get(path)!);
+  if (folders.some(([, mtime]) => mtime >= settled) || fresh.some((stamp) => stamp[2] >= settled)) return;
   try {
-    writeAtomic(file, serialize({ ...record, folders }), { durable: false });
+    writeAtomic(file, serialize({ ...record, stamps: fresh, folders }), { durable: false });
   } catch {
-    // Not writable: the next run checks the answers again.
+    // Not writable: the next run compares again.
   }
 }
 
@@ -197,6 +220,7 @@ function reusableFiles(
   changed: ReadonlySet<string>,
   foldersSame: boolean,
   stamps: ScanCacheStamps,
+  hashes: ReadonlyMap<string, string>,
 ): ScanCacheRead | undefined {
   let details: CacheDetails;
   try {
@@ -211,14 +235,12 @@ function reusableFiles(
   for (const path of changed) if (!listing.has(path) && !deps.has(path)) return undefined;
   // Something was created, removed or re-linked where the scan looked: resolutions may differ.
   if (!foldersSame) for (const [path, real] of details.answers) if (realPathOrNull(path) !== real) return undefined;
-  const reusable = new Map<string, ReusableFile>();
+  const reusable = new Map<string, CachedFile>();
   for (const path of listing) {
     const kept = files.get(path);
-    if (!kept || kept.deps.some((dep) => changed.has(dep))) continue;
-    if (!changed.has(path)) reusable.set(path, kept);
-    else if (kept.hash !== undefined) reusable.set(path, { ...kept, recheck: true });
+    if (kept && !changed.has(path) && !kept.deps.some((dep) => changed.has(dep))) reusable.set(path, kept);
   }
-  return { reusable, asked: details.answers.map(([path]) => path), previous: record.scan, stamps };
+  return { reusable, asked: details.answers.map(([path]) => path), previous: record.scan, stamps, hashes };
 }
 
 const detailsFile = (file: string) => file.replace(/\.bin$/, '.files.bin');
@@ -250,10 +272,11 @@ export function prepareScanCache(
   loaded: LoadedConfig,
   listing: readonly string[],
   scan: CachedScan,
-  files: ReadonlyMap<string, CachedFile & { text?: string }>,
+  files: ReadonlyMap<string, CachedFile>,
   lookedIn: Iterable<string>,
   startedMs: number,
   known?: ScanCacheStamps,
+  hashes?: ReadonlyMap<string, string>,
 ): (() => void) | undefined {
   const file = scanCacheFile(loaded);
   if (!file) return undefined;
@@ -279,16 +302,18 @@ export function prepareScanCache(
     const answers: CacheDetails['answers'] = asked.filter((path) => !stamped.has(path)).map((path) => [path, realPathOrNull(path)]);
     // A fresh id ties the record to its details: should a run die between the two writes, the
     // old record no longer matches the new details and serves only as a whole.
-    const id = randomUUID();
-    const record: CacheRecord = { key: cacheKey(loaded), details: id, listing: [...listing], stamps, folders: folderTimes, scan };
+    const details: CacheDetails = { id: randomUUID(), files: [...files], answers };
+    const record: CacheRecord = {
+      key: cacheKey(loaded),
+      details: details.id,
+      listing: [...listing],
+      stamps,
+      hashes: stamps.map(([path]) => hashes?.get(path) ?? null),
+      folders: folderTimes,
+      scan,
+    };
     return () => {
       try {
-        // A candidate's text is hashed here, off the scan's path (a cold scan of 200 drivers: 2 ms).
-        const kept = [...files].map(([path, { candidate, deps, hash, text }]): [string, CachedFile] => {
-          const known = text !== undefined ? textHash(text) : hash;
-          return [path, { candidate, deps, ...(candidate && known !== undefined ? { hash: known } : {}) }];
-        });
-        const details: CacheDetails = { id, files: kept, answers };
         // The details first: a record never names details that are not there yet.
         writeAtomic(detailsFile(file), serialize(details), { durable: false });
         writeAtomic(file, serialize(record), { durable: false });
@@ -307,13 +332,16 @@ export function prepareScanCache(
  * read, and a change made after the read, even one dated in the past, makes the next run scan the
  * file again.
  */
-export function recordingFileSystem(base: ScanFileSystem, asked: Set<string>, readStamps: Map<string, Stamp>): ScanFileSystem {
+export function recordingFileSystem(base: ScanFileSystem, asked: Set<string>, readStamps: Map<string, Stamp>, readHashes: Map<string, string>): ScanFileSystem {
   return {
     readText(path) {
       asked.add(path);
       const stamp = stampOf(path);
       if (stamp) readStamps.set(path, stamp);
-      return base.readText(path);
+      const text = base.readText(path);
+      // What the scan read, for a later run to recognise the file touched without a change.
+      readHashes.set(path, textHash(text));
+      return text;
     },
     isFile: (path) => (asked.add(path), base.isFile(path)),
     realpath: (path) => (asked.add(path), base.realpath(path)),

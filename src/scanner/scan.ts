@@ -21,7 +21,7 @@ import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.j
 import { toDriverInfo } from './block-driver-options.js';
 import { checkDriverSet } from './check-driver-set.js';
 import { saveCodeCaches } from './code-cache.js';
-import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, textHash, type CachedFile, type CachedScan, type ReusableFile, type ScanCacheStamps, type Stamp } from './scan-cache.js';
+import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, type CachedFile, type CachedScan, type ScanCacheStamps, type Stamp } from './scan-cache.js';
 import { resolvePackages, type ResolvedPackage } from './driver-packages.js';
 import { nodeFileSystem, readTextFileSystem, type ScanFileSystem } from './file-system.js';
 import { listFiles } from './list-files.js';
@@ -117,8 +117,6 @@ interface FileRecord {
   infos?: { drivers: DriverInfo[]; diagnostics: Diagnostic[] };
   /** Re-evaluate from the cached parse (a dependency or the set of files changed). */
   stale: boolean;
-  /** For a result the scan cache vouched for (no text kept): the text's hash (scan-cache.ts, textHash). */
-  hash?: string;
 }
 
 export class ProjectScanner {
@@ -138,8 +136,10 @@ export class ProjectScanner {
   private readonly asked: Set<string> | undefined;
   /** With the scan cache on: each file's stamp taken just before its last read. */
   private readonly readStamps = new Map<string, Stamp>();
+  /** With the scan cache on: the hash of each file's text at its last read. */
+  private readonly readHashes = new Map<string, string>();
   /** The last clean scan's cache entry, written by keepScan (once generate has its tables). */
-  private kept: { listing: string[]; scan: CachedScan; files: Map<string, CachedFile & { text?: string }>; startedMs: number; stamps?: ScanCacheStamps } | undefined;
+  private kept: { listing: string[]; scan: CachedScan; files: Map<string, CachedFile>; startedMs: number; stamps?: ScanCacheStamps; hashes?: ReadonlyMap<string, string> } | undefined;
 
   constructor(
     readonly loaded: LoadedConfig,
@@ -148,7 +148,7 @@ export class ProjectScanner {
     const fs = options.fs ?? (options.readText ? readTextFileSystem(options.readText) : nodeFileSystem());
     if (options.cache && scanCacheFile(loaded)) {
       this.asked = new Set();
-      this.fs = recordingFileSystem(fs, this.asked, this.readStamps);
+      this.fs = recordingFileSystem(fs, this.asked, this.readStamps, this.readHashes);
     } else this.fs = fs;
   }
 
@@ -294,17 +294,17 @@ export class ProjectScanner {
     // An edit that left every declaration as it was (the usual one): the kept tables still hold.
     if (previous?.tables && diagnostics.length === 0 && sameDrivers(drivers, previous.drivers)) result.tables = previous.tables;
     if (this.asked && diagnostics.length === 0) {
-      const perFile = new Map<string, CachedFile & { text?: string }>();
+      const perFile = new Map<string, CachedFile>();
       for (const { path } of files) {
         const record = this.records.get(path);
-        if (record) perFile.set(path, { candidate: record.candidate, deps: [...record.deps], ...(record.text !== undefined ? { text: record.text } : record.hash !== undefined ? { hash: record.hash } : {}) });
+        if (record) perFile.set(path, { candidate: record.candidate, deps: [...record.deps] });
       }
       this.kept = {
         listing: files.map((f) => f.path),
         scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates, tsconfigs: tsconfigs() },
         files: perFile,
         startedMs,
-        ...(cached ? { stamps: cached.stamps } : {}),
+        ...(cached ? { stamps: cached.stamps, hashes: cached.hashes } : {}),
       };
     }
     return result;
@@ -317,7 +317,7 @@ export class ProjectScanner {
    */
   private reuse(
     files: readonly ListedFile[],
-    { reusable, asked, previous }: { reusable: ReadonlyMap<string, ReusableFile>; asked: readonly string[]; previous: CachedScan },
+    { reusable, asked, previous }: { reusable: ReadonlyMap<string, CachedFile>; asked: readonly string[]; previous: CachedScan },
     display: (absolute: string) => string,
   ): void {
     for (const path of asked) this.asked!.add(path);
@@ -336,10 +336,7 @@ export class ProjectScanner {
         deps: new Set(kept.deps),
         depInputs: kept.deps.map(display),
         stale: false,
-        ...(kept.hash !== undefined ? { hash: kept.hash } : {}),
       });
-      // Touched without a change? fileRecord reads it and compares.
-      if (kept.recheck) this.changedPaths.add(path);
     }
   }
 
@@ -350,13 +347,16 @@ export class ProjectScanner {
    */
   keepScan(tables?: RenderedTable[], when: 'now' | 'soon' = 'now'): void {
     if (!this.kept || !this.asked) return;
-    const { listing, scan, files, startedMs, stamps } = this.kept;
+    const { listing, scan, files, startedMs, stamps, hashes } = this.kept;
     this.kept = undefined;
-    // A file read by this scan is described by its stamp at that read; one whose result came
-    // from the cache, by the stamp the cache was checked against.
+    // A file read by this scan is described by its stamp and its text's hash at that read; one
+    // whose result came from the cache, by the stamp the cache was checked against and the hash
+    // the cache kept.
     const known = new Map(stamps);
     for (const [path, stamp] of this.readStamps) known.set(path, stamp);
-    const write = prepareScanCache(this.loaded, listing, { ...scan, ...(tables ? { tables } : {}) }, files, this.asked, startedMs, known);
+    const knownHashes = new Map(hashes);
+    for (const [path, hash] of this.readHashes) knownHashes.set(path, hash);
+    const write = prepareScanCache(this.loaded, listing, { ...scan, ...(tables ? { tables } : {}) }, files, this.asked, startedMs, known, knownHashes);
     // 'soon': once the caller yields, e.g. while a bundler builds (serializing and writing: about
     // 5 ms at 200 drivers, off the build's path). The stamps were taken now.
     if (write && when === 'soon') setImmediate(write);
@@ -381,7 +381,6 @@ export class ProjectScanner {
     const candidate = mayHoldDecorator(text);
     // Same content, same result (an editor's save without changes, a touch).
     if (existing && existing.text === text) return existing;
-    if (existing?.hash !== undefined && existing.text === undefined && existing.hash === textHash(text)) return existing;
     const record: FileRecord = { candidate, deps: new Set(), stale: true, ...(candidate ? { text } : {}) };
     this.records.set(listed.path, record);
     return record;
