@@ -13,24 +13,13 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { scan } from '../../src/scanner/scan.js';
+import { prng } from '../support/bytes.js';
 import { writeFiles } from '../support/files.js';
 
 const roots: string[] = [];
 afterAll(() => {
   for (const root of roots) rmSync(root, { recursive: true, force: true });
 });
-
-/** mulberry32: a small seeded generator, so that a failing sequence can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const head = `import { blockDriver } from 'gen-modules/runtime';\n`;
 const driver = (name: string, magic: string, constant: boolean) =>
@@ -42,7 +31,7 @@ const driver = (name: string, magic: string, constant: boolean) =>
 type Outcome = 'hit' | 'partial' | 'full';
 
 async function runSequence(seed: number, steps: number): Promise<Outcome[]> {
-  const next = random(seed);
+  const next = prng(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
   const root = mkdtempSync(join(tmpdir(), 'gm-scan-seq-'));
   roots.push(root);
