@@ -23,6 +23,7 @@
 // esbuild through a symlink of ours, re-pointed at a stub). Recreate the context for stable names.
 import { dirname, resolve, sep } from 'node:path';
 import type { Metafile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
+import { escapeRegExp } from '../src/config/escape-regexp.js';
 import { createEntryLinks } from './entry-links.js';
 import { outputStore, type OutputStore } from './output-store.js';
 import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
@@ -30,7 +31,6 @@ import {
   DEFAULT_MANIFEST,
   clearRealPaths,
   driverFile,
-  escapeRegExp,
   finalizeBuild,
   finishChunks,
   prepareBuild,

@@ -6,13 +6,13 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve, sep } from 'node:path';
 import type { NormalizedInputOptions, NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk, TransformPluginContext } from 'rollup';
 import { writeAtomic } from '../src/codegen/write-file.js';
+import { escapeRegExp } from '../src/config/escape-regexp.js';
 import { clearGuardSourceCache, findViolations, formatViolation } from './laziness-guard.js';
 import { outputStore } from './output-store.js';
 import {
   DEFAULT_MANIFEST,
   clearRealPaths,
   driverFile,
-  escapeRegExp,
   followFileLink,
   finalizeBuild,
   finishChunks,

@@ -603,8 +603,3 @@ export function driverFile(prepared: PreparedBuild | undefined, driver: string):
 export function relativePosix(dir: string, file: string): string {
   return relative(dir, file).split('\\').join('/');
 }
-
-/** `text` as a regular expression that matches it literally. */
-export function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}

@@ -1,6 +1,7 @@
 // Where a value sits in a config file's text, so that a config error can say `file:line:col`.
 // JSON is walked by a small position-tracking parser; a TypeScript config is searched for the key
 // (best effort: the first `key:` after the parent key).
+import { escapeRegExp } from './escape-regexp.js';
 
 export interface TextPosition {
   line: number;
@@ -22,7 +23,7 @@ export function locateInScript(text: string, path: ConfigPath): TextPosition | u
   let last: { start: number; length: number } | undefined;
   for (const segment of path) {
     if (typeof segment === 'number') continue;
-    const escaped = segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const escaped = escapeRegExp(segment);
     const pattern = new RegExp(`(?:^|[\\s{,])(?:${escaped}|'${escaped}'|"${escaped}")\\s*:`, 'g');
     pattern.lastIndex = from;
     const match = pattern.exec(text);

@@ -5,6 +5,7 @@
 // with '.', node_modules is never entered, symbolic links are followed.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { escapeRegExp } from '../config/escape-regexp.js';
 
 /** Files matching `patterns` and none of `ignore`, relative to `cwd` with forward slashes, unsorted. */
 export async function listFiles(patterns: readonly string[], cwd: string, ignore: readonly string[]): Promise<string[]> {
@@ -42,7 +43,7 @@ export function compile(pattern: string): Compiled | undefined {
   const dynamic = segments.findIndex((s) => /[*?[\]{}]/.test(s));
   if (dynamic < 0) return undefined; // a plain path: let the general matcher handle existence
   const base = segments.slice(0, dynamic).join('/');
-  let source = base ? `${escape(base)}/` : '';
+  let source = base ? `${escapeRegExp(base)}/` : '';
   const rest = segments.slice(dynamic);
   for (let i = 0; i < rest.length; i++) {
     const segment = rest[i]!;
@@ -91,16 +92,13 @@ function segmentSource(segment: string): string | undefined {
     } else if (c === '}' || c === ']') {
       return undefined;
     } else {
-      out += escape(c);
+      out += escapeRegExp(c);
       i++;
     }
   }
   return out;
 }
 
-function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 function walk(dir: string, rel: string, onFile: (file: string) => void, depth = 0): void {
   if (depth > 64) return;
