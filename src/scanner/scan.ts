@@ -220,7 +220,7 @@ export class ProjectScanner {
     else this.keptTsconfigs = previous.tsconfigs.map((f) => resolve(loaded.root, f));
     const parsesBefore = this.graph?.parses ?? 0;
     /** The tsconfig files the paths were read from (config-relative). */
-    const tsconfigs = (): string[] => (this.paths ? this.paths.files.map(display) : previous!.tsconfigs!);
+    const tsconfigs = (): string[] => (this.paths?.files ?? this.keptTsconfigs ?? []).map(display);
 
     const diagnostics: Diagnostic[] = [...this.listing.diagnostics];
     const sources = new Map<string, string>();
