@@ -8,9 +8,8 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { expect, it } from 'vitest';
-import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js';
 import { ImageError, type BlockImage, type ByteSource, type FormatDriver, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
-import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
+import { openSource, RawImage } from './open-harness.js';
 import { QcowDriver } from '../../fixtures/emulator/src/drivers/qcow.js';
 import { Qcow2Driver } from '../../fixtures/emulator/src/drivers/qcow2.js';
 import { QedDriver } from '../../fixtures/emulator/src/drivers/qed.js';
@@ -45,28 +44,6 @@ export function probeFormat(head: Uint8Array): string {
   return 'raw';
 }
 
-class RawImage implements BlockImage {
-  readonly format = 'raw';
-  readonly virtualSize: number;
-  constructor(private readonly source: ByteSource) {
-    this.virtualSize = source.size;
-  }
-  read(offset: number, length: number): Promise<Uint8Array> {
-    return this.source.read(offset, length);
-  }
-  close(): Promise<void> {
-    return this.source.close();
-  }
-}
-
-async function openSource(name: string, settings: OpenSettings): Promise<ByteSource> {
-  let source: ByteSource;
-  const bytes = settings.files?.get(name);
-  if (bytes !== undefined) source = new MemorySource(name, bytes);
-  else if (settings.files !== undefined) throw new ImageError(name, 'no such file');
-  else source = await openFileSource(name);
-  return settings.wrap ? settings.wrap(source) : source;
-}
 
 /** Open `filename` (a path, or a key of `settings.files`) and its backing chain. */
 export async function openImage(filename: string, settings: OpenSettings = {}, chain: readonly string[] = []): Promise<BlockImage> {

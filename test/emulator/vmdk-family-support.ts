@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, normalize, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js';
 import { ImageError, type BlockImage, type ByteSource, type FormatDriver, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
-import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
+import { openSource, RawImage } from './open-harness.js';
 import { ParallelsDriver } from '../../fixtures/emulator/src/drivers/parallels.js';
 import { VdiDriver } from '../../fixtures/emulator/src/drivers/vdi.js';
 import { VmdkDriver } from '../../fixtures/emulator/src/drivers/vmdk.js';
@@ -73,31 +72,6 @@ export interface OpenSettings {
   wrap?: (source: ByteSource) => ByteSource;
 }
 
-class RawImage implements BlockImage {
-  readonly format = 'raw';
-  readonly virtualSize: number;
-  constructor(private readonly source: ByteSource) {
-    this.virtualSize = source.size;
-  }
-  read(offset: number, length: number): Promise<Uint8Array> {
-    return this.source.read(offset, length);
-  }
-  close(): Promise<void> {
-    return this.source.close();
-  }
-}
-
-async function openSource(name: string, settings: OpenSettings): Promise<ByteSource> {
-  let source: ByteSource;
-  if (settings.files) {
-    const bytes = settings.files.get(name);
-    if (bytes === undefined) throw new ImageError(name, 'no such file');
-    source = typeof bytes === 'function' ? bytes() : new MemorySource(name, bytes);
-  } else {
-    source = await openFileSource(name);
-  }
-  return settings.wrap ? settings.wrap(source) : source;
-}
 
 /** `name` as referenced from `from`: relative to its folder, never outside it unless allowed. */
 export function resolveReference(from: string, name: string, allowUnsafe = false): string {
