@@ -7,7 +7,9 @@
 // must have the same size, mtime and inode; and every folder the scan looked in (to resolve an
 // import, to find a package) must have the same mtime, so that a file created where a resolution
 // would now find it invalidates the cache too. Only scans without any diagnostic are kept: a run
-// with problems always reports them from a real scan.
+// with problems always reports them from a real scan. An input or folder that changed just before
+// the scan (an edit saved as the build starts, `rm -rf dist && build`) has an mtime that cannot be
+// trusted yet: it is kept to be compared again, by the hash of its text or by asking its paths.
 //
 // When only some driver files, or modules they import, changed (an edited driver: the usual case
 // after a save), the rest of the scan still holds. A second file, read only then, keeps for each
@@ -111,7 +113,7 @@ function cacheKey(loaded: LoadedConfig): string {
   } catch {
     code = 'unknown';
   }
-  return createHash('sha256').update(JSON.stringify([2, loaded.file, loaded.config, process.version, code])).digest('hex');
+  return createHash('sha256').update(JSON.stringify([3, loaded.file, loaded.config, process.version, code])).digest('hex');
 }
 
 /** An input's path, size, mtime and inode. */
@@ -130,8 +132,8 @@ export type ScanCacheRead =
   | {
       /** Listed files whose result still holds. */
       reusable: Map<string, CachedFile>;
-      /** The paths the kept scan asked about (the next record must answer for them too). */
-      asked: string[];
+      /** The paths the kept scan asked about and their answers then (the next record must answer for them too). */
+      answers: Map<string, string | null>;
       /** The kept scan (its tables serve again when the drivers come out the same). */
       previous: CachedScan;
       /**
@@ -240,7 +242,7 @@ function reusableFiles(
     const kept = files.get(path);
     if (kept && !changed.has(path) && !kept.deps.some((dep) => changed.has(dep))) reusable.set(path, kept);
   }
-  return { reusable, asked: details.answers.map(([path]) => path), previous: record.scan, stamps, hashes };
+  return { reusable, answers: new Map(details.answers), previous: record.scan, stamps, hashes };
 }
 
 const detailsFile = (file: string) => file.replace(/\.bin$/, '.files.bin');
@@ -255,7 +257,7 @@ function realPathOrNull(path: string): string | null {
 
 /**
  * A file or folder changed this recently may have changed while the scan read it, after it was
- * read, without its mtime telling (file systems with coarse timestamps): no cache then.
+ * read, without its mtime telling (file systems with coarse timestamps): its mtime is not trusted then.
  */
 const SETTLE_MS = 2000;
 
@@ -268,15 +270,37 @@ const SETTLE_MS = 2000;
  * of the cost, and the stamps must be taken before the caller writes its tables, whose folder's
  * mtime would change). Undefined when there is nothing to keep.
  */
+/**
+ * What a scan saw, for the record: every path its file system was asked about, the stamp and the
+ * text hash of each file it read, and its answers to the other paths (`isFile`, `realpath`, and
+ * the kept scan's answers for what it took from the cache).
+ */
+export interface ScanSeen {
+  asked: Iterable<string>;
+  stamps: ScanCacheStamps;
+  hashes: ReadonlyMap<string, string>;
+  isFile: ReadonlyMap<string, boolean>;
+  realpath: ReadonlyMap<string, string>;
+  previous: ReadonlyMap<string, string | null>;
+}
+
+/**
+ * The record of a clean scan, as a function that writes it, or undefined when it cannot be kept.
+ *
+ * A file or folder that changed within SETTLE_MS of the scan's start may have changed again while
+ * the scan read it, without its mtime telling. Such an input is kept with an mtime that never
+ * matches, so the next run compares its text with the hash of what the scan read; without a hash
+ * the scan is not kept. Such a folder is kept the same way, so the next run asks every path again;
+ * its paths' answers now must agree with what the scan was told, or the scan is not kept. A build
+ * that starts with `rm -rf dist` changes the project folder each time: its scans are still kept.
+ */
 export function prepareScanCache(
   loaded: LoadedConfig,
   listing: readonly string[],
   scan: CachedScan,
   files: ReadonlyMap<string, CachedFile>,
-  lookedIn: Iterable<string>,
+  seen: ScanSeen,
   startedMs: number,
-  known?: ScanCacheStamps,
-  hashes?: ReadonlyMap<string, string>,
 ): (() => void) | undefined {
   const file = scanCacheFile(loaded);
   if (!file) return undefined;
@@ -287,19 +311,28 @@ export function prepareScanCache(
     const stamped = new Set<string>();
     for (const input of scan.inputs) {
       const path = resolve(loaded.root, input);
-      const stamp = known?.get(path) ?? stampOf(path);
-      if (!stamp || stamp[2] >= settled) return undefined;
-      stamps.push(stamp);
+      const stamp = seen.stamps.get(path) ?? stampOf(path);
+      if (!stamp) return undefined;
+      if (stamp[2] >= settled) {
+        if (!seen.hashes.has(path)) return undefined;
+        stamps.push([path, stamp[1], UNSETTLED, stamp[3]]);
+      } else stamps.push(stamp);
       stamped.add(path);
       folders.add(dirname(path));
     }
-    const asked = [...lookedIn].sort();
+    const asked = [...seen.asked].sort();
     for (const path of asked) folders.add(dirname(path));
     const folderTimes: CacheRecord['folders'] = [...folders].sort().map((f) => [f, folderTime(f)]);
-    if (folderTimes.some(([, mtime]) => mtime >= settled)) return undefined;
-    // Settled folders: every answer now is the answer the scan got. An input needs none: its
+    const unsettled = new Set(folderTimes.filter(([, mtime]) => mtime >= settled).map(([folder]) => folder));
+    // In a settled folder every answer now is the answer the scan got. An input needs none: its
     // stamp (size, mtime and inode of what the path leads to) is checked anyway.
-    const answers: CacheDetails['answers'] = asked.filter((path) => !stamped.has(path)).map((path) => [path, realPathOrNull(path)]);
+    const answers: CacheDetails['answers'] = [];
+    for (const path of asked) {
+      if (stamped.has(path)) continue;
+      const now = realPathOrNull(path);
+      if (unsettled.has(dirname(path)) && !agrees(path, now, seen)) return undefined;
+      answers.push([path, now]);
+    }
     // A fresh id ties the record to its details: should a run die between the two writes, the
     // old record no longer matches the new details and serves only as a whole.
     const details: CacheDetails = { id: randomUUID(), files: [...files], answers };
@@ -308,8 +341,8 @@ export function prepareScanCache(
       details: details.id,
       listing: [...listing],
       stamps,
-      hashes: stamps.map(([path]) => hashes?.get(path) ?? null),
-      folders: folderTimes,
+      hashes: stamps.map(([path]) => seen.hashes.get(path) ?? null),
+      folders: folderTimes.map(([folder, mtime]) => [folder, unsettled.has(folder) ? UNSETTLED : mtime]),
       scan,
     };
     return () => {
@@ -326,25 +359,70 @@ export function prepareScanCache(
   }
 }
 
+/** An mtime no stamp has: the next run compares the input's text, or asks the folder's paths again. */
+const UNSETTLED = Number.NaN;
+
+/** Whether `now` (the path's real path, null: absent) agrees with every answer the scan got about `path`. */
+function agrees(path: string, now: string | null, seen: ScanSeen): boolean {
+  const previous = seen.previous.get(path);
+  if (previous !== undefined && previous !== now) return false;
+  // The scan's realpath answers the path itself when there is nothing to resolve.
+  const real = seen.realpath.get(path);
+  if (real !== undefined && real !== (now ?? path)) return false;
+  const isFile = seen.isFile.get(path);
+  return isFile === undefined || isFile === (now !== null && statSync(now, { throwIfNoEntry: false })?.isFile() === true);
+}
+
+/** What a scan's file system is asked and answers, for the record (ScanSeen). */
+export interface ScanRecording {
+  asked: Set<string>;
+  /** Each file's stamp taken just before its last read. */
+  readStamps: Map<string, Stamp>;
+  /** The hash of each file's text at its last read. */
+  readHashes: Map<string, string>;
+  isFile: Map<string, boolean>;
+  realpath: Map<string, string>;
+}
+
+export function scanRecording(): ScanRecording {
+  return { asked: new Set(), readStamps: new Map(), readHashes: new Map(), isFile: new Map(), realpath: new Map() };
+}
+
 /**
- * A file system that remembers every path it was asked about (for the cache's folder list) and
- * the stamp of each file just before it read it: the record then describes the text the scan
- * read, and a change made after the read, even one dated in the past, makes the next run scan the
- * file again.
+ * A file system that remembers every path it was asked about (for the cache's folder list), its
+ * answers, and the stamp of each file just before it read it: the record then describes the text
+ * the scan read, and a change made after the read, even one dated in the past, makes the next run
+ * scan the file again.
  */
-export function recordingFileSystem(base: ScanFileSystem, asked: Set<string>, readStamps: Map<string, Stamp>, readHashes: Map<string, string>): ScanFileSystem {
+export function recordingFileSystem(base: ScanFileSystem, seen: ScanRecording): ScanFileSystem {
   return {
     readText(path) {
-      asked.add(path);
+      seen.asked.add(path);
       const stamp = stampOf(path);
-      if (stamp) readStamps.set(path, stamp);
-      const text = base.readText(path);
+      if (stamp) seen.readStamps.set(path, stamp);
+      let text: string;
+      try {
+        text = base.readText(path);
+      } catch (error) {
+        seen.isFile.set(path, false);
+        throw error;
+      }
       // What the scan read, for a later run to recognise the file touched without a change.
-      readHashes.set(path, textHash(text));
+      seen.readHashes.set(path, textHash(text));
       return text;
     },
-    isFile: (path) => (asked.add(path), base.isFile(path)),
-    realpath: (path) => (asked.add(path), base.realpath(path)),
+    isFile(path) {
+      seen.asked.add(path);
+      const answer = base.isFile(path);
+      seen.isFile.set(path, answer);
+      return answer;
+    },
+    realpath(path) {
+      seen.asked.add(path);
+      const answer = base.realpath(path);
+      seen.realpath.set(path, answer);
+      return answer;
+    },
     ...(base.forget ? { forget: (paths?: Iterable<string>) => base.forget!(paths) } : {}),
   };
 }

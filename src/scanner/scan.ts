@@ -21,7 +21,7 @@ import { compareDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.j
 import { toDriverInfo } from './block-driver-options.js';
 import { checkDriverSet } from './check-driver-set.js';
 import { saveCodeCaches } from './code-cache.js';
-import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, type CachedFile, type CachedScan, type ScanCacheStamps, type Stamp } from './scan-cache.js';
+import { prepareScanCache, readScanCache, recordingFileSystem, scanCacheFile, scanRecording, type CachedFile, type CachedScan, type ScanCacheStamps, type ScanRecording } from './scan-cache.js';
 import { resolvePackages, type ResolvedPackage } from './driver-packages.js';
 import { nodeFileSystem, readTextFileSystem, type ScanFileSystem } from './file-system.js';
 import { listFiles } from './list-files.js';
@@ -132,12 +132,10 @@ export class ProjectScanner {
   private readonly changedPaths = new Set<string>();
   /** The last scan's inputs (sorted); undefined after the listing changed. */
   private inputs: string[] | undefined;
-  /** With the scan cache on: every path the scan's file system was asked about. */
-  private readonly asked: Set<string> | undefined;
-  /** With the scan cache on: each file's stamp taken just before its last read. */
-  private readonly readStamps = new Map<string, Stamp>();
-  /** With the scan cache on: the hash of each file's text at its last read. */
-  private readonly readHashes = new Map<string, string>();
+  /** With the scan cache on: what the scan's file system was asked and answered. */
+  private readonly seen: ScanRecording | undefined;
+  /** The answers the scan cache kept for the paths asked by the scans whose results this scanner took from it. */
+  private readonly keptAnswers = new Map<string, string | null>();
   /** The last clean scan's cache entry, written by keepScan (once generate has its tables). */
   private kept: { listing: string[]; scan: CachedScan; files: Map<string, CachedFile>; startedMs: number; stamps?: ScanCacheStamps; hashes?: ReadonlyMap<string, string> } | undefined;
 
@@ -147,8 +145,8 @@ export class ProjectScanner {
   ) {
     const fs = options.fs ?? (options.readText ? readTextFileSystem(options.readText) : nodeFileSystem());
     if (options.cache && scanCacheFile(loaded)) {
-      this.asked = new Set();
-      this.fs = recordingFileSystem(fs, this.asked, this.readStamps, this.readHashes);
+      this.seen = scanRecording();
+      this.fs = recordingFileSystem(fs, this.seen);
     } else this.fs = fs;
   }
 
@@ -194,7 +192,7 @@ export class ProjectScanner {
     const display = (absolute: string) => toPosixPath(relative(loaded.root, absolute)) || '.';
     this.listing ??= await this.list(display);
     const { files, packages } = this.listing;
-    const cached = this.asked && this.listing.diagnostics.length === 0 ? readScanCache(loaded, files.map((f) => f.path)) : undefined;
+    const cached = this.seen && this.listing.diagnostics.length === 0 ? readScanCache(loaded, files.map((f) => f.path)) : undefined;
     this.kept = undefined;
     if (cached && 'scan' in cached) {
       const hit = cached.scan;
@@ -293,7 +291,7 @@ export class ProjectScanner {
     const result: ScanResult = { drivers, diagnostics, files: files.map((f) => f.file), sources, inputs: [...this.inputs], stats };
     // An edit that left every declaration as it was (the usual one): the kept tables still hold.
     if (previous?.tables && diagnostics.length === 0 && sameDrivers(drivers, previous.drivers)) result.tables = previous.tables;
-    if (this.asked && diagnostics.length === 0) {
+    if (this.seen && diagnostics.length === 0) {
       const perFile = new Map<string, CachedFile>();
       for (const { path } of files) {
         const record = this.records.get(path);
@@ -317,10 +315,13 @@ export class ProjectScanner {
    */
   private reuse(
     files: readonly ListedFile[],
-    { reusable, asked, previous }: { reusable: ReadonlyMap<string, CachedFile>; asked: readonly string[]; previous: CachedScan },
+    { reusable, answers, previous }: { reusable: ReadonlyMap<string, CachedFile>; answers: ReadonlyMap<string, string | null>; previous: CachedScan },
     display: (absolute: string) => string,
   ): void {
-    for (const path of asked) this.asked!.add(path);
+    for (const [path, answer] of answers) {
+      this.seen!.asked.add(path);
+      this.keptAnswers.set(path, answer);
+    }
     const byFile = new Map<string, DriverInfo[]>();
     for (const driver of previous.drivers) {
       const list = byFile.get(driver.file);
@@ -346,17 +347,19 @@ export class ProjectScanner {
    * before returning, or 'soon' (once the caller yields).
    */
   keepScan(tables?: RenderedTable[], when: 'now' | 'soon' = 'now'): void {
-    if (!this.kept || !this.asked) return;
+    if (!this.kept || !this.seen) return;
     const { listing, scan, files, startedMs, stamps, hashes } = this.kept;
     this.kept = undefined;
     // A file read by this scan is described by its stamp and its text's hash at that read; one
     // whose result came from the cache, by the stamp the cache was checked against and the hash
     // the cache kept.
+    const { asked, readStamps, readHashes, isFile, realpath } = this.seen;
     const known = new Map(stamps);
-    for (const [path, stamp] of this.readStamps) known.set(path, stamp);
+    for (const [path, stamp] of readStamps) known.set(path, stamp);
     const knownHashes = new Map(hashes);
-    for (const [path, hash] of this.readHashes) knownHashes.set(path, hash);
-    const write = prepareScanCache(this.loaded, listing, { ...scan, ...(tables ? { tables } : {}) }, files, this.asked, startedMs, known, knownHashes);
+    for (const [path, hash] of readHashes) knownHashes.set(path, hash);
+    const seen = { asked, stamps: known, hashes: knownHashes, isFile, realpath, previous: this.keptAnswers };
+    const write = prepareScanCache(this.loaded, listing, { ...scan, ...(tables ? { tables } : {}) }, files, seen, startedMs);
     // 'soon': once the caller yields, e.g. while a bundler builds (serializing and writing: about
     // 2 ms at 200 drivers, off the build's path). The stamps were taken now.
     if (write && when === 'soon') setImmediate(write);

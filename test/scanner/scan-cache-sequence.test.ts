@@ -2,7 +2,8 @@
 // goes through: drivers edited, touched without a change (git checkout and back), saved by
 // renaming, added and removed; a constants module a decorator reads edited, touched, or shadowed
 // by a new file where its import would now resolve; a module without decorators beside the drivers
-// edited; an editor's swap file coming and going; the tsconfig's paths pointed elsewhere. Each
+// edited; an editor's swap file coming and going; the output folder removed and made again beside
+// the tsconfig (rm -rf dist); the tsconfig's paths pointed elsewhere. Each
 // written file and folder gets a new mtime in the past (a different one every time: two versions
 // of a file never share a stamp), as an edit made before the run would have, or, now and then,
 // only at the next step. Every scan with the cache must equal the scan without it, and the
@@ -120,6 +121,13 @@ async function runSequence(seed: number, steps: number): Promise<Outcome[]> {
       else writeFileSync(swap, 'swap');
       return ['src/drivers'];
     },
+    // `rm -rf dist && build`: the project folder, where the scan looks for tsconfig.json and
+    // package.json, changes just before the run and is left so (never dated in the past).
+    cleanBuild: () => {
+      rmSync(join(root, 'dist'), { recursive: true, force: true });
+      mkdirSync(join(root, 'dist'));
+      return ['dist'];
+    },
     tsconfigPaths: () => {
       writeFileSync(join(root, 'tsconfig.json'), JSON.stringify({ compilerOptions: { paths: { '@magic/*': [pick(['./src/magic/*', './src/magic2/*'])] } } }));
       return ['tsconfig.json'];
@@ -134,7 +142,8 @@ async function runSequence(seed: number, steps: number): Promise<Outcome[]> {
     const written = changes[kind]!();
     const touched = [...written, ...written.map((f) => dirname(f)).filter((d) => d !== '.')];
     // Most changes are dated in the past; some are left as just made for this step's scans (the
-    // cache keeps no scan of an input younger than two seconds, and must not serve a stale one).
+    // cache keeps such an input with no mtime, to be compared by the hash of its text, and such a
+    // folder to be asked again; it must not serve a stale result).
     if (next() < 0.8) {
       date(...touched);
       pending = [];

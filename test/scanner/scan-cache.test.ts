@@ -2,8 +2,10 @@
 // nothing; every kind of change that could change the result makes the next scan a real one:
 // an edited driver or constants module, a new file where an import would now resolve, a new
 // driver file, a changed config or tsconfig. After an edit (in place or saved by renaming), only
-// the files whose inputs changed are scanned again, and the result equals a scan without cache. Scans with diagnostics and inputs edited within the
-// last two seconds are never kept. The CLI uses it unless --no-cache or GEN_MODULES_CACHE=0.
+// the files whose inputs changed are scanned again, and the result equals a scan without cache.
+// Scans with diagnostics are never kept; inputs and folders changed within the last two seconds
+// are kept to be compared again (text hash, answers) rather than trusted by their mtimes. The CLI
+// uses it unless --no-cache or GEN_MODULES_CACHE=0.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generateFromConfig } from '../../src/codegen/generate.js';
 import { loadConfig } from '../../src/config/config.js';
 import { ProjectScanner, scan } from '../../src/scanner/scan.js';
+import { nodeFileSystem } from '../../src/scanner/file-system.js';
 import { scanCacheEnabled, scanCacheFile } from '../../src/scanner/scan-cache.js';
 import { genModulesBin } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
@@ -327,7 +330,7 @@ describe('scan cache', () => {
     expect(next.result.diagnostics.map((d) => [d.code, d.file])).toEqual([['GM3002', 'src/drivers/eta.ts']]);
   });
 
-  it('keeps no scan with diagnostics, nor one whose inputs changed in the last seconds', async () => {
+  it('keeps no scan with diagnostics; one whose inputs changed in the last seconds is kept, and they are then compared by the hash of their text', async () => {
     const root = project();
     writeFiles(root, { 'src/drivers/bad.ts': `${head}@blockDriver({ format: 'Bad Name' }) export class Bad {}\n` });
     age(root, 60);
@@ -338,21 +341,95 @@ describe('scan cache', () => {
     expect((await scanned(root)).result.diagnostics.map((d) => d.code), 'reported again').toEqual(['GM1008']);
 
     rmSync(join(root, 'src/drivers/bad.ts'));
-    // Just edited: not kept, the next run scans again.
+    // Just edited (and its folder just changed): its mtime might not change at a second edit in
+    // the same tick of a coarse clock, so the record keeps no mtime for it: the next run hashes it.
+    const beta = join(root, 'src/magic/beta.ts');
+    const now = new Date();
     writeFiles(root, { 'src/magic/beta.ts': `export const BETA = 'NOW!';\n` });
-    expect((await scanned(root)).fresh).toBe(true);
-    expect(existsSync(file)).toBe(false);
-    age(root, 30);
+    utimesSync(beta, now, now);
     expect((await scanned(root)).fresh).toBe(true);
     expect(existsSync(file)).toBe(true);
+    expect((await scanned(root)).fresh, 'the same text: a hit').toBe(false);
+    // Edited again to the same size, with the very stamp it had: seen by its hash.
+    writeFiles(root, { 'src/magic/beta.ts': `export const BETA = 'NEW!';\n` });
+    utimesSync(beta, now, now);
+    const again = await scanned(root);
+    expect(again.fresh).toBe(true);
+    expect(again.magic).toContain('NEW!');
+    age(root, 30);
     expect((await scanned(root)).fresh).toBe(false);
 
     // A damaged cache file is ignored and replaced.
     writeFileSync(file, 'not a cache');
     const damaged = await scanned(root);
     expect(damaged.fresh).toBe(true);
-    expect(damaged.magic).toContain('NOW!');
+    expect(damaged.magic).toContain('NEW!');
     expect(statSync(file).size).toBeGreaterThan(100);
+  });
+
+  // `rm -rf dist && node build.mjs`: the project folder, where the scan looks for tsconfig.json
+  // and package.json, changes just before every run. Its paths are asked again by the next run
+  // instead of trusting its mtime, so an edit costs one scan, not one per build.
+  it('a folder the scan looked in that changed just before the run (rm -rf dist) does not stop the scan being kept', async () => {
+    const root = project();
+    expect((await scanned(root)).fresh).toBe(true);
+    const cleanBuild = () => {
+      rmSync(join(root, 'dist'), { recursive: true, force: true });
+      mkdirSync(join(root, 'dist'));
+    };
+    writeDated(root, 'src/magic/beta.ts', `export const BETA = 'BET2';\n`, 40);
+    cleanBuild();
+    const edited = await scanned(root);
+    expect(edited.result.stats).toMatchObject({ read: 1, reused: 1 });
+    expect(edited.magic).toContain('BET2');
+    for (let run = 0; run < 2; run++) {
+      cleanBuild();
+      expect((await scanned(root)).fresh, `run ${run + 2} after the edit`).toBe(false);
+    }
+    // A file created in that folder where a resolution would now find it is still seen.
+    writeFiles(root, { 'src/shared.ts': `export const ALPHA = 'NEWA';\n` });
+    const shadowed = await scanned(root);
+    expect(shadowed.fresh).toBe(true);
+    expect(shadowed.magic).toContain('NEWA');
+  });
+
+  it('a path whose answer changes while the scan runs, or in the same tick as its folder\'s last change, is not kept with the old answer', async () => {
+    const root = project();
+    const base = nodeFileSystem();
+    const shadow = join(root, 'src/shared.ts');
+    let created = false;
+    // The scan asks whether src/shared.ts exists (no: '../shared' is src/shared/index.ts), and the
+    // file appears right after, before the scan ends.
+    const fs = {
+      ...base,
+      isFile(path: string) {
+        const answer = base.isFile(path);
+        if (path === shadow && !created) {
+          created = true;
+          writeFileSync(shadow, `export const ALPHA = 'NEWA';\n`);
+        }
+        return answer;
+      },
+    };
+    const racing = await scan(await loadConfig(undefined, root), { cache: true, fs });
+    expect(created).toBe(true);
+    expect(JSON.stringify(racing.drivers.map((d) => d.probes))).toContain('ALPH');
+    const next = await scanned(root);
+    expect(next.fresh).toBe(true);
+    expect(next.magic).toContain('NEWA');
+
+    // A file created in a folder that had just changed, in the same tick of a coarse clock (the
+    // folder's mtime does not move): the record kept no mtime for that folder, so it is seen.
+    rmSync(shadow);
+    const src = join(root, 'src');
+    const now = new Date();
+    utimesSync(src, now, now);
+    expect((await scanned(root)).magic).toContain('ALPH');
+    writeFileSync(shadow, `export const ALPHA = 'SAME';\n`);
+    utimesSync(src, now, now);
+    const sameTick = await scanned(root);
+    expect(sameTick.fresh).toBe(true);
+    expect(sameTick.magic).toContain('SAME');
   });
 
   // An editor's swap or lock file beside a driver (vim's .swp, emacs' .#file) changes only the
@@ -383,6 +460,7 @@ describe('scan cache', () => {
     writeFiles(root, { 'src/drivers/notes.ts': `export const NOTE = 1;\n` });
     expect((await runNode([genModulesBin], { cwd: root })).code).toBe(0);
     age(root, 30);
+    rmSync(scanCacheFile(await loadConfig(undefined, root))!);
     expect(await check()).toEqual({ read: 3, compiler: true });
     expect(await check()).toEqual({ read: 0, compiler: false });
 
