@@ -23,11 +23,12 @@
 // hashes as it did when the scan read it (touched, checked out again) counts as unchanged, and the
 // record then takes its new stamp.
 //
-// The file lives in `<config folder>/node_modules/.cache/gen-modules/` (the usual place for tool
-// caches; none when that node_modules folder does not exist), keyed by the config's path; its
-// content is keyed by the config, the Node version and the scanner's own code. It is written
-// atomically (write-file.ts). GEN_MODULES_CACHE=0 (or `gen-modules --no-cache`) turns it
-// off. A cache that cannot be read or written is ignored: it can make a run faster, never fail it.
+// The file lives in `node_modules/.cache/gen-modules/` (the usual place for tool caches) of the
+// config's folder or the nearest folder above it that has node_modules (none when no folder has
+// one), keyed by the config's path; its content is keyed by the config, the Node version and the
+// scanner's own code. It is written atomically (write-file.ts). GEN_MODULES_CACHE=0 (or
+// `gen-modules --no-cache`) turns it off. A cache that cannot be read or written is ignored: it can
+// make a run faster, never fail it.
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -95,12 +96,21 @@ export function scanCacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean 
   return env.GEN_MODULES_CACHE !== '0' && env.GEN_MODULES_CACHE !== 'false';
 }
 
-/** The cache file of this config, or undefined when there is no node_modules folder beside it. */
+/**
+ * The cache file of this config: in the node_modules folder beside it or, failing that, the
+ * nearest one above it (a workspace package whose dependencies npm or yarn hoisted to the
+ * workspace root has none of its own); undefined when there is none. The name is the config's
+ * path, hashed, so configs sharing a folder keep apart.
+ */
 export function scanCacheFile(loaded: LoadedConfig): string | undefined {
-  const modules = join(loaded.root, 'node_modules');
-  if (!existsSync(modules)) return undefined;
-  const id = createHash('sha256').update(loaded.file).digest('hex').slice(0, 16);
-  return join(modules, '.cache', 'gen-modules', `scan-${id}.bin`);
+  for (let dir = loaded.root; ; dir = dirname(dir)) {
+    const modules = join(dir, 'node_modules');
+    if (existsSync(modules)) {
+      const id = createHash('sha256').update(loaded.file).digest('hex').slice(0, 16);
+      return join(modules, '.cache', 'gen-modules', `scan-${id}.bin`);
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
 }
 
 /** What the cached content must have been made from. */

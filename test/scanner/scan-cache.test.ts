@@ -484,6 +484,26 @@ describe('scan cache', () => {
     expect(await check()).toEqual({ read: 0, compiler: false });
   });
 
+  it('a workspace package without node_modules of its own keeps its cache in the nearest node_modules above it', async () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'gm-scan-cache-ws-'));
+    roots.push(workspace);
+    const app = join(workspace, 'packages/app');
+    mkdirSync(join(workspace, 'node_modules'));
+    writeFiles(app, {
+      'gen-modules.config.json': JSON.stringify({ drivers: ['src/drivers/*.ts'], out: 'src/generated/drivers.gen.ts' }),
+      'tsconfig.json': '{}',
+      'src/drivers/alpha.ts': `${head}@blockDriver({ format: 'alpha' }) export class Alpha {}\n`,
+    });
+    age(workspace, 60);
+    const loaded = await loadConfig(undefined, app);
+    expect(dirname(dirname(dirname(scanCacheFile(loaded)!)))).toBe(join(workspace, 'node_modules'));
+    expect((await scan(loaded, { cache: true })).stats.read).toBe(1);
+    expect((await scan(loaded, { cache: true })).stats.read).toBe(0);
+    // Another package's config keeps its own file there.
+    writeFiles(join(workspace, 'packages/other'), { 'gen-modules.config.json': JSON.stringify({ drivers: ['src/*.ts'], out: 'gen.ts' }) });
+    expect(scanCacheFile(await loadConfig(undefined, join(workspace, 'packages/other')))).not.toBe(scanCacheFile(loaded));
+  });
+
   it('the CLI uses it, --no-cache and GEN_MODULES_CACHE=0 do not', async () => {
     const root = project();
     const stats = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
