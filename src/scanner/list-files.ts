@@ -99,7 +99,6 @@ function segmentSource(segment: string): string | undefined {
   return out;
 }
 
-
 function walk(dir: string, rel: string, onFile: (file: string) => void, depth = 0): void {
   if (depth > 64) return;
   let entries;

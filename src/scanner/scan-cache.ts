@@ -15,10 +15,10 @@
 // after a save), the rest of the scan still holds. A second file, read only then, keeps for each
 // listed file whether it was a candidate and the inputs it read (its result is its drivers in the
 // record's scan), and the answer then (real path, or absent) to every other path the scan asked
-// about. If the listing and the config, tsconfig and package.json files are as
-// they were, and every one of those paths answers as it did (a folder's mtime also changes when an
-// editor saves by renaming, which alone proves nothing), the files whose inputs did not change keep
-// their results and only the others are scanned again; when no input changed at all (an editor's
+// about. If the listing and the config, tsconfig and package.json files are as they were, and
+// every one of those paths answers as it did (a folder's mtime also changes when an editor saves
+// by renaming, which alone proves nothing), the files whose inputs did not change keep their
+// results and only the others are scanned again; when no input changed at all (an editor's
 // swap file came or went), the whole record holds. An input whose stamp changed but whose text
 // hashes as it did when the scan read it (touched, checked out again) counts as unchanged, and the
 // record then takes its new stamp.
@@ -272,15 +272,6 @@ function realPathOrNull(path: string): string | null {
 const SETTLE_MS = 2000;
 
 /**
- * Keeps a clean scan that started at `startedMs` (Date.now()). `files`: each listed file's result
- * and inputs; `lookedIn`: every path the scan's file system was asked about. The stamps are taken
- * now, except those in `known`: a file's stamp just before the scan read it, or, for an input
- * whose result came from the cache, the stamp the cache was checked against. If such an input
- * changed since, the record holds the older stamp and the next run scans it again; the returned function writes the files (at once, or later: serializing and writing is most
- * of the cost, and the stamps must be taken before the caller writes its tables, whose folder's
- * mtime would change). Undefined when there is nothing to keep.
- */
-/**
  * What a scan saw, for the record: every path its file system was asked about, the stamp and the
  * text hash of each file it read, and its answers to the other paths (`isFile`, `realpath`, and
  * the kept scan's answers for what it took from the cache).
@@ -295,7 +286,13 @@ export interface ScanSeen {
 }
 
 /**
- * The record of a clean scan, as a function that writes it, or undefined when it cannot be kept.
+ * Keeps a clean scan that started at `startedMs` (Date.now()). `files`: each listed file's part.
+ * An input's stamp is the one in `seen.stamps` (taken just before the scan read it, or, for an
+ * input whose result came from the cache, the stamp the cache was checked against), else taken
+ * now: if the input changed since, the record holds the older stamp and the next run scans it
+ * again. Returns a function that writes the files (at once, or later: serializing and writing is
+ * most of the cost, and the stamps must be taken before the caller writes its tables, whose
+ * folder's mtime would change), or undefined when the scan cannot be kept.
  *
  * A file or folder that changed within SETTLE_MS of the scan's start may have changed again while
  * the scan read it, without its mtime telling. Such an input is kept with an mtime that never
