@@ -7,7 +7,7 @@
 // `write: false`) and hashed once for its SRI value. The build id comes from the other outputs'
 // contents and the lazy chunks' names, which carry esbuild's hash of their contents, so each lazy
 // chunk is patched in place as it is read: only the build-id statement and the bytes after it are
-// written (shared.ts: finishChunks). esbuild keeps writing the files itself: its parallel writes
+// written (build-manifest.ts: finishChunks). esbuild keeps writing the files itself: its parallel writes
 // beat writing them from here (measured with `write: false` plus writes from this process: slower
 // on the 200-driver bench).
 //
@@ -27,20 +27,15 @@ import { escapeRegExp } from '../src/config/escape-regexp.js';
 import { createEntryLinks } from './entry-links.js';
 import { outputStore, type OutputStore } from './output-store.js';
 import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
+import { finalizeBuild, finishChunks, type BuiltChunk, type ChunkToFinish } from './build-manifest.js';
+import { clearRealPaths, realFile, realPath } from './real-paths.js';
 import {
   DEFAULT_MANIFEST,
-  clearRealPaths,
   driverFile,
-  finalizeBuild,
-  finishChunks,
   prepareBuild,
-  realFile,
-  realPath,
   relativePosix,
   toBundlerMessages,
   validatePluginOptions,
-  type BuiltChunk,
-  type ChunkToFinish,
   type GenModulesPluginOptions,
   type LazyEntry,
   type PreparedBuild,

@@ -134,7 +134,7 @@ export function outputStore(outputFiles: OutputFile[] | undefined): OutputStore 
   };
 }
 
-/** What `finishChunks` (shared.ts) needs of the outputs: the store (disk or `outputFiles`), or chunks in memory. */
+/** What `finishChunks` (build-manifest.ts) needs of the outputs: the store (disk or `outputFiles`), or chunks in memory. */
 export type ChunkFiles = Pick<OutputStore, 'read' | 'patch' | 'writeFrom'>;
 
 /** Chunks held in memory, by path (a bundle's chunks before they are written). */

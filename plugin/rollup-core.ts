@@ -9,21 +9,16 @@ import { writeAtomic } from '../src/codegen/write-file.js';
 import { escapeRegExp } from '../src/config/escape-regexp.js';
 import { clearGuardSourceCache, findViolations, formatViolation } from './laziness-guard.js';
 import { outputStore } from './output-store.js';
+import { finalizeBuild, finishChunks, staticClosure, type BuiltChunk } from './build-manifest.js';
+import { clearRealPaths, followFileLink, realFile } from './real-paths.js';
 import {
   DEFAULT_MANIFEST,
-  clearRealPaths,
   driverFile,
-  followFileLink,
-  finalizeBuild,
-  finishChunks,
   joinBundlerMessages,
-  staticClosure,
   prepareBuild,
-  realFile,
   relativePosix,
   toBundlerMessages,
   watchTargets,
-  type BuiltChunk,
   type GenModulesPluginOptions,
   type LazyEntry,
   type PreparedBuild,
@@ -432,7 +427,7 @@ export function createCore(core: CoreOptions) {
   /**
    * The written chunks, read once each: build id and integrity values from their bytes (as
    * generateBundle would from `code`), the build id statement written into each lazy chunk in
-   * place (shared.ts: finishChunks). Returns the manifest's text.
+   * place (build-manifest.ts: finishChunks). Returns the manifest's text.
    */
   function finishOnDisk(context: Pick<PluginContext, 'error'>, dir: string, pending: PendingChunks): string {
     const lazyFiles = new Set(pending.lazy.map((l) => l.chunk));

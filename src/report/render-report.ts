@@ -2,7 +2,7 @@
 // that draws what the main chunk carries and what each driver costs when it loads: its own chunk
 // plus the shared chunks it pulls in. A pure function from a build manifest to text.
 
-/** The fields of the build manifest (plugin/shared.ts) the report reads. */
+/** The fields of the build manifest (plugin/build-manifest.ts) the report reads. */
 export interface ReportManifest {
   buildId?: string;
   bundler?: string;

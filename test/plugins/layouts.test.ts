@@ -141,7 +141,7 @@ describe('plugin source layouts', () => {
   }
 
   // The id comes from the contents of the entry and shared chunks and from the lazy chunks' names,
-  // which carry the bundler's content hash (shared.ts: finishChunks). It must follow the output.
+  // which carry the bundler's content hash (build-manifest.ts: finishChunks). It must follow the output.
   it.each(BUNDLERS)('%s: same sources give the same build id; one character of a shared chunk or of a lazy chunk changes it', async (bundler) => {
     const dir = writeApp();
     try {
