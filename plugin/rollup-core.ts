@@ -3,10 +3,9 @@
 // probe module (never per-driver manualChunks: shared code would land in the first driver's
 // chunk), the laziness guard over the module graph, the build id and the manifest.
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { dirname, extname, isAbsolute, resolve, sep } from 'node:path';
-import type { NormalizedInputOptions, NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk, TransformPluginContext } from 'rollup';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import type { NormalizedInputOptions, NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk } from 'rollup';
 import { writeAtomic } from '../src/codegen/write-file.js';
-import { escapeRegExp } from '../src/config/escape-regexp.js';
 import { clearGuardSourceCache, findViolations, formatViolation } from './laziness-guard.js';
 import { outputStore } from './output-store.js';
 import { finalizeBuild, finishChunks, staticClosure, type BuiltChunk } from './build-manifest.js';
@@ -24,13 +23,14 @@ import {
   type PreparedBuild,
   type TypeScriptOption,
 } from './shared.js';
-import { clearTransformSettings, folderTransformSettings, transformSettings } from './tsconfig.js';
+import { clearTransformSettings } from './tsconfig.js';
+import { typescriptTransform, type TransformMode } from './typescript-transform.js';
 
 export interface CoreOptions {
   bundler: 'rollup' | 'vite';
   options: GenModulesPluginOptions;
   /** TypeScript compilation through esbuild: every TS module (rollup) or decorated ones only (Vite). */
-  transform: 'all' | 'decorated' | 'none';
+  transform: TransformMode;
   /** Resolve `./x.js` to `./x.ts` from TypeScript modules (rollup has no TypeScript resolution). */
   resolveTs: boolean;
   /**
@@ -164,25 +164,18 @@ export function createCore(core: CoreOptions) {
     return entry !== undefined && entry.out === info.name;
   };
 
-  const tsOption = typeof options.typescript === 'object' ? (options.typescript as TypeScriptOption) : {};
-
-  // The filter lets the bundler (rollup 4.38+, rolldown) skip the call for other modules, which
-  // with rolldown would each copy their code out of Rust; compileTs checks the same again.
-  const transformFilter = { id: { include: TS_MODULE, exclude: [DECLARATION] }, ...(core.transform === 'decorated' ? { code: '@' } : {}) };
+  const typescript = typescriptTransform(core.transform, typeof options.typescript === 'object' ? (options.typescript as TypeScriptOption) : {});
 
   /**
    * Vite's configResolved, before the bundler starts. For a build that is not watched: scans and
    * regenerates now (the build's buildStart takes this result), and keeps out of the transform
-   * hook's filter the driver folders whose modules Vite's own transform lowers (legacy decorators,
-   * see compileTs). The filter is read when the bundler starts, so buildStart would be too late;
-   * without this, rolldown calls the hook for each of those modules (each decorated: all contain
-   * '@'), copying its code out of Rust for compileTs to return null (200-driver bench: 7 ms of
-   * wall time, 16 of CPU). Otherwise (dev server, watch mode: a tsconfig.json edited between
-   * rebuilds may change the mode) the filter keeps every module. A failure is left to buildStart,
-   * which prepares again and reports it.
+   * hook's filter the driver folders whose modules Vite's own transform lowers (legacy decorators;
+   * the filter is read when the bundler starts, so buildStart would be too late). Otherwise (dev
+   * server, watch mode: a tsconfig.json edited between rebuilds may change the mode) the filter
+   * keeps every module. A failure is left to buildStart, which prepares again and reports it.
    */
   async function beforeBundlerStarts(unwatchedBuild: boolean): Promise<void> {
-    transformFilter.id.exclude = [DECLARATION];
+    typescript.leaveToVite([]);
     preparedAhead = undefined;
     if (!unwatchedBuild) return;
     try {
@@ -190,44 +183,8 @@ export function createCore(core: CoreOptions) {
     } catch {
       return;
     }
-    if (core.transform !== 'decorated' || tsOption.experimentalDecorators === false) return;
     const { loaded, result } = preparedAhead;
-    const folders = [...new Set(result.drivers.map((d) => dirname(resolve(loaded.root, d.file))))].sort();
-    const legacy = folders.filter((dir) => folderTransformSettings(dir)?.experimentalDecorators === true);
-    if (legacy.length === 0) return;
-    // Modules directly in those folders, named as Vite names them (forward slashes, no query).
-    const alternatives = legacy.map((dir) => escapeRegExp(dir.split(sep).join('/'))).join('|');
-    transformFilter.id.exclude = [DECLARATION, new RegExp(`^(?:${alternatives})/[^/?]+\\.[cm]?tsx?$`)];
-  }
-
-  async function compileTs(this: TransformPluginContext | void, code: string, id: string) {
-    const file = id.split('?')[0]!;
-    if (!TS_MODULE.test(file) || DECLARATION.test(file)) return null;
-    if (core.transform === 'decorated' && !usesDecorators(code)) return null;
-    const settings = transformSettings(file);
-    // Vite's own TypeScript transform lowers legacy decorators when the module's tsconfig.json asks
-    // for them (Oxc in Vite 8, esbuild before): compiling such a module here would be work done
-    // twice (on the 200-driver bench, 0.27 s of a 0.5 s build). Standard decorators it leaves as
-    // they are, and the option may ask for the mode the tsconfig does not name: those are compiled.
-    if (core.transform === 'decorated' && settings.experimentalDecorators === true && (tsOption.experimentalDecorators ?? true)) return null;
-    const ext = extname(file);
-    const { transform } = await import('esbuild');
-    const result = await transform(code, {
-      loader: ext.endsWith('x') ? 'tsx' : 'ts',
-      sourcefile: file,
-      sourcemap: 'external',
-      format: 'esm',
-      target: tsOption.target ?? 'es2022',
-      tsconfigRaw: {
-        compilerOptions: {
-          experimentalDecorators: tsOption.experimentalDecorators ?? settings.experimentalDecorators ?? false,
-          ...(settings.useDefineForClassFields !== undefined ? { useDefineForClassFields: settings.useDefineForClassFields } : {}),
-          ...(settings.verbatimModuleSyntax !== undefined ? { verbatimModuleSyntax: settings.verbatimModuleSyntax } : {}),
-          ...(settings.target !== undefined ? { target: settings.target } : {}),
-        },
-      },
-    });
-    return { code: result.code, map: result.map };
+    typescript.leaveToVite(result.drivers.map((d) => dirname(resolve(loaded.root, d.file))));
   }
 
   /**
@@ -328,7 +285,7 @@ export function createCore(core: CoreOptions) {
         }
       : undefined,
 
-    transform: core.transform === 'none' ? undefined : { filter: transformFilter, handler: compileTs },
+    transform: core.transform === 'none' ? undefined : { filter: typescript.filter, handler: (code: string, id: string) => typescript.compile(code, id) },
 
     // The runtime loads lazy chunks with import() and the build id statement is an export: other
     // formats (cjs, amd, system) would build and then fail to load.
@@ -446,7 +403,7 @@ export function createCore(core: CoreOptions) {
     return finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers, buildId }).text;
   }
 
-  return { hooks, state, prepare, beforeBundlerStarts, compileTs, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };
+  return { hooks, state, prepare, beforeBundlerStarts, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };
 }
 
 /**
@@ -463,16 +420,4 @@ interface LazyChunk {
   entry: LazyEntry;
   chunk: string;
   id: string;
-}
-
-/** A TypeScript module's id (a query may follow), and a declaration file's. */
-const TS_MODULE = /\.[cm]?tsx?(?:$|\?)/;
-const DECLARATION = /\.d\.[cm]?ts(?:$|\?)/;
-
-/**
- * Whether a module may use decorators: `@x` at the start of a line (JSDoc's ` * @param` is not),
- * or `@x class` / `@x(...) export class` on one line. A false positive costs one esbuild transform.
- */
-export function usesDecorators(code: string): boolean {
-  return /^[ \t]*@[A-Za-z_$]/m.test(code) || /@[A-Za-z_$][\w$.]*(?:\([^)]*\))?\s+(?:export\s+)?(?:default\s+)?(?:abstract\s+)?class\b/.test(code);
 }

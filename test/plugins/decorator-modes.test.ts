@@ -15,6 +15,7 @@ import { runNode } from '../support/run-node.js';
 import { BUNDLERS, buildApp, cleanup } from './support/build-app.js';
 import { clearTransformSettings, transformSettings } from '../../plugin/tsconfig.js';
 import { createCore } from '../../plugin/rollup-core.js';
+import { typescriptTransform } from '../../plugin/typescript-transform.js';
 import { writeFiles } from '../support/files.js';
 
 // A second decorator on each driver records the call it got: standard decorators receive a
@@ -98,10 +99,10 @@ describe('decorator mode per module, from its nearest tsconfig.json', () => {
     const other = writeApp('solution');
     try {
       writeFileSync(join(other, 'tools/tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2020' }, include: ['.'] }));
-      const { compileTs } = createCore({ bundler: 'rollup', options: {}, transform: 'all', resolveTs: true, manifestVia: 'emit', chunksOnDisk: false });
+      const { compile } = typescriptTransform('all', {});
       const code = 'export class Point {\n  x = 1;\n}\n';
-      const old = await compileTs(code, join(other, 'tools/point.ts'));
-      const current = await compileTs(code, join(other, 'src/point.ts'));
+      const old = await compile(code, join(other, 'tools/point.ts'));
+      const current = await compile(code, join(other, 'src/point.ts'));
       expect(old?.code).toMatch(/this\.x = 1/);
       expect(current?.code).not.toMatch(/this\.x = 1/);
       expect(current?.code).toMatch(/^\s*x = 1;/m);
