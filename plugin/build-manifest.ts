@@ -6,6 +6,7 @@ import type { DriverInfo } from '../src/model.js';
 import { BUILD_ID_EXPORT, MANIFEST_VERSION, type BuildManifest, type ManifestChunk, type ManifestDriver, type ManifestProbe } from '../src/runtime/manifest.js';
 import { memoryFiles, type ChunkFiles, type Insertion } from './output-store.js';
 import { manifestKey, type BundlerName, type LazyEntry } from './shared.js';
+import { byCodeUnit } from '../src/by-code-unit.js';
 
 /** A JavaScript chunk of a finished build. */
 export interface BuiltChunk {
@@ -282,6 +283,3 @@ export function staticClosure(start: string, edges: (file: string) => readonly s
   return [...seen].sort(byCodeUnit);
 }
 
-export function byCodeUnit(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}

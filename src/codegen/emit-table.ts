@@ -8,6 +8,7 @@ import type { ConstValue, DriverInfo, DriverPackage } from '../model.js';
 import type { CompiledProbes } from '../probe/compile.js';
 import type { ProbeIndex } from '../runtime/probe.js';
 import { packageSpecifier } from '../scanner/driver-packages.js';
+import { byCodeUnit } from '../by-code-unit.js';
 
 export interface EmitOptions {
   /** Path of the generated file relative to the config root (forward slashes). */
@@ -93,7 +94,7 @@ export function emitTable(drivers: readonly DriverInfo[], probes: CompiledProbes
   for (const driver of drivers) lines.push(`    { ${entryFields(driver, builtins, fromOut).join(', ')} },`);
   lines.push(`  ],`);
   lines.push(`  probeModules: {`);
-  for (const [id, path] of [...probes.modules].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const [id, path] of [...probes.modules].sort(([a], [b]) => byCodeUnit(a, b))) {
     lines.push(`    ${q(id)}: () => import(${q(fromOut(path))}),`);
   }
   lines.push(`  },`);

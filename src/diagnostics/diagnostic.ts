@@ -1,6 +1,7 @@
 // Diagnostics are data: the scanner, the config loader and the generator collect them and never
 // throw on user input; only the edges (CLI, bundler plugins) decide to exit or fail a build.
 import type { SourceLocation } from '../model.js';
+import { byCodeUnit } from '../by-code-unit.js';
 
 export type Severity = 'error' | 'warning';
 
@@ -31,10 +32,6 @@ export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
 /** Total order: file, line, column, code, message (plain code-unit comparison). */
 export function compareDiagnostics(a: Diagnostic, b: Diagnostic): number {
   return (
-    cmp(a.file, b.file) || a.line - b.line || a.column - b.column || cmp(a.code, b.code) || cmp(a.message, b.message)
+    byCodeUnit(a.file, b.file) || a.line - b.line || a.column - b.column || byCodeUnit(a.code, b.code) || byCodeUnit(a.message, b.message)
   );
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -12,6 +12,7 @@
 import type { DriverInfo, IntComparison, ProbeTest } from '../model.js';
 import { PROBE_BUFFER_SIZE, type DispatchGroup, type IndexedProbe, type ProbeBufferMode, type ProbeIndex, type SuffixGroup } from '../runtime/probe.js';
 import { intWidth, isIntKey, parseProbeInt } from './validate.js';
+import { byCodeUnit } from '../by-code-unit.js';
 
 export interface CompiledProbes {
   index: ProbeIndex;
@@ -25,7 +26,6 @@ export type ProbeDriver = Pick<DriverInfo, 'name' | 'probes'> & Partial<Pick<Dri
 /** Probe module path of a driver's `module` entry; the default keeps it as written. */
 export type ModulePath<D extends ProbeDriver = ProbeDriver> = (driver: D, module: string) => string;
 
-const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The drivers that take part in probing, in evaluation order. */
 export function probeOrder<D extends ProbeDriver>(drivers: readonly D[]): D[] {

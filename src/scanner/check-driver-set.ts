@@ -3,6 +3,7 @@
 import type { DriverInfo } from '../model.js';
 import { diagnostics as d } from '../diagnostics/codes.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import { byCodeUnit } from '../by-code-unit.js';
 
 export function checkDriverSet(drivers: readonly DriverInfo[]): Diagnostic[] {
   const out: Diagnostic[] = [];
@@ -43,7 +44,7 @@ const canonicalByProbe = new WeakMap<object, string>();
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).sort().join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => byCodeUnit(a, b));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);

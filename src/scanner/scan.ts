@@ -32,6 +32,7 @@ import { toRegistryDriverInfo } from './registry-options.js';
 import { scanModule, type FileScan } from './scan-file.js';
 import { readPathsConfig, type PathsConfig } from './tsconfig-paths.js';
 import { loadTypeScript } from './typescript.js';
+import { byCodeUnit } from '../by-code-unit.js';
 
 export interface ScanResult {
   /** Drivers in a total order: kind ('format' before 'protocol'), then name by code unit. */
@@ -473,9 +474,6 @@ export function displayPath(loaded: LoadedConfig, absolute: string): string {
   return toPosixPath(relative(loaded.root, absolute)) || '.';
 }
 
-export function byCodeUnit(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /**
  * Whether two driver lists (both in compareDrivers' order) are equal. The drivers of files the
