@@ -10,11 +10,12 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, expect } from 'vitest';
 import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js';
 import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
-import { ImageError, type BlockImage, type ByteSource, type FormatDriver, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
+import { ImageError, type BlockImage, type FormatDriver, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
 import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/runtime/index.js';
 import { evaluateTest } from '../../src/runtime/probe.js';
 import { emulatorDir, imagesDir } from '../support/paths.js';
 import { runTool } from '../support/system.js';
+import { PatchedSource } from './open-harness.js';
 export { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
 import { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
 
@@ -280,34 +281,6 @@ export function probeScore(probe: ProbeSignature, head: Uint8Array, filename: st
 // Fuzzing
 // ---------------------------------------------------------------------------------------------
 
-/** A mutated view of `base` without copying it: patched bytes and a possibly shorter size. */
-export class MutatedSource implements ByteSource {
-  private readonly inner: MemorySource;
-
-  constructor(
-    readonly name: string,
-    base: Uint8Array,
-    private readonly patches: ReadonlyMap<number, number>,
-    readonly size: number,
-  ) {
-    this.inner = new MemorySource(name, base);
-  }
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-      throw new ImageError(this.name, `invalid read of ${length} bytes at offset ${offset}`);
-    }
-    if (offset + length > this.size) {
-      throw new ImageError(this.name, `read of ${length} bytes at offset ${offset} goes past the end of the file (${this.size} bytes)`);
-    }
-    const bytes = await this.inner.read(offset, length);
-    for (const [at, value] of this.patches) if (at >= offset && at < offset + length) bytes[at - offset] = value;
-    return bytes;
-  }
-
-  async close(): Promise<void> {}
-}
-
 export interface FuzzTarget {
   name: string;
   bytes: Uint8Array;
@@ -379,7 +352,7 @@ export async function fuzz(
     const touched = (at: number, length: number) => [...patches.keys()].some((p) => p >= at && p < at + length);
     if (target.fix && random() < 0.5) target.fix(slice, write, size, touched);
     if (random() < 0.08) size = pick(target.bytes.length);
-    const source = new MutatedSource(target.name, target.bytes, patches, size);
+    const source = new PatchedSource(target.name, target.bytes, patches, size);
     let image: BlockImage | undefined;
     try {
       image = await driver.open(source, directContext(target.name));

@@ -13,7 +13,7 @@ import { dirname, isAbsolute, join, normalize, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ImageError, type BlockImage, type ByteSource, type FormatDriver, type OpenContext } from '../../fixtures/emulator/src/block/types.js';
-import { openSource, RawImage } from './open-harness.js';
+import { openSource, PatchedSource, RawImage } from './open-harness.js';
 import { ParallelsDriver } from '../../fixtures/emulator/src/drivers/parallels.js';
 import { VdiDriver } from '../../fixtures/emulator/src/drivers/vdi.js';
 import { VmdkDriver } from '../../fixtures/emulator/src/drivers/vmdk.js';
@@ -252,27 +252,6 @@ export async function openAndReadAll(filename: string, settings: OpenSettings): 
   } finally {
     await image.close();
   }
-}
-
-/** A file's bytes with a few bytes changed and maybe cut short, without copying the file. */
-export class PatchedSource implements ByteSource {
-  constructor(
-    readonly name: string,
-    private readonly original: Uint8Array,
-    private readonly patches: ReadonlyMap<number, number>,
-    readonly size: number,
-  ) {}
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
-      throw new ImageError(this.name, `read of ${length} bytes at offset ${offset} goes past the end of the file (${this.size} bytes)`);
-    }
-    const out = this.original.slice(offset, offset + length);
-    for (const [at, value] of this.patches) if (at >= offset && at < offset + length) out[at - offset] = value;
-    return out;
-  }
-
-  async close(): Promise<void> {}
 }
 
 export interface FuzzBase {
