@@ -27,6 +27,8 @@ export interface ExpectedEntry {
   sha256: string;
   note: string;
   compression?: 'gzip';
+  /** The passphrase of an encrypted sample (LUKS, qcow2 with LUKS encryption). */
+  secret?: string;
 }
 
 export interface Sample {
@@ -42,7 +44,8 @@ export function loadSamples(format: string, dir = `${imagesDir}/${format}`): Sam
   const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8')) as Record<string, ExpectedEntry>;
   return Object.entries(expected).map(([key, entry]) => {
     const stored = new Uint8Array(readFileSync(`${dir}/${key}`));
-    const gz = entry.compression === 'gzip';
+    // Marked `compression: 'gzip'` by the format folders, `gzip: true` by boot/; named .gz by both.
+    const gz = entry.compression === 'gzip' || key.endsWith('.gz');
     return { key, name: gz ? key.replace(/\.gz$/, '') : key, bytes: gz ? new Uint8Array(gunzipSync(stored)) : stored, expected: entry };
   });
 }
