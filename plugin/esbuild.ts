@@ -58,6 +58,9 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       if (initial.format !== undefined && initial.format !== 'esm') {
         throw new Error(`gen-modules/esbuild: lazy chunks need code splitting, which esbuild supports only with format: 'esm' (got '${initial.format}')`);
       }
+      if (initial.splitting === false) {
+        throw new Error(`gen-modules/esbuild: lazy chunks need code splitting, and this build sets 'splitting: false' (leave it out: the plugin switches it on)`);
+      }
       if (initial.outdir === undefined) {
         throw new Error(`gen-modules/esbuild: lazy chunks need code splitting, which needs 'outdir' (not 'outfile')`);
       }

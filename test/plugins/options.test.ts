@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import genEsbuild from '../../plugin/esbuild.js';
 import genRollup from '../../plugin/rollup.js';
 import genVite from '../../plugin/vite.js';
-import { BUNDLERS, buildApp, cleanup, copyApp } from './support/build-app.js';
+import { BUNDLERS, buildApp, cleanup, copyApp, type BuildAppOptions } from './support/build-app.js';
 
 const factories = { esbuild: genEsbuild, rollup: genRollup, vite: genVite } as const;
 
@@ -36,6 +36,21 @@ describe('plugin options', () => {
       );
       expect(error, 'the build must fail').toBeDefined();
       expect(error!.message).toMatch(bundler === 'esbuild' ? /gen-modules\/esbuild: lazy chunks need code splitting, which esbuild supports only with format: 'esm' \(got 'cjs'\)/ : new RegExp(`gen-modules/${bundler}: lazy chunks are loaded with import\\(\\), so they must be ES modules: output.format must be 'es' \\(got 'cjs'\\)`));
+    } finally {
+      cleanup(app);
+    }
+  });
+
+  it('esbuild: options that rule out lazy chunks (splitting: false, outfile) fail the build, naming the option', async () => {
+    const app = copyApp('guard');
+    try {
+      const failure = (esbuild: BuildAppOptions['esbuild']) =>
+        buildApp('esbuild', app, join(app, 'dist'), { esbuild }).then(
+          () => 'built',
+          (e: unknown) => (e as Error).message,
+        );
+      expect(await failure({ splitting: false })).toMatch(/gen-modules\/esbuild: lazy chunks need code splitting, and this build sets 'splitting: false'/);
+      expect(await failure({ outdir: undefined, outfile: join(app, 'dist/main.mjs') })).toMatch(/gen-modules\/esbuild: lazy chunks need code splitting, which needs 'outdir' \(not 'outfile'\)/);
     } finally {
       cleanup(app);
     }
