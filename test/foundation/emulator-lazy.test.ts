@@ -62,6 +62,18 @@ describe.runIf(requireTool('qemu-img', 'the lazy-loading end-to-end test'))('laz
     expect(sha256(ours)).toBe(sha256(theirs));
   });
 
+  it('convert into a directory that does not exist, or under a file, is one line naming the output', async () => {
+    for (const [output, why] of [
+      [join(dir, 'no-such-dir', 'out.raw'), 'its directory does not exist'],
+      [join(image, 'out.raw'), 'a part of the path is not a directory'],
+    ] as const) {
+      const result = await runNode([lazyEmu, 'convert', '-O', 'raw', image, output]);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toBe(`emu: ${output}: cannot write the converted image: ${why}\n`);
+    }
+    expect(readdirSync(dir).filter((f) => f.endsWith('.partial'))).toEqual([]);
+  });
+
   it('-f skips probing; bad input is one line naming the image', async () => {
     const explicit = await runNode([lazyEmu, 'info', '--output=json', '-f', 'qcow2', image]);
     expect(JSON.parse(explicit.stdout).probe).toBeUndefined();
