@@ -79,7 +79,14 @@ export async function loadConfig(file?: string, cwd = process.cwd()): Promise<Lo
   if (!path) throw new ConfigError(`no config file found in ${cwd} (looked for ${CONFIG_FILES.join(', ')})`);
   if (!existsSync(path)) throw new ConfigError(`config file ${file} does not exist`);
   const shown = displayName(path, cwd);
-  const text = readFileSync(path, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    // A directory, or a file this user may not read: said in one line, not as a crash.
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(`config file ${shown} cannot be read: ${code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`);
+  }
   const raw = path.endsWith('.json') ? readJson(text, shown) : await importScriptConfig(path, (abs) => displayName(abs, cwd), text);
   return { file: path, root: dirname(path), config: validateConfig(raw, shown, text) };
 }

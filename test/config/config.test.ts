@@ -86,6 +86,19 @@ describe('gen-modules.config.json', () => {
     ]);
   });
 
+  it('a config path that is a directory is a config error, not a crash', async () => {
+    const dir = project({ 'sub/readme.txt': '' });
+    mkdirSync(join(dir, 'gen-modules.config.json'));
+    for (const file of ['sub', undefined]) {
+      const error = await loadConfig(file, dir).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toBe(`config file ${file ?? 'gen-modules.config.json'} cannot be read: it is a directory`);
+    }
+  });
+
   it("requires 'drivers' unless packages provide them", async () => {
     expect(await problems({ 'gen-modules.config.json': '{ "out": "gen/t.gen.ts" }' })).toEqual([
       `GM9001 gen-modules.config.json:1:1 'drivers' must be a non-empty array of glob patterns, e.g. ["src/drivers/**/*.ts"], got nothing`,
