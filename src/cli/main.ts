@@ -5,6 +5,7 @@ import { relative, resolve } from 'node:path';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/config.js';
 import { toPosixPath } from '../config/posix-path.js';
 import { generateFromConfig, type GenerateResult } from '../codegen/generate.js';
+import { WriteError } from '../codegen/write-file.js';
 import { scanCacheEnabled } from '../scanner/scan-cache.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
 import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
@@ -28,7 +29,8 @@ Options:
   --no-cache      scan every file, even when no input changed since the last clean scan
                   (kept in node_modules/.cache/gen-modules; GEN_MODULES_CACHE=0 turns it off)
 
-Exit status: 0 ok, 1 errors in the sources or stale output under --check, 2 usage or config error.
+Exit status: 0 ok, 1 errors in the sources or stale output under --check, 2 usage or config error
+(or an output that cannot be written).
 `;
 
 export interface CliIo {
@@ -64,6 +66,11 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     return report(loaded, result, args, io);
   } catch (error) {
     if (error instanceof ConfigError) return reportConfigError(error, args?.json ?? argv.includes('--json'), io);
+    if (error instanceof WriteError) {
+      if (args?.json ?? argv.includes('--json')) io.stdout.write(`${JSON.stringify({ ok: false, outcome: 'write-error', file: error.file, message: error.message }, null, 2)}\n`);
+      else io.stderr.write(`gen-modules: ${error.message}\n`);
+      return 2;
+    }
     if (error instanceof UsageError) {
       io.stderr.write(`gen-modules: ${error.message}\n`);
       io.stderr.write(`Run 'gen-modules --help' for usage.\n`);

@@ -1,19 +1,27 @@
 // gen-modules report [--out FILE] MANIFEST: writes the self-contained HTML report of a build.
 import { readFileSync } from 'node:fs';
 import { writeIfChanged } from '../codegen/write-file.js';
-import { renderReport, type ReportManifest } from '../report/render-report.js';
+import { renderReport } from '../report/render-report.js';
+import { ManifestError, parseManifest, type BuildManifest } from '../runtime/manifest.js';
 import type { CliIo } from './main.js';
 
 export async function runReport(manifestPath: string, out: string | undefined, io: CliIo): Promise<number> {
-  let manifest: ReportManifest;
+  let text: string;
   try {
-    manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as ReportManifest;
+    text = readFileSync(manifestPath, 'utf8');
   } catch (error) {
-    io.stderr.write(`gen-modules: ${manifestPath}: cannot read the build manifest (${(error as Error).message})\n`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+    io.stderr.write(`gen-modules: ${manifestPath}: cannot read the build manifest (${why})\n`);
     return 2;
   }
-  if (!manifest || typeof manifest !== 'object' || typeof manifest.drivers !== 'object' || typeof manifest.chunks !== 'object') {
-    io.stderr.write(`gen-modules: ${manifestPath}: not a gen-modules build manifest (no drivers/chunks)\n`);
+  let manifest: BuildManifest;
+  try {
+    // The runtime's own check: what it would refuse to load, the report refuses to draw.
+    manifest = parseManifest(text, manifestPath);
+  } catch (error) {
+    if (!(error instanceof ManifestError)) throw error;
+    io.stderr.write(`gen-modules: not a gen-modules build manifest: ${error.message}\n`);
     return 2;
   }
   const target = out ?? manifestPath.replace(/\.json$/, '') + '.html';

@@ -23,6 +23,10 @@ export async function watchAndGenerate(loaded: LoadedConfig, io: CliIo, report: 
       progress.clear();
       io.stderr.write(`gen-modules: ${error.message}\n(keeping the previous config until this is fixed)\n`);
     },
+    onWriteError: (error) => {
+      progress.clear();
+      io.stderr.write(`gen-modules: ${error.message}\n(still watching: the next change tries again)\n`);
+    },
     onProgress: progress.update,
   });
   await watcher.ready;

@@ -8,6 +8,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../config/config.js';
 import { ProjectScanner } from '../scanner/scan.js';
 import { generateFromConfig, type GenerateResult } from './generate.js';
+import { WriteError } from './write-file.js';
 
 export interface WatchRun {
   result: GenerateResult;
@@ -21,6 +22,8 @@ export interface WatchOptions {
   onRun: (run: WatchRun) => void;
   /** A config that no longer loads: the watcher keeps the last good config and waits. */
   onConfigError?: (error: Error) => void;
+  /** A generated file could not be written; without it, the run's promise rejects. */
+  onWriteError?: (error: WriteError) => void;
   onProgress?: (done: number, total: number) => void;
   /** Quiet time after the last event before regenerating (default 10 ms). */
   debounceMs?: number;
@@ -48,17 +51,28 @@ export function watchGenerate(initial: LoadedConfig, options: WatchOptions): Gen
 
   const run = async (changed: string[]) => {
     const started = performance.now();
-    const result = await generateFromConfig(loaded, { scanner });
+    let result: GenerateResult;
+    try {
+      result = await generateFromConfig(loaded, { scanner });
+    } catch (error) {
+      // An output that cannot be written (its path became a directory, the disk is full) is
+      // reported and the watch goes on: the next change tries again.
+      if (!(error instanceof WriteError) || !options.onWriteError) throw error;
+      options.onWriteError(error);
+      watchInputs(undefined);
+      return;
+    }
     outs = new Set(result.outputs.map((o) => o.out));
     watchInputs(result);
     options.onRun({ result, changed, ms: performance.now() - started });
   };
 
-  const watchInputs = (result: GenerateResult) => {
+  /** The config's folder and the drivers' base folders, and the folders of a run's inputs (none when its result was lost). */
+  const watchInputs = (result: GenerateResult | undefined) => {
     if (closed) return;
     dirs.add(dirname(loaded.file), false);
     for (const base of baseDirs(loaded)) dirs.add(base, true);
-    for (const input of result.inputs) dirs.add(dirname(resolve(loaded.root, input)), false);
+    for (const input of result?.inputs ?? []) dirs.add(dirname(resolve(loaded.root, input)), false);
   };
 
   const flush = () => {

@@ -29,8 +29,52 @@ export interface AtomicWriteOptions {
   mode?: number;
 }
 
-/** Writes `content` to `path` through a temporary file renamed into place; throws on failure. */
+/**
+ * A file gen-modules was to write could not be written (its path is a directory, a part of its
+ * path is a file, no permission, a full disk): the user's to fix, so the CLI and the plugins say
+ * it in one line naming the file instead of a stack trace.
+ */
+export class WriteError extends Error {
+  override readonly name = 'WriteError';
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`cannot write ${file}: ${reason}`);
+  }
+}
+
+/** A file-system error in the words a user needs. */
+function writeReason(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'EISDIR':
+      return 'it is a directory';
+    case 'ENOTDIR':
+    case 'EEXIST': // mkdir -p found a file where a directory of the path should be
+      return 'a part of its path is a file, not a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    case 'EROFS':
+      return 'read-only file system';
+    default:
+      return error.message;
+  }
+}
+
+/** Writes `content` to `path` through a temporary file renamed into place; throws a WriteError on failure. */
 export function writeAtomic(path: string, content: string | Uint8Array, options: AtomicWriteOptions = {}): void {
+  try {
+    writeThroughTemp(path, content, options);
+  } catch (error) {
+    if (typeof (error as NodeJS.ErrnoException).code === 'string') throw new WriteError(path, writeReason(error as NodeJS.ErrnoException));
+    throw error;
+  }
+}
+
+function writeThroughTemp(path: string, content: string | Uint8Array, options: AtomicWriteOptions): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   removeAbandonedTemps(dir, basename(path));

@@ -6,11 +6,11 @@
 export interface ReportManifest {
   buildId?: string;
   bundler?: string;
-  entries: string[];
-  entryImports: string[];
-  drivers: Record<string, { kind?: string; state?: string; chunk?: string; imports: string[] }>;
-  probes?: Record<string, { chunk: string; imports: string[] }>;
-  chunks: Record<string, { bytes: number }>;
+  entries: readonly string[];
+  entryImports: readonly string[];
+  drivers: Readonly<Record<string, { kind?: string; state?: string; chunk?: string; imports: readonly string[] }>>;
+  probes?: Readonly<Record<string, { chunk: string; imports: readonly string[] }>>;
+  chunks: Readonly<Record<string, { bytes: number }>>;
 }
 
 interface Row {

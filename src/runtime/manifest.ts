@@ -92,6 +92,12 @@ export function parseManifest(input: unknown, source = 'build manifest'): BuildM
     if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) fail(`${where} must be an array of strings`);
   };
   for (const key of ['drivers', 'probes', 'chunks'] as const) if (!isRecord(value[key])) fail(`'${key}' must be an object`);
+  strings(value.entries, `'entries'`);
+  strings(value.entryImports, `'entryImports'`);
+  for (const [file, chunk] of Object.entries(value.chunks as Record<string, unknown>)) {
+    if (!isRecord(chunk) || !Number.isSafeInteger(chunk.bytes) || (chunk.bytes as number) < 0) fail(`chunks.${file}.bytes must be a whole number of bytes`);
+    if (typeof (chunk as Record<string, unknown>).integrity !== 'string') fail(`chunks.${file}.integrity must be a string`);
+  }
   for (const [name, driver] of Object.entries(value.drivers as Record<string, unknown>)) {
     if (!isRecord(driver)) return fail(`drivers.${name} must be an object`);
     if (driver.state !== 'builtin' && driver.state !== 'module') fail(`drivers.${name}.state must be "builtin" or "module"`);

@@ -1,6 +1,6 @@
 // The CLI's contract: exit codes, `path:line:col: error GMxxxx: message` on stderr with paths
 // relative to the working directory, code frames and colour only on a terminal, --json.
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -110,6 +110,23 @@ describe('gen-modules CLI', () => {
     const b = io(root);
     expect(await main(['--json'], b)).toBe(2);
     expect(JSON.parse(b.out())).toMatchObject({ ok: false, outcome: 'config-error', diagnostics: [{ code: 'GM9001', file: 'gen-modules.config.json', line: 4, column: 3 }] });
+  });
+
+  it('exits 2 with one line when the table cannot be written (its path a directory, a file in its path), as text or JSON', async () => {
+    const root = project({ 'src/drivers/a.ts': `${head}@blockDriver({ format: 'a' })\nexport class A {}\n` });
+    mkdirSync(join(root, 'src/generated/drivers.gen.ts'), { recursive: true });
+    const a = io(root);
+    expect(await main([], a)).toBe(2);
+    expect(a.err()).toBe(`gen-modules: cannot write ${join(root, 'src/generated/drivers.gen.ts')}: it is a directory\n`);
+    const b = io(root);
+    expect(await main(['--json'], b)).toBe(2);
+    expect(JSON.parse(b.out())).toMatchObject({ ok: false, outcome: 'write-error', file: join(root, 'src/generated/drivers.gen.ts') });
+    rmSync(join(root, 'src/generated'), { recursive: true });
+    writeFileSync(join(root, 'src/generated'), 'a file where the folder should be\n');
+    const c = io(root);
+    expect(await main([], c)).toBe(2);
+    expect(c.err()).toBe(`gen-modules: cannot write ${join(root, 'src/generated/drivers.gen.ts')}: a part of its path is a file, not a directory\n`);
+    expect(readFileSync(join(root, 'src/generated'), 'utf8')).toBe('a file where the folder should be\n');
   });
 
   it('passes with warnings only', async () => {

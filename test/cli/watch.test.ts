@@ -102,6 +102,27 @@ describe('--watch', () => {
     expect(run.result.drivers).toHaveLength(42);
   }, 120_000);
 
+  it('a table that cannot be written is reported and the watch goes on; the next change writes it', async () => {
+    const root = project();
+    const out = join(root, OUT);
+    mkdirSync(out, { recursive: true });
+    const failures: string[] = [];
+    const runs: WatchRun[] = [];
+    watcher = watchGenerate(await loadConfig(undefined, root), { onRun: (run) => runs.push(run), onWriteError: (error) => failures.push(error.message) });
+    await watcher.ready;
+    expect(failures).toEqual([`cannot write ${out}: it is a directory`]);
+    expect(runs).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 100));
+    rmSync(out, { recursive: true });
+    writeFileSync(join(root, 'src/drivers/raw.ts'), `${head}@blockDriver({ format: 'raw3' })\nexport class Raw {}\n`);
+    while (runs.length === 0) {
+      await new Promise((r) => setTimeout(r, 20));
+      await watcher.idle();
+    }
+    expect(runs[0]!.result.outcome).toBe('written');
+    expect(readFileSync(out, 'utf8')).toContain('"raw3"');
+  }, 60_000);
+
   it('gen-modules --watch regenerates on a change and stops on SIGINT', async () => {
     const root = project();
     const child = spawn(process.execPath, [genModulesBin, '--watch'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });

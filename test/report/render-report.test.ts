@@ -60,4 +60,31 @@ describe('gen-modules report (CLI)', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('missing.json');
   });
+
+  it('a manifest of the wrong shape, or an --out it cannot write, is one line and exit 2', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { runNode } = await import('../support/run-node.js');
+    const { genModulesBin } = await import('../support/paths.js');
+    const dir = mkdtempSync(join(tmpdir(), 'gm-report-'));
+    const good = JSON.parse(readFileSync(join(emulatorDir, 'dist/gen-modules-manifest.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+    const first = Object.keys(good.drivers!)[0]!;
+    const cases: [string, unknown, RegExp][] = [
+      ['driver.json', { ...good, drivers: { ...good.drivers, [first]: 5 } }, new RegExp(`drivers\\.${first} must be an object`)],
+      ['chunks.json', { ...good, chunks: { 'main.mjs': { bytes: 'many' } } }, /chunks\.main\.mjs\.bytes must be a whole number of bytes/],
+      ['entries.json', { ...good, entries: 'main.mjs' }, /'entries' must be an array of strings/],
+    ];
+    for (const [name, manifest, problem] of cases) {
+      writeFileSync(join(dir, name), JSON.stringify(manifest));
+      const result = await runNode([genModulesBin, 'report', name], { cwd: dir });
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(problem);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    writeFileSync(join(dir, 'good.json'), JSON.stringify(good));
+    mkdirSync(join(dir, 'taken.html'));
+    const taken = await runNode([genModulesBin, 'report', '--out', 'taken.html', 'good.json'], { cwd: dir });
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toBe(`gen-modules: cannot write ${join(dir, 'taken.html')}: it is a directory\n`);
+  });
 });
