@@ -3,7 +3,7 @@
 // filename prefix and probe an image's format without loading any format driver.
 import type { DriverKind, DriverState, ProbeData } from '../model.js';
 import { DriverError } from './driver-error.js';
-import type { BuildManifest } from './manifest.js';
+import { parseManifest, type BuildManifest } from './manifest.js';
 import { createManifestLoader, type ChunkImporter, type ManifestLoader, type PreloadMode } from './manifest-loader.js';
 import { probeWithIndex, type ProbeIndex, type ProbeModule, type ProbeResult } from './probe.js';
 import { registeredClass } from './registered.js';
@@ -95,12 +95,15 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
   if (options.manifest && options.baseUrl === undefined) {
     throw new TypeError('createDriverRegistry: a build manifest needs `baseUrl`, the URL of the folder its chunk paths are relative to');
   }
-  const loader: ManifestLoader | undefined = options.manifest
-    ? createManifestLoader({ manifest: options.manifest, baseUrl: options.baseUrl!, importChunk: options.importChunk, preload: options.preload })
+  // Checked here too: a manifest passed as plain JSON.parse output (not through parseManifest) with
+  // the wrong shape fails now with a ManifestError naming the field, not later inside a load.
+  const manifest = options.manifest && parseManifest(options.manifest);
+  const loader: ManifestLoader | undefined = manifest
+    ? createManifestLoader({ manifest, baseUrl: options.baseUrl!, importChunk: options.importChunk, preload: options.preload })
     : undefined;
   // Block drivers are keyed by name in the manifest, other registries' by `registry:name`.
   const key = (name: string) => (table.registry === 'blockDriver' ? name : `${table.registry}:${name}`);
-  const manifestChunk = (name: string) => options.manifest?.drivers[key(name)]?.chunk;
+  const manifestChunk = (name: string) => manifest?.drivers[key(name)]?.chunk;
   const chunkOf = (entry: DriverTableEntry<N>) => (options.chunkOf ?? manifestChunk)(entry.name) ?? entry.source;
 
   const initialStatus = (entry: DriverTableEntry<N>): LoadStatus =>
