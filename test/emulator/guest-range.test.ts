@@ -1,5 +1,6 @@
-// Every format refuses a read or status call outside its virtual disk with an ImageError naming the
-// image (block/check-read.ts: checkGuestRange), on every committed sample, opened as `emu` opens it. Parallels, VDI and VMDK once answered such reads with zeros or bytes past the disk's end,
+// Every format refuses a read or status call (and raw a write) outside its virtual disk with an
+// ImageError naming the image (block/check-read.ts: checkGuestRange), on every committed sample,
+// opened as `emu` opens it. Parallels, VDI and VMDK once answered such reads with zeros or bytes past the disk's end,
 // and DMG's status with a RangeError.
 import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,35 @@ function openSample(folder: string, name: string, secret: string | undefined, fo
   const encrypted = secret === undefined ? {} : { options: { [key]: 'sec0' }, secrets: { sec0: secret } };
   return new Emulator().blockLayer.open(join(work, folder, name), { format, ...encrypted });
 }
+
+describe('reads and writes outside a raw disk', () => {
+  it.each([
+    ['raw, as -f raw opens it', { format: 'raw' }],
+    ['raw, probed (writes to block 0 guarded)', {}],
+  ])('%s', async (_label, request) => {
+    const file = join(work, 'disk.raw');
+    writeFileSync(file, new Uint8Array(65536).fill(7));
+    const { image, filename } = await new Emulator().blockLayer.open(file, { ...request, writable: true });
+    try {
+      expect(image.format).toBe('raw');
+      await image.write!(65535, new Uint8Array([1]));
+      expect(await image.read(65534, 2)).toEqual(new Uint8Array([7, 1]));
+      for (const [offset, length] of [[-1, 1], [65535, 2], [65536, 1], [0.5, 1], [Number.NaN, 1]] as const) {
+        for (const [call, attempt] of [
+          ['read', () => image.read(offset, length)],
+          ['write', () => image.write!(offset, new Uint8Array(length))],
+        ] as const) {
+          const error = await rejection(attempt());
+          expect(error, `${call}(${offset}, ${length})`).toBeInstanceOf(ImageError);
+          expect((error as ImageError).image).toBe(filename);
+          expect((error as ImageError).problem).toBe(`${call} of ${length} bytes at offset ${offset} is outside the disk (65536 bytes)`);
+        }
+      }
+    } finally {
+      await image.close();
+    }
+  });
+});
 
 describe('reads and status calls outside the virtual disk', () => {
   it('covers every format the samples have', () => {
