@@ -1,7 +1,7 @@
 // Every format refuses a read or status call (and raw a write) outside its virtual disk with an
 // ImageError naming the image (block/check-read.ts: checkGuestRange), on every committed sample,
-// opened as `emu` opens it. Parallels, VDI and VMDK once answered such reads with zeros or bytes past the disk's end,
-// and DMG's status with a RangeError.
+// opened as `emu` opens it. Parallels, VDI and VMDK once answered such reads with zeros or bytes
+// past the disk's end, DMG's status and a raw write at a negative offset with a RangeError.
 import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
