@@ -1,9 +1,11 @@
 // The chunk report is one self-contained HTML page drawn from a real build manifest.
-import { readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderReport, type ReportManifest } from '../../src/report/render-report.js';
-import { emulatorDir } from '../support/paths.js';
+import { emulatorDir, genModulesBin } from '../support/paths.js';
+import { runNode } from '../support/run-node.js';
 
 describe('gen-modules report', () => {
   const manifest = JSON.parse(readFileSync(join(emulatorDir, 'dist/gen-modules-manifest.json'), 'utf8')) as ReportManifest;
@@ -44,10 +46,6 @@ describe('gen-modules report', () => {
 
 describe('gen-modules report (CLI)', () => {
   it('writes the page beside the manifest, or to --out', async () => {
-    const { mkdtempSync, copyFileSync, existsSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { runNode } = await import('../support/run-node.js');
-    const { genModulesBin } = await import('../support/paths.js');
     const dir = mkdtempSync(join(tmpdir(), 'gm-report-'));
     copyFileSync(join(emulatorDir, 'dist/gen-modules-manifest.json'), join(dir, 'gen-modules-manifest.json'));
     const result = await runNode([genModulesBin, 'report', 'gen-modules-manifest.json'], { cwd: dir });
@@ -62,10 +60,6 @@ describe('gen-modules report (CLI)', () => {
   });
 
   it('a manifest of the wrong shape, or an --out it cannot write, is one line and exit 2', async () => {
-    const { mkdtempSync, mkdirSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { runNode } = await import('../support/run-node.js');
-    const { genModulesBin } = await import('../support/paths.js');
     const dir = mkdtempSync(join(tmpdir(), 'gm-report-'));
     const good = JSON.parse(readFileSync(join(emulatorDir, 'dist/gen-modules-manifest.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     const first = Object.keys(good.drivers!)[0]!;
