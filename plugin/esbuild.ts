@@ -7,9 +7,9 @@
 // `write: false`) and hashed once for its SRI value. The build id comes from the other outputs'
 // contents and the lazy chunks' names, which carry esbuild's hash of their contents, so each lazy
 // chunk is patched in place as it is read: only the build-id statement and the bytes after it are
-// written (build-manifest.ts: finishChunks). esbuild keeps writing the files itself: its parallel writes
-// beat writing them from here (measured with `write: false` plus writes from this process: slower
-// on the 200-driver bench).
+// written (build-manifest.ts: finishChunks). esbuild keeps writing the files itself: its parallel
+// writes beat writing them from here (measured with `write: false` plus writes from this process:
+// slower on the 200-driver bench).
 //
 // esbuild names extra entry points only through the one `entryNames` template, so the template
 // gets `[dir]` and `[hash]` and the application's own entries are renamed back to what the user's

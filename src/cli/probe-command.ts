@@ -11,6 +11,7 @@ import { compileProbeIndex } from '../probe/compile.js';
 import { PROBE_BUFFER_SIZE, probeWithIndex, type ProbeIndex, type ProbeModule, type ProbeResult } from '../runtime/probe.js';
 import { probeModulePath, scan } from '../scanner/scan.js';
 import type { CliIo } from './main.js';
+import { fileErrorReason } from '../file-error.js';
 
 /** One file's answer, as `--json` prints it. */
 export interface ProbeReport extends ProbeResult {
@@ -49,8 +50,7 @@ export async function runProbe(loaded: LoadedConfig, files: readonly string[], j
       reports.push(report);
       if (!json) io.stdout.write(describe(report));
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      io.stderr.write(`gen-modules: ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (error as Error).message})`}\n`);
+      io.stderr.write(`gen-modules: ${file}: ${fileErrorReason(error, 'cannot read')}\n`);
       status = 1;
     }
   }

@@ -4,15 +4,14 @@ import { writeIfChanged } from '../codegen/write-file.js';
 import { renderReport } from '../report/render-report.js';
 import { ManifestError, parseManifest, type BuildManifest } from '../runtime/manifest.js';
 import type { CliIo } from './main.js';
+import { fileErrorReason } from '../file-error.js';
 
 export async function runReport(manifestPath: string, out: string | undefined, io: CliIo): Promise<number> {
   let text: string;
   try {
     text = readFileSync(manifestPath, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
-    io.stderr.write(`gen-modules: ${manifestPath}: cannot read the build manifest (${why})\n`);
+    io.stderr.write(`gen-modules: ${manifestPath}: cannot read the build manifest (${fileErrorReason(error)})\n`);
     return 2;
   }
   let manifest: BuildManifest;

@@ -5,6 +5,7 @@
 // left by killed runs are removed by later runs.
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { fileErrorReason } from '../file-error.js';
 
 export type WriteOutcome = 'written' | 'unchanged';
 
@@ -46,22 +47,8 @@ export class WriteError extends Error {
 
 /** A file-system error in the words a user needs. */
 function writeReason(error: NodeJS.ErrnoException): string {
-  switch (error.code) {
-    case 'EISDIR':
-      return 'it is a directory';
-    case 'ENOTDIR':
-    case 'EEXIST': // mkdir -p found a file where a directory of the path should be
-      return 'a part of its path is a file, not a directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'ENOSPC':
-      return 'no space left on the device';
-    case 'EROFS':
-      return 'read-only file system';
-    default:
-      return error.message;
-  }
+  // mkdir -p found a file where a directory of the path should be.
+  return error.code === 'EEXIST' ? 'a part of its path is a file, not a directory' : fileErrorReason(error);
 }
 
 /** Writes `content` to `path` through a temporary file renamed into place; throws a WriteError on failure. */

@@ -11,6 +11,7 @@ import type { DriverState } from '../model.js';
 import { toPosixPath } from './posix-path.js';
 import { locateInJson, locateInScript, toPosition, type ConfigPath } from './json-location.js';
 import { checkConfig, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
+import { fileErrorReason } from '../file-error.js';
 
 export { KNOWN_KEYS, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
 
@@ -84,8 +85,7 @@ export async function loadConfig(file?: string, cwd = process.cwd()): Promise<Lo
     text = readFileSync(path, 'utf8');
   } catch (error) {
     // A directory, or a file this user may not read: said in one line, not as a crash.
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(`config file ${shown} cannot be read: ${code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`);
+    throw new ConfigError(`config file ${shown} cannot be read: ${fileErrorReason(error)}`);
   }
   const raw = path.endsWith('.json') ? readJson(text, shown) : await importScriptConfig(path, (abs) => displayName(abs, cwd), text);
   return { file: path, root: dirname(path), config: validateConfig(raw, shown, text) };

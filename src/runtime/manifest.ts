@@ -72,8 +72,15 @@ export class ManifestError extends Error {
   override readonly name = 'ManifestError';
 }
 
+/**
+ * Manifests parseManifest has checked: given one again (an application that parsed its manifest
+ * hands it to createDriverRegistry, which checks what it is given), it is not walked twice.
+ */
+const checked = new WeakSet<object>();
+
 /** Validates a parsed manifest (JSON text or value) and returns it typed; throws ManifestError. */
 export function parseManifest(input: unknown, source = 'build manifest'): BuildManifest {
+  if (typeof input === 'object' && input !== null && checked.has(input)) return input as BuildManifest;
   let value = input;
   if (typeof input === 'string') {
     try {
@@ -110,6 +117,7 @@ export function parseManifest(input: unknown, source = 'build manifest'): BuildM
     strings(probe.imports, `probes.${id}.imports`);
     if (probe.css !== undefined) strings(probe.css, `probes.${id}.css`);
   }
+  checked.add(value);
   return value as unknown as BuildManifest;
 }
 

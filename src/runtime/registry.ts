@@ -95,8 +95,9 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
   if (options.manifest && options.baseUrl === undefined) {
     throw new TypeError('createDriverRegistry: a build manifest needs `baseUrl`, the URL of the folder its chunk paths are relative to');
   }
-  // Checked here too: a manifest passed as plain JSON.parse output (not through parseManifest) with
-  // the wrong shape fails now with a ManifestError naming the field, not later inside a load.
+  // Checked here too (once: parseManifest does not walk a manifest it already checked): one passed
+  // as plain JSON.parse output of the wrong shape fails now with a ManifestError naming the field,
+  // not later inside a load.
   const manifest = options.manifest && parseManifest(options.manifest);
   const loader: ManifestLoader | undefined = manifest
     ? createManifestLoader({ manifest, baseUrl: options.baseUrl!, importChunk: options.importChunk, preload: options.preload })

@@ -474,7 +474,6 @@ export function displayPath(loaded: LoadedConfig, absolute: string): string {
   return toPosixPath(relative(loaded.root, absolute)) || '.';
 }
 
-
 /**
  * Whether two driver lists (both in compareDrivers' order) are equal. The drivers of files the
  * cache vouched for are the kept scan's own objects: only the others are compared as text.

@@ -6,16 +6,19 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { driverTable } from '../../fixtures/emulator/src/generated/drivers.gen.js';
-import { createDriverRegistry, ManifestError, type BuildManifest } from '../../src/runtime/index.js';
+import { createDriverRegistry, ManifestError, parseManifest, type BuildManifest } from '../../src/runtime/index.js';
 import { emulatorDir } from '../support/paths.js';
 
 const built = JSON.parse(readFileSync(join(emulatorDir, 'dist/gen-modules-manifest.json'), 'utf8')) as BuildManifest;
 const baseUrl = pathToFileURL(join(emulatorDir, 'dist/')).href;
 
 describe('createDriverRegistry with a build manifest', () => {
-  it('takes a built manifest as JSON.parse gives it', () => {
+  it('takes a built manifest as JSON.parse gives it, or as parseManifest gave it', () => {
     const registry = createDriverRegistry(driverTable, { manifest: built, baseUrl });
     expect(registry.list().find((d) => d.name === 'qcow2')?.status).toBe('not-loaded');
+    const parsed = parseManifest(JSON.stringify(built));
+    expect(parseManifest(parsed)).toBe(parsed);
+    expect(createDriverRegistry(driverTable, { manifest: parsed, baseUrl }).list()).toEqual(registry.list());
   });
 
   it.each([
