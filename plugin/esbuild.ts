@@ -33,6 +33,7 @@ import {
   DEFAULT_MANIFEST,
   driverFile,
   prepareBuild,
+  projectError,
   relativePosix,
   toBundlerMessages,
   validatePluginOptions,
@@ -56,13 +57,13 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       // differ when the project is reached through a symlink).
       const metaCwd = realPath(cwd);
       if (initial.format !== undefined && initial.format !== 'esm') {
-        throw new Error(`gen-modules/esbuild: lazy chunks need code splitting, which esbuild supports only with format: 'esm' (got '${initial.format}')`);
+        throw projectError({ message: `gen-modules/esbuild: lazy chunks need code splitting, which esbuild supports only with format: 'esm' (got '${initial.format}')` });
       }
       if (initial.splitting === false) {
-        throw new Error(`gen-modules/esbuild: lazy chunks need code splitting, and this build sets 'splitting: false' (leave it out: the plugin switches it on)`);
+        throw projectError({ message: `gen-modules/esbuild: lazy chunks need code splitting, and this build sets 'splitting: false' (leave it out: the plugin switches it on)` });
       }
       if (initial.outdir === undefined) {
-        throw new Error(`gen-modules/esbuild: lazy chunks need code splitting, which needs 'outdir' (not 'outfile')`);
+        throw projectError({ message: `gen-modules/esbuild: lazy chunks need code splitting, which needs 'outdir' (not 'outfile')` });
       }
       let prepared: PreparedBuild | undefined = await prepareBuild(validated, cwd);
       let current: PreparedBuild = prepared;

@@ -15,6 +15,7 @@ import {
   driverFile,
   joinBundlerMessages,
   prepareBuild,
+  projectError,
   relativePosix,
   toBundlerMessages,
   watchTargets,
@@ -134,12 +135,14 @@ export function createCore(core: CoreOptions) {
     const messages = toBundlerMessages(prepared.loaded, prepared.result);
     if (messages.length > 0 && context) {
       const first = messages[0]!;
-      context.error({
-        message: `gen-modules: ${joinBundlerMessages(messages, state.cwd)}`,
-        id: first.file,
-        loc: { file: first.file, line: first.line, column: Math.max(0, first.column - 1) },
-        frame: first.lineText,
-      });
+      context.error(
+        projectError({
+          message: `gen-modules: ${joinBundlerMessages(messages, state.cwd)}`,
+          id: first.file,
+          loc: { file: first.file, line: first.line, column: Math.max(0, first.column - 1) },
+          ...(first.lineText !== undefined ? { frame: first.lineText } : {}),
+        }),
+      );
     }
     return prepared;
   }
@@ -245,7 +248,7 @@ export function createCore(core: CoreOptions) {
         id: last?.file ?? violation.file,
         ...(last && last.line > 0 ? { loc: { file: last.file, line: last.line, column: Math.max(0, last.column - 1) } } : {}),
       };
-      if ((options.guard ?? 'error') === 'error') context.error(log);
+      if ((options.guard ?? 'error') === 'error') context.error(projectError(log));
       else context.warn(log);
     }
   }
@@ -291,7 +294,7 @@ export function createCore(core: CoreOptions) {
     // formats (cjs, amd, system) would build and then fail to load.
     renderStart(this: PluginContext, output: NormalizedOutputOptions) {
       if (output.format !== 'es') {
-        this.error(`gen-modules/${core.bundler}: lazy chunks are loaded with import(), so they must be ES modules: output.format must be 'es' (got '${output.format}')`);
+        this.error(projectError({ message: `gen-modules/${core.bundler}: lazy chunks are loaded with import(), so they must be ES modules: output.format must be 'es' (got '${output.format}')` }));
       }
     },
 
@@ -397,7 +400,7 @@ export function createCore(core: CoreOptions) {
     const missing = pending.chunks.filter((chunk) => !finished.has(chunk.file)).map((chunk) => chunk.file);
     if (missing.length > 0) {
       const more = missing.length > 3 ? ` and ${missing.length - 3} more` : '';
-      context.error(`gen-modules: chunks of the bundle are not on disk in ${relativePosix(state.cwd, dir) || '.'}: ${missing.slice(0, 3).join(', ')}${more}; no manifest was written`);
+      context.error(projectError({ message: `gen-modules: chunks of the bundle are not on disk in ${relativePosix(state.cwd, dir) || '.'}: ${missing.slice(0, 3).join(', ')}${more}; no manifest was written` }));
     }
     const chunks: BuiltChunk[] = pending.chunks.map((chunk) => ({ ...chunk, final: finished.get(chunk.file) }));
     return finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers, buildId }).text;

@@ -247,6 +247,28 @@ export function joinBundlerMessages(messages: readonly BundlerMessage[], cwd: st
     .join('\n');
 }
 
+/** What rollup's and rolldown's `this.error()` take: a message and, when known, its place. */
+export interface ProjectErrorLog {
+  message: string;
+  id?: string;
+  loc?: { file: string; line: number; column: number };
+  frame?: string;
+}
+
+/**
+ * An error about the user's project (driver sources, the laziness guard, the build options, the
+ * output folder), for rollup's and rolldown's `this.error()` or to throw from esbuild's setup. It
+ * has no stack, as ConfigError: rollup's and Vite's command lines print a thrown error's stack under
+ * its message, and esbuild shows the source line of its first frame; those frames would be this
+ * plugin's and the bundler's, saying nothing about the problem. (Given a plain log, rollup and
+ * rolldown make the Error themselves, with a stack.)
+ */
+export function projectError(log: ProjectErrorLog): Error {
+  const error = Object.assign(new Error(log.message), log);
+  error.stack = '';
+  return error;
+}
+
 /**
  * A module driver's file as the configuration found it, relative to the configuration's folder,
  * for messages: a bundler may name the module by a real path.

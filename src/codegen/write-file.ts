@@ -33,7 +33,7 @@ export interface AtomicWriteOptions {
 /**
  * A file gen-modules was to write could not be written (its path is a directory, a part of its
  * path is a file, no permission, a full disk): the user's to fix, so the CLI and the plugins say
- * it in one line naming the file instead of a stack trace.
+ * it in one line naming the file instead of a stack trace (it has none, as ConfigError).
  */
 export class WriteError extends Error {
   override readonly name = 'WriteError';
@@ -42,6 +42,7 @@ export class WriteError extends Error {
     readonly reason: string,
   ) {
     super(`cannot write ${file}: ${reason}`);
+    this.stack = '';
   }
 }
 

@@ -56,13 +56,18 @@ export function defineConfig(config: GenModulesConfig): GenModulesConfig {
 
 export const CONFIG_FILES = ['gen-modules.config.ts', 'gen-modules.config.mts', 'gen-modules.config.json'] as const;
 
-/** A usage or config problem: the CLI exits 2, plugins fail the build with this message. */
+/**
+ * A usage or config problem: the CLI exits 2, plugins fail the build with this message. It has no
+ * stack: the problem is in the user's config, not in our code, and bundlers that print a thrown
+ * error's stack (rollup's and Vite's command lines) would bury the message under our frames.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   /** The problems as diagnostics (GM9001), with places when known. */
   readonly diagnostics: Diagnostic[];
   constructor(message: string, diagnostics: Diagnostic[] = []) {
     super(message);
+    this.stack = '';
     this.diagnostics = diagnostics;
   }
 }

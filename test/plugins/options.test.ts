@@ -1,14 +1,48 @@
 // Plugin options are typed and validated (unknown keys rejected with a suggestion), and scanner
-// diagnostics surface as each bundler's own errors, with locations.
+// diagnostics surface as each bundler's own errors, with locations; errors about the project carry
+// no stack of ours.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import genEsbuild from '../../plugin/esbuild.js';
 import genRollup from '../../plugin/rollup.js';
 import genVite from '../../plugin/vite.js';
-import { BUNDLERS, buildApp, cleanup, copyApp, type BuildAppOptions } from './support/build-app.js';
+import { BUNDLERS, buildApp, cleanup, copyApp, type BuildAppOptions, type Bundler } from './support/build-app.js';
 
 const factories = { esbuild: genEsbuild, rollup: genRollup, vite: genVite } as const;
+
+type BuildError = Error & { errors?: { text: string; location: { file: string; line: number; column: number; lineText: string } | null }[]; loc?: { file: string; line: number; column: number }; id?: string };
+
+/** Builds and returns the bundler's error (the test fails if the build succeeds). */
+async function buildError(bundler: Bundler, app: string, options: BuildAppOptions = {}): Promise<BuildError> {
+  const error = await buildApp(bundler, app, join(app, `dist-${bundler}`), options).then(
+    () => undefined,
+    (e: unknown) => e as BuildError,
+  );
+  expect(error, 'the build must fail').toBeDefined();
+  return error!;
+}
+
+/**
+ * An error about the project shows no stack of ours. rollup's and Vite's command lines print a
+ * thrown error's stack under its message (rolldown also copies each plugin error's stack into the
+ * message of the error it throws); esbuild shows the source line of a thrown error's first frame,
+ * with the stack below it. For a problem in the project, those frames would be the plugin's and the
+ * bundler's: a screen of noise above the one line that matters.
+ */
+function expectNoStack(bundler: Bundler, error: BuildError, says: string | RegExp): void {
+  if (bundler === 'esbuild') {
+    const ours = error.errors!.find((e) => (typeof says === 'string' ? e.text.includes(says) : says.test(e.text)))!;
+    expect(ours, String(says)).toBeDefined();
+    expect(ours.location === null || !ours.location.file.includes('node_modules'), `placed at ${ours.location?.file}`).toBe(true);
+    expect(ours.location?.lineText ?? '').not.toMatch(/^\s+at /m);
+  } else {
+    // What the command line prints: Vite its error's stack, which starts with its message; rollup
+    // the message, then the stack.
+    const printed = bundler === 'vite' ? error.message : `${error.message}\n${error.stack ?? ''}`;
+    expect(printed).not.toMatch(/^\s+at /m);
+  }
+}
 
 describe('plugin options', () => {
   it.each(BUNDLERS)('%s: an unknown key is rejected with a suggestion', (bundler) => {
@@ -24,18 +58,15 @@ describe('plugin options', () => {
   it.each(BUNDLERS)('%s: an output format other than ES modules fails the build, naming the option', async (bundler) => {
     const app = copyApp('guard');
     try {
-      const out = join(app, 'dist');
       const cjs = {
         esbuild: { esbuild: { format: 'cjs' as const } },
         rollup: { rollupFormat: 'cjs' as const },
         vite: { vite: { build: { rollupOptions: { input: { main: join(app, 'src/main.ts') }, output: { format: 'cjs' as const } } } } },
       }[bundler];
-      const error = await buildApp(bundler, app, out, cjs).then(
-        () => undefined,
-        (e: unknown) => e as Error,
-      );
-      expect(error, 'the build must fail').toBeDefined();
-      expect(error!.message).toMatch(bundler === 'esbuild' ? /gen-modules\/esbuild: lazy chunks need code splitting, which esbuild supports only with format: 'esm' \(got 'cjs'\)/ : new RegExp(`gen-modules/${bundler}: lazy chunks are loaded with import\\(\\), so they must be ES modules: output.format must be 'es' \\(got 'cjs'\\)`));
+      const error = await buildError(bundler, app, cjs);
+      const says = bundler === 'esbuild' ? /gen-modules\/esbuild: lazy chunks need code splitting, which esbuild supports only with format: 'esm' \(got 'cjs'\)/ : new RegExp(`gen-modules/${bundler}: lazy chunks are loaded with import\\(\\), so they must be ES modules: output.format must be 'es' \\(got 'cjs'\\)`);
+      expect(error.message).toMatch(says);
+      expectNoStack(bundler, error, says);
     } finally {
       cleanup(app);
     }
@@ -44,13 +75,24 @@ describe('plugin options', () => {
   it('esbuild: options that rule out lazy chunks (splitting: false, outfile) fail the build, naming the option', async () => {
     const app = copyApp('guard');
     try {
-      const failure = (esbuild: BuildAppOptions['esbuild']) =>
-        buildApp('esbuild', app, join(app, 'dist'), { esbuild }).then(
-          () => 'built',
-          (e: unknown) => (e as Error).message,
-        );
-      expect(await failure({ splitting: false })).toMatch(/gen-modules\/esbuild: lazy chunks need code splitting, and this build sets 'splitting: false'/);
-      expect(await failure({ outdir: undefined, outfile: join(app, 'dist/main.mjs') })).toMatch(/gen-modules\/esbuild: lazy chunks need code splitting, which needs 'outdir' \(not 'outfile'\)/);
+      const failure = async (esbuild: BuildAppOptions['esbuild'], says: RegExp) => {
+        const error = await buildError('esbuild', app, { esbuild });
+        expect(error.message).toMatch(says);
+        expectNoStack('esbuild', error, says);
+      };
+      await failure({ splitting: false }, /gen-modules\/esbuild: lazy chunks need code splitting, and this build sets 'splitting: false'/);
+      await failure({ outdir: undefined, outfile: join(app, 'dist/main.mjs') }, /gen-modules\/esbuild: lazy chunks need code splitting, which needs 'outdir' \(not 'outfile'\)/);
+    } finally {
+      cleanup(app);
+    }
+  });
+
+  it.each(BUNDLERS)('%s: a config file that does not exist fails the build, naming it', async (bundler) => {
+    const app = copyApp('guard');
+    try {
+      const error = await buildError(bundler, app, { plugin: { config: 'missing.json' } });
+      expect(error.message).toContain('config file missing.json does not exist');
+      expectNoStack(bundler, error, 'config file missing.json does not exist');
     } finally {
       cleanup(app);
     }
@@ -85,21 +127,19 @@ describe('scanner diagnostics as bundler errors', () => {
   afterAll(() => cleanup(app));
 
   it.each(BUNDLERS)('%s: GM1004 with file, line and column', async (bundler) => {
-    const error = (await buildApp(bundler, app!, join(app!, `dist-${bundler}`)).then(
-      () => undefined,
-      (e: unknown) => e,
-    )) as (Error & { errors?: { text: string; location?: { file: string; line: number; column: number } }[]; loc?: { file: string; line: number; column: number }; id?: string }) | undefined;
-    expect(error, 'the build must fail').toBeDefined();
-    expect(error!.message).toContain(`GM1004: unknown option 'prob' in @blockDriver(...); did you mean 'probe'?`);
+    const error = await buildError(bundler, app!);
+    expect(error.message).toContain(`GM1004: unknown option 'prob' in @blockDriver(...); did you mean 'probe'?`);
+    expectNoStack(bundler, error, 'GM1004');
     if (bundler === 'esbuild') {
       // (A fresh copy has no table yet, so esbuild also reports the table's import as unresolved.)
-      const ours = error!.errors!.find((e) => e.text.startsWith('GM1004'));
+      const ours = error.errors!.find((e) => e.text.startsWith('GM1004'));
       expect(ours?.location).toMatchObject({ file: 'src/drivers/omega.ts', line: 4, column: 2 });
     } else if (bundler === 'rollup') {
-      expect(error!.loc).toEqual({ file: join(app!, 'src/drivers/omega.ts'), line: 4, column: 2 });
-      expect(error!.id).toBe(join(app!, 'src/drivers/omega.ts'));
+      expect(error.loc).toEqual({ file: join(app!, 'src/drivers/omega.ts'), line: 4, column: 2 });
+      expect(error.id).toBe(join(app!, 'src/drivers/omega.ts'));
     } else {
-      expect(error!.message).toContain(`src/drivers/omega.ts:4:3: GM1004`);
+      expect(error.message).toContain(`src/drivers/omega.ts:4:3: GM1004`);
     }
   });
+
 });
