@@ -22,11 +22,12 @@
 // entry resolves to an empty module whose output is deleted (entry-links.ts: the entries reach
 // esbuild through a symlink of ours, re-pointed at a stub). Recreate the context for stable names.
 import { dirname, resolve, sep } from 'node:path';
-import type { Metafile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
+import type { BuildResult, Metafile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
+import { WriteError } from '../src/codegen/write-file.js';
 import { escapeRegExp } from '../src/config/escape-regexp.js';
 import { createEntryLinks } from './entry-links.js';
 import { outputStore, type OutputStore } from './output-store.js';
-import { clearGuardSourceCache, findViolations, formatViolation, type ImportEdge } from './laziness-guard.js';
+import { clearGuardSourceCache, findViolations, formatViolation, lineTextOf, type ImportEdge } from './laziness-guard.js';
 import { finalizeBuild, finishChunks, type BuiltChunk, type ChunkToFinish } from './build-manifest.js';
 import { clearRealPaths, realFile, realPath } from './real-paths.js';
 import {
@@ -118,6 +119,20 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       });
 
       build.onEnd((result) => {
+        let outcome: EndMessages | undefined;
+        try {
+          outcome = finish(result);
+        } catch (error) {
+          // The manifest or a chunk's build id could not be written (the output folder's to fix).
+          if (!(error instanceof WriteError)) throw error;
+          outcome = { errors: [{ text: error.message }], warnings: [] };
+        }
+        if (outcome === undefined || (outcome.errors.length === 0 && outcome.warnings.length === 0)) return outcome;
+        return logWhenInactive(build, outcome, cwd);
+      });
+
+      /** After the build: the guard, the build id and integrity values, the manifest. */
+      function finish(result: BuildResult): EndMessages | undefined {
         if (result.errors.length > 0 || !result.metafile) return undefined;
         const outdir = resolve(cwd, initial.outdir!);
         const abs = metafilePaths(metaCwd);
@@ -196,9 +211,45 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         const finalized = finalizeBuild({ bundler: 'esbuild', chunks, entries, lazy: lazyChunks, drivers: current.result.drivers, buildId: finished.buildId });
         store.write(resolve(outdir, validated.manifest ?? DEFAULT_MANIFEST), finalized.text);
         return { errors, warnings };
-      });
+      }
     },
   };
+}
+
+interface EndMessages {
+  errors: PartialMessage[];
+  warnings: PartialMessage[];
+}
+
+/**
+ * esbuild logs what an onEnd callback returns only while the build is active, which a context's
+ * builds are. A build() has ended by the time its onEnd callbacks run: their messages reach only
+ * the rejected promise (or the result's warnings), and a script ending in
+ * `.catch(() => process.exit(1))`, as in esbuild's own examples, would fail without a word (a
+ * guard violation among them). `build.resolve()` refuses an inactive build; then the messages are
+ * printed here, as esbuild prints its own, at the build's log level. Only builds with messages pay
+ * for the check (one request to esbuild).
+ */
+async function logWhenInactive(build: PluginBuild, messages: EndMessages, cwd: string): Promise<EndMessages> {
+  try {
+    await build.resolve('./', { kind: 'entry-point', resolveDir: cwd });
+    return messages;
+  } catch {
+    // Inactive: esbuild will not log these.
+  }
+  const level = build.initialOptions.logLevel ?? 'warning';
+  const color = build.initialOptions.color ?? process.stderr.isTTY === true;
+  const show = (kind: 'error' | 'warning', list: PartialMessage[]) =>
+    list.length > 0 && level !== 'silent' && (kind === 'error' || level !== 'error')
+      ? build.esbuild.formatMessages(
+          list.map((m) => ({ pluginName: 'gen-modules', ...m })),
+          { kind, color },
+        )
+      : Promise.resolve([]);
+  const [warnings, errors] = await Promise.all([show('warning', messages.warnings), show('error', messages.errors)]);
+  const text = [...warnings, ...errors].join('');
+  if (text !== '') process.stderr.write(text);
+  return messages;
 }
 
 type EntryPoints = NonNullable<PluginBuild['initialOptions']['entryPoints']>;
@@ -332,7 +383,7 @@ function guardMessages(metafile: Metafile, cwd: string, abs: (path: string) => s
     const last = v.chain[v.chain.length - 1]!;
     return {
       text: `gen-modules: ${formatViolation(v, cwd, driverFile(prepared, v.driver))}`,
-      location: last.line > 0 ? { file: relativePosix(cwd, last.file), line: last.line, column: Math.max(0, last.column - 1) } : null,
+      location: last.line > 0 ? { file: relativePosix(cwd, last.file), line: last.line, column: Math.max(0, last.column - 1), lineText: lineTextOf(last.file, last.line) } : null,
     };
   });
 }

@@ -120,6 +120,11 @@ function sourceOf(file: string): string | undefined {
   return sourceCache.get(file);
 }
 
+/** Line `line` (1-based) of `file`, for a code frame; '' when unknown. */
+export function lineTextOf(file: string, line: number): string {
+  return sourceOf(file)?.split(/\r?\n/)[line - 1] ?? '';
+}
+
 /** Forget cached sources (between watch rebuilds). */
 export function clearGuardSourceCache(): void {
   sourceCache.clear();

@@ -5,9 +5,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { context, type BuildOptions } from 'esbuild';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import genEsbuild from '../../plugin/esbuild.js';
 import type { BuildManifest } from '../../src/runtime/manifest.js';
-import { BUNDLERS, buildApp, cleanup, copyApp } from './support/build-app.js';
+import { BUNDLERS, buildApp, cleanup, copyApp, esbuildBaseOptions } from './support/build-app.js';
 
 describe('laziness guard', () => {
   let app: string | undefined;
@@ -113,5 +115,67 @@ describe('laziness guard', () => {
     const entryCode = [...manifest.entries, ...manifest.entryImports].map((f) => readFileSync(join(out, f), 'utf8')).join('\n');
     // esbuild moved alpha's class into code the entry loads eagerly.
     expect(entryCode).toMatch(/\bAlphaDriver\s*=\s*class\b|\bclass AlphaDriver\b/);
+  });
+});
+
+// esbuild logs what onEnd callbacks return only for a context's builds; a build() has ended when
+// they run, and its messages reach only the rejected promise. A script ending in
+// `.catch(() => process.exit(1))` (esbuild's own examples) would fail in silence, so the plugin
+// prints them itself then, at the build's log level, and leaves a context's to esbuild. (esbuild's
+// own process writes to the terminal directly: what this process writes is the plugin's.)
+describe("esbuild: the guard's messages are printed once, by build() and by a context", () => {
+  let app: string | undefined;
+  let written: string[] = [];
+  beforeAll(() => {
+    app = copyApp('guard');
+  });
+  afterAll(() => cleanup(app));
+  afterEach(() => vi.restoreAllMocks());
+  const capture = () => {
+    written = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+  };
+  const chainStep = `src/core/boot.ts:5: import "../drivers/alpha.js"`;
+
+  it('build(): the error, with its place and code frame, unless the log level is silent', async () => {
+    const fail = (logLevel: BuildOptions['logLevel']) => buildApp('esbuild', app!, join(app!, 'dist-printed'), { esbuild: { logLevel, color: false } }).then(() => 'built', (e: unknown) => (e as Error).message);
+    capture();
+    expect(await fail('error')).toContain(chainStep);
+    const printed = written.join('');
+    expect(printed).toContain(`✘ [ERROR] gen-modules: module driver 'alpha' (src/drivers/alpha.ts) is reachable from an entry`);
+    expect(printed).toContain(chainStep);
+    expect(printed).toContain('[plugin gen-modules]');
+    expect(printed).toContain(`src/core/boot.ts:5:`);
+    expect(printed).toContain(`import { AlphaDriver } from '../drivers/alpha.js';`);
+    capture();
+    expect(await fail('silent')).toContain(chainStep);
+    expect(written.join('')).toBe('');
+  });
+
+  it("build() with guard: 'warn': the warning at log level warning, not at error", async () => {
+    const warn = (logLevel: BuildOptions['logLevel']) => buildApp('esbuild', app!, join(app!, 'dist-printed-warn'), { plugin: { guard: 'warn' }, esbuild: { logLevel, color: false } });
+    capture();
+    expect((await warn('warning')).join('\n')).toContain(chainStep);
+    expect(written.join('')).toContain(`▲ [WARNING] gen-modules: module driver 'alpha'`);
+    capture();
+    await warn('error');
+    expect(written.join('')).toBe('');
+  });
+
+  it('a context: esbuild logs them; the plugin does not print them again', async () => {
+    // At log level error esbuild prints the violation to this test's output itself, once.
+    const ctx = await context({ ...esbuildBaseOptions(app!, join(app!, 'dist-printed-context')), logLevel: 'error', color: false, plugins: [genEsbuild({ cwd: app! })] });
+    try {
+      capture();
+      const message = await ctx.rebuild().then(() => 'built', (e: unknown) => (e as Error).message);
+      expect(message).toContain(chainStep);
+      expect(written.join('')).toBe('');
+    } finally {
+      vi.restoreAllMocks();
+      await ctx.dispose();
+    }
   });
 });

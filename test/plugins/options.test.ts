@@ -1,9 +1,9 @@
 // Plugin options are typed and validated (unknown keys rejected with a suggestion), and scanner
 // diagnostics surface as each bundler's own errors, with locations; errors about the project carry
 // no stack of ours.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import genEsbuild from '../../plugin/esbuild.js';
 import genRollup from '../../plugin/rollup.js';
 import genVite from '../../plugin/vite.js';
@@ -93,6 +93,26 @@ describe('plugin options', () => {
       const error = await buildError(bundler, app, { plugin: { config: 'missing.json' } });
       expect(error.message).toContain('config file missing.json does not exist');
       expectNoStack(bundler, error, 'config file missing.json does not exist');
+    } finally {
+      cleanup(app);
+    }
+  });
+
+  // esbuild and Vite: the plugin writes the manifest (rollup writes it as an emitted asset itself).
+  it.each(['esbuild', 'vite'] as const)('%s: a manifest that cannot be written fails the build, naming it', async (bundler) => {
+    const app = copyApp('guard');
+    try {
+      writeFileSync(join(app, 'src/core/boot.ts'), 'export const bootDrivers = () => "";\n');
+      const out = join(app, `dist-${bundler}`);
+      mkdirSync(join(out, 'gen-modules-manifest.json'), { recursive: true });
+      const says = `cannot write ${join(out, 'gen-modules-manifest.json')}: it is a directory`;
+      // esbuild's build() does not log what the end of the build reports: the plugin prints it.
+      const printed: string[] = [];
+      const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (printed.push(String(chunk)), true));
+      const error = await buildError(bundler, app, { keepOutdir: true, ...(bundler === 'esbuild' ? { esbuild: { logLevel: 'error', color: false } } : {}) }).finally(() => spy.mockRestore());
+      expect(error.message).toContain(says);
+      expectNoStack(bundler, error, says);
+      if (bundler === 'esbuild') expect(printed.join('')).toContain(`✘ [ERROR] ${says} [plugin gen-modules]`);
     } finally {
       cleanup(app);
     }

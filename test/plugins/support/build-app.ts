@@ -46,6 +46,21 @@ export interface BuildAppOptions {
   onViteResult?: (result: Awaited<ReturnType<typeof import('vite').build>>) => void;
 }
 
+/** What every esbuild build of an app here sets: entry `main`, `.mjs` outputs, ES modules for Node. */
+export function esbuildBaseOptions(app: string, outdir: string, entry = join(app, 'src/main.ts')) {
+  return {
+    absWorkingDir: app,
+    entryPoints: { main: entry },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    alias: { 'gen-modules/runtime': runtimeEntry },
+  } as const;
+}
+
 /**
  * Builds `app` into `outdir` (entry `main.mjs`, chunks `*-HASH.mjs`) and returns the warnings (esbuild,
  * rollup). Rejects with the bundler's error.
@@ -59,15 +74,7 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
     const { default: genModules } = await import('gen-modules/esbuild');
     const { pluginsBefore = [], ...esbuildOptions } = options.esbuild ?? {};
     const result = await build({
-      absWorkingDir: app,
-      entryPoints: { main: entry },
-      outdir,
-      outExtension: { '.js': '.mjs' },
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      alias: { 'gen-modules/runtime': runtimeEntry },
+      ...esbuildBaseOptions(app, outdir, entry),
       define: { __APP_VARIANT__: JSON.stringify(options.variant ?? 'default') },
       ...(options.decoratorsFromTsconfig ? {} : { tsconfigRaw: { compilerOptions: { experimentalDecorators: legacy } } }),
       logLevel: 'silent',
