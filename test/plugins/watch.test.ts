@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BuildManifest } from '../../src/runtime/manifest.js';
 import { repoRoot } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
-import { cleanup, copyApp } from './support/build-app.js';
+import { cleanup, copyApp, esbuildBaseOptions } from './support/build-app.js';
 
 const runtimeEntry = `${repoRoot}src/runtime/index.ts`;
 const EPSILON = `import { blockDriver } from 'gen-modules/runtime';
@@ -60,15 +60,7 @@ describe('watch and dev pick up added and removed drivers', () => {
     const { context } = await import('esbuild');
     const { default: genModules } = await import('gen-modules/esbuild');
     const ctx = await context({
-      absWorkingDir: app,
-      entryPoints: { main: 'src/main.ts' },
-      outdir: out,
-      outExtension: { '.js': '.mjs' },
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      alias: { 'gen-modules/runtime': runtimeEntry },
+      ...esbuildBaseOptions(app, out),
       logLevel: 'silent',
       preserveSymlinks,
       plugins: [genModules({ cwd: app })],
