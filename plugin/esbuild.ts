@@ -226,16 +226,17 @@ interface EndMessages {
  * builds are. A build() has ended by the time its onEnd callbacks run: their messages reach only
  * the rejected promise (or the result's warnings), and a script ending in
  * `.catch(() => process.exit(1))`, as in esbuild's own examples, would fail without a word (a
- * guard violation among them). `build.resolve()` refuses an inactive build; then the messages are
- * printed here, as esbuild prints its own, at the build's log level. Only builds with messages pay
- * for the check (one request to esbuild).
+ * guard violation among them). `build.resolve()` refuses an inactive build ("Cannot call "resolve"
+ * on an inactive build"); then the messages are printed here, as esbuild prints its own, at the
+ * build's log level. Only builds with messages pay for the check (one request to esbuild).
  */
 async function logWhenInactive(build: PluginBuild, messages: EndMessages, cwd: string): Promise<EndMessages> {
   try {
     await build.resolve('./', { kind: 'entry-point', resolveDir: cwd });
     return messages;
-  } catch {
-    // Inactive: esbuild will not log these.
+  } catch (error) {
+    // Another plugin's onResolve may throw on this request, in an active build.
+    if (!/inactive build/.test((error as Error).message)) return messages;
   }
   const level = build.initialOptions.logLevel ?? 'warning';
   const color = build.initialOptions.color ?? process.stderr.isTTY === true;
