@@ -63,6 +63,9 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       if (initial.splitting === false) {
         throw projectError({ message: `gen-modules/esbuild: lazy chunks need code splitting, and this build sets 'splitting: false' (leave it out: the plugin switches it on)` });
       }
+      if (initial.bundle !== true) {
+        throw projectError({ message: `gen-modules/esbuild: lazy chunks need bundling: set 'bundle: true' (without it esbuild only compiles each file, and the table's import() would name source files)` });
+      }
       if (initial.outdir === undefined) {
         throw projectError({ message: `gen-modules/esbuild: lazy chunks need code splitting, which needs 'outdir' (not 'outfile')` });
       }

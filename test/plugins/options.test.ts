@@ -72,7 +72,7 @@ describe('plugin options', () => {
     }
   });
 
-  it('esbuild: options that rule out lazy chunks (splitting: false, outfile) fail the build, naming the option', async () => {
+  it('esbuild: options that rule out lazy chunks (splitting: false, no bundling, outfile) fail the build, naming the option', async () => {
     const app = copyApp('guard');
     try {
       const failure = async (esbuild: BuildAppOptions['esbuild'], says: RegExp) => {
@@ -81,6 +81,8 @@ describe('plugin options', () => {
         expectNoStack('esbuild', error, says);
       };
       await failure({ splitting: false }, /gen-modules\/esbuild: lazy chunks need code splitting, and this build sets 'splitting: false'/);
+      await failure({ bundle: false }, /gen-modules\/esbuild: lazy chunks need bundling: set 'bundle: true'/);
+      await failure({ bundle: undefined }, /gen-modules\/esbuild: lazy chunks need bundling: set 'bundle: true'/);
       await failure({ outdir: undefined, outfile: join(app, 'dist/main.mjs') }, /gen-modules\/esbuild: lazy chunks need code splitting, which needs 'outdir' \(not 'outfile'\)/);
     } finally {
       cleanup(app);
