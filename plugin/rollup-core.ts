@@ -291,10 +291,16 @@ export function createCore(core: CoreOptions) {
     transform: core.transform === 'none' ? undefined : { filter: typescript.filter, handler: (code: string, id: string) => typescript.compile(code, id) },
 
     // The runtime loads lazy chunks with import() and the build id statement is an export: other
-    // formats (cjs, amd, system) would build and then fail to load.
+    // formats (cjs, amd, system) would build and then fail to load. Without code splitting there
+    // are no lazy chunks (the guard would fail the build, blaming a chunk setting in general).
     renderStart(this: PluginContext, output: NormalizedOutputOptions) {
       if (output.format !== 'es') {
         this.error(projectError({ message: `gen-modules/${core.bundler}: lazy chunks are loaded with import(), so they must be ES modules: output.format must be 'es' (got '${output.format}')` }));
+      }
+      // rolldown's codeSplitting: false is its new name for inlineDynamicImports (both are set).
+      if (output.inlineDynamicImports || (output as { codeSplitting?: unknown }).codeSplitting === false) {
+        const option = core.bundler === 'vite' ? 'output.codeSplitting: false (or output.inlineDynamicImports)' : 'output.inlineDynamicImports';
+        this.error(projectError({ message: `gen-modules/${core.bundler}: lazy chunks need code splitting, and this build turns it off with ${option}, which puts every import() into the entry chunk (leave it out)` }));
       }
     },
 

@@ -72,6 +72,27 @@ describe('plugin options', () => {
     }
   });
 
+  it.each(['rollup', 'vite'] as const)('%s: output options that turn code splitting off fail the build, naming the option', async (bundler) => {
+    const app = copyApp('guard');
+    try {
+      writeFileSync(join(app, 'src/core/boot.ts'), 'export const bootDrivers = () => "";\n');
+      const off = (output: Record<string, unknown>) =>
+        bundler === 'rollup' ? { rollupOutput: output } : { vite: { build: { rollupOptions: { input: { main: join(app, 'src/main.ts') }, output } } } };
+      const cases =
+        bundler === 'rollup'
+          ? [{ inlineDynamicImports: true }]
+          : [{ inlineDynamicImports: true }, { codeSplitting: false }];
+      for (const output of cases) {
+        const error = await buildError(bundler, app, off(output));
+        const says = `gen-modules/${bundler}: lazy chunks need code splitting, and this build turns it off with ${bundler === 'vite' ? 'output.codeSplitting: false (or output.inlineDynamicImports)' : 'output.inlineDynamicImports'}`;
+        expect(error.message, JSON.stringify(output)).toContain(says);
+        expectNoStack(bundler, error, says);
+      }
+    } finally {
+      cleanup(app);
+    }
+  });
+
   it('esbuild: options that rule out lazy chunks (splitting: false, no bundling, outfile) fail the build, naming the option', async () => {
     const app = copyApp('guard');
     try {

@@ -40,6 +40,8 @@ export interface BuildAppOptions {
   onEsbuildResult?: (result: import('esbuild').BuildResult) => void;
   /** rollup only: the output format (default 'es'). */
   rollupFormat?: 'es' | 'cjs';
+  /** rollup only: more output options. */
+  rollupOutput?: import('rollup').OutputOptions;
   /** Vite only: more `build` options (sourcemap, write...) and plugins listed before gen-modules'. */
   vite?: { build?: Record<string, unknown>; pluginsBefore?: import('vite').PluginOption[]; withPlugin?: (plugin: import('vite').Plugin) => void };
   /** Vite only: receives the build's result (the chunks under write: false). */
@@ -102,7 +104,7 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
       onwarn: (warning) => warnings.push(warning.message),
     });
     try {
-      await bundle.write({ ...output, format: options.rollupFormat ?? output.format });
+      await bundle.write({ ...output, format: options.rollupFormat ?? output.format, ...options.rollupOutput });
     } finally {
       await bundle.close();
     }
