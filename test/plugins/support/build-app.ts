@@ -40,6 +40,8 @@ export interface BuildAppOptions {
   onEsbuildResult?: (result: import('esbuild').BuildResult) => void;
   /** rollup only: the output format (default 'es'). */
   rollupFormat?: 'es' | 'cjs';
+  /** The file `gen-modules/runtime` resolves to (default: this repository's src/runtime/index.ts). */
+  runtime?: string;
   /** rollup only: more output options. */
   rollupOutput?: import('rollup').OutputOptions;
   /** Vite only: more `build` options (sourcemap, write...) and plugins listed before gen-modules'. */
@@ -49,7 +51,7 @@ export interface BuildAppOptions {
 }
 
 /** What every esbuild build of an app here sets: entry `main`, `.mjs` outputs, ES modules for Node. */
-export function esbuildBaseOptions(app: string, outdir: string, entry = join(app, 'src/main.ts')) {
+export function esbuildBaseOptions(app: string, outdir: string, entry = join(app, 'src/main.ts'), runtime = runtimeEntry) {
   return {
     absWorkingDir: app,
     entryPoints: { main: entry },
@@ -59,7 +61,7 @@ export function esbuildBaseOptions(app: string, outdir: string, entry = join(app
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    alias: { 'gen-modules/runtime': runtimeEntry },
+    alias: { 'gen-modules/runtime': runtime },
   } as const;
 }
 
@@ -76,7 +78,7 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
     const { default: genModules } = await import('gen-modules/esbuild');
     const { pluginsBefore = [], ...esbuildOptions } = options.esbuild ?? {};
     const result = await build({
-      ...esbuildBaseOptions(app, outdir, entry),
+      ...esbuildBaseOptions(app, outdir, entry, options.runtime),
       define: { __APP_VARIANT__: JSON.stringify(options.variant ?? 'default') },
       ...(options.decoratorsFromTsconfig ? {} : { tsconfigRaw: { compilerOptions: { experimentalDecorators: legacy } } }),
       logLevel: 'silent',
@@ -89,7 +91,7 @@ export async function buildApp(bundler: Bundler, app: string, outdir: string, op
   const alias = {
     name: 'alias-runtime',
     enforce: 'pre' as const,
-    resolveId: (source: string) => (source === 'gen-modules/runtime' ? runtimeEntry : null),
+    resolveId: (source: string) => (source === 'gen-modules/runtime' ? (options.runtime ?? runtimeEntry) : null),
   };
   const output = { dir: outdir, format: 'es' as const, entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' };
   const typescript = options.decoratorsFromTsconfig ? true : { experimentalDecorators: legacy };
