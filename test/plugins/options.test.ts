@@ -184,5 +184,4 @@ describe('scanner diagnostics as bundler errors', () => {
       expect(error.message).toContain(`src/drivers/omega.ts:4:3: GM1004`);
     }
   });
-
 });
