@@ -44,6 +44,13 @@ function expectNoStack(bundler: Bundler, error: BuildError, says: string | RegEx
   }
 }
 
+/** The guard app without its static import of a module driver: it builds as far as the output. */
+function lazyGuardApp(): string {
+  const app = copyApp('guard');
+  writeFileSync(join(app, 'src/core/boot.ts'), 'export const bootDrivers = () => "";\n');
+  return app;
+}
+
 describe('plugin options', () => {
   it.each(BUNDLERS)('%s: an unknown key is rejected with a suggestion', (bundler) => {
     const make = factories[bundler] as (options?: unknown) => unknown;
@@ -73,9 +80,8 @@ describe('plugin options', () => {
   });
 
   it.each(['rollup', 'vite'] as const)('%s: output options that turn code splitting off fail the build, naming the option', async (bundler) => {
-    const app = copyApp('guard');
+    const app = lazyGuardApp();
     try {
-      writeFileSync(join(app, 'src/core/boot.ts'), 'export const bootDrivers = () => "";\n');
       const off = (output: Record<string, unknown>) =>
         bundler === 'rollup' ? { rollupOutput: output } : { vite: { build: { rollupOptions: { input: { main: join(app, 'src/main.ts') }, output } } } };
       const cases =
@@ -123,9 +129,8 @@ describe('plugin options', () => {
 
   // esbuild and Vite: the plugin writes the manifest (rollup writes it as an emitted asset itself).
   it.each(['esbuild', 'vite'] as const)('%s: a manifest that cannot be written fails the build, naming it', async (bundler) => {
-    const app = copyApp('guard');
+    const app = lazyGuardApp();
     try {
-      writeFileSync(join(app, 'src/core/boot.ts'), 'export const bootDrivers = () => "";\n');
       const out = join(app, `dist-${bundler}`);
       mkdirSync(join(out, 'gen-modules-manifest.json'), { recursive: true });
       const says = `cannot write ${join(out, 'gen-modules-manifest.json')}: it is a directory`;
