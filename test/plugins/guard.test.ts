@@ -3,13 +3,19 @@
 // bundler would otherwise bundle eagerly without a word (esbuild, rollup) or with a vague warning
 // (Vite). The build fails with the import chain, each step as file:line.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { context, type BuildOptions } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import genEsbuild from '../../plugin/esbuild.js';
 import type { BuildManifest } from '../../src/runtime/manifest.js';
+import { repoRoot } from '../support/paths.js';
+import { runNode } from '../support/run-node.js';
 import { BUNDLERS, buildApp, cleanup, copyApp, esbuildBaseOptions } from './support/build-app.js';
+
+const fromRepo = createRequire(repoRoot);
 
 describe('laziness guard', () => {
   let app: string | undefined;
@@ -163,6 +169,29 @@ describe("esbuild: the guard's messages are printed once, by build() and by a co
     capture();
     await warn('error');
     expect(written.join('')).toBe('');
+  });
+
+  // The whole path, as a user's build script runs it (from the app's folder; esbuild and tsx from
+  // this repository): its own process, esbuild's logger writing to
+  // the same stderr, and the process exiting as soon as the build rejects.
+  it("a build script ending in .catch(() => process.exit(1)): the violation on stderr once, exit 1", async () => {
+    const script = join(app!, 'build-script.mts');
+    writeFileSync(
+      script,
+      [
+        `import esbuild from ${JSON.stringify(pathToFileURL(fromRepo.resolve('esbuild')).href)};`,
+        `const { build } = esbuild;`,
+        `import genModules from ${JSON.stringify(join(repoRoot, 'plugin/esbuild.ts'))};`,
+        `const options = ${JSON.stringify(esbuildBaseOptions(app!, join(app!, 'dist-script')))};`,
+        `await build({ ...options, logLevel: 'info', color: false, plugins: [genModules()] }).catch(() => process.exit(1));`,
+        `console.log('built');`,
+      ].join('\n'),
+    );
+    const run = await runNode(['--import', pathToFileURL(fromRepo.resolve('tsx')).href, script], { cwd: app! });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.split(`module driver 'alpha' (src/drivers/alpha.ts) is reachable`).length - 1, run.stderr).toBe(1);
+    expect(run.stderr).toContain(chainStep);
   });
 
   it('a context: esbuild logs them; the plugin does not print them again', async () => {
