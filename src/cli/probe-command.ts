@@ -50,7 +50,7 @@ export async function runProbe(loaded: LoadedConfig, files: readonly string[], j
       reports.push(report);
       if (!json) io.stdout.write(describe(report));
     } catch (error) {
-      io.stderr.write(`gen-modules: ${file}: ${fileErrorReason(error, 'cannot read')}\n`);
+      io.stderr.write(`gen-modules: ${file}: ${error instanceof NotRegularFile ? error.message : fileErrorReason(error, 'cannot read')}\n`);
       status = 1;
     }
   }
@@ -61,7 +61,9 @@ export async function runProbe(loaded: LoadedConfig, files: readonly string[], j
 async function probeFile(index: ProbeIndex, path: string, file: string, loadModule: (id: string) => Promise<ProbeModule>): Promise<ProbeReport> {
   const handle = await open(path, 'r');
   try {
-    const size = (await handle.stat()).size;
+    const stat = await handle.stat();
+    if (!stat.isFile() && !stat.isDirectory()) throw new NotRegularFile();
+    const size = stat.size;
     const head = new Uint8Array(Math.min(size, index.headBytes));
     await readFully(handle, head, 0);
     const tail = new Uint8Array(Math.min(size, index.tailBytes));
@@ -79,6 +81,16 @@ async function probeFile(index: ProbeIndex, path: string, file: string, loadModu
     };
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * A device, FIFO or socket: stat gives no size to probe (/dev/zero would read as an empty file,
+ * hence raw), so it is refused, as the example emulator refuses it. (A directory fails on read.)
+ */
+class NotRegularFile extends Error {
+  constructor() {
+    super('not a regular file');
   }
 }
 

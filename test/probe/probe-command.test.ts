@@ -90,4 +90,10 @@ describe('gen-modules probe', () => {
     expect(stderr).toBe('gen-modules: nope.img: no such file\n');
     expect(stdout).toContain('disk.dmg: qcow2 (score 100)');
   });
+
+  it('a device is refused in one line (stat gives it no size: it would probe as an empty file)', async () => {
+    const { code, stderr } = await run(['/dev/zero', 'disk.dmg'], dir);
+    expect(code).toBe(1);
+    expect(stderr).toBe('gen-modules: /dev/zero: not a regular file\n');
+  });
 });
