@@ -5,6 +5,7 @@
 import { posix, relative, resolve } from 'node:path';
 import { closest } from '../src/config/closest.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../src/config/config.js';
+import { ProjectError } from '../src/project-error.js';
 import { generateFromConfig, type GenerateResult } from '../src/codegen/generate.js';
 import { scanCacheEnabled } from '../src/scanner/scan-cache.js';
 import type { Diagnostic } from '../src/diagnostics/diagnostic.js';
@@ -256,17 +257,12 @@ export interface ProjectErrorLog {
 }
 
 /**
- * An error about the user's project (driver sources, the laziness guard, the build options, the
- * output folder), for rollup's and rolldown's `this.error()` or to throw from esbuild's setup. It
- * has no stack, as ConfigError: rollup's and Vite's command lines print a thrown error's stack under
- * its message, and esbuild shows the source line of its first frame; those frames would be this
- * plugin's and the bundler's, saying nothing about the problem. (Given a plain log, rollup and
- * rolldown make the Error themselves, with a stack.)
+ * A ProjectError (no stack) about the driver sources, the laziness guard, the build options or the
+ * output folder, with its place, for rollup's and rolldown's `this.error()` or to throw from
+ * esbuild's setup. (Given a plain log, rollup and rolldown make the Error themselves, with a stack.)
  */
-export function projectError(log: ProjectErrorLog): Error {
-  const error = Object.assign(new Error(log.message), log);
-  error.stack = '';
-  return error;
+export function projectError(log: ProjectErrorLog): ProjectError {
+  return Object.assign(new ProjectError(log.message), log);
 }
 
 /**

@@ -6,6 +6,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileErrorReason } from '../file-error.js';
+import { ProjectError } from '../project-error.js';
 
 export type WriteOutcome = 'written' | 'unchanged';
 
@@ -33,16 +34,15 @@ export interface AtomicWriteOptions {
 /**
  * A file gen-modules was to write could not be written (its path is a directory, a part of its
  * path is a file, no permission, a full disk): the user's to fix, so the CLI and the plugins say
- * it in one line naming the file instead of a stack trace (it has none, as ConfigError).
+ * it in one line naming the file instead of a stack trace.
  */
-export class WriteError extends Error {
+export class WriteError extends ProjectError {
   override readonly name = 'WriteError';
   constructor(
     readonly file: string,
     readonly reason: string,
   ) {
     super(`cannot write ${file}: ${reason}`);
-    this.stack = '';
   }
 }
 

@@ -12,6 +12,7 @@ import { toPosixPath } from './posix-path.js';
 import { locateInJson, locateInScript, toPosition, type ConfigPath } from './json-location.js';
 import { checkConfig, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
 import { fileErrorReason } from '../file-error.js';
+import { ProjectError } from '../project-error.js';
 
 export { KNOWN_KEYS, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
 
@@ -56,18 +57,13 @@ export function defineConfig(config: GenModulesConfig): GenModulesConfig {
 
 export const CONFIG_FILES = ['gen-modules.config.ts', 'gen-modules.config.mts', 'gen-modules.config.json'] as const;
 
-/**
- * A usage or config problem: the CLI exits 2, plugins fail the build with this message. It has no
- * stack: the problem is in the user's config, not in our code, and bundlers that print a thrown
- * error's stack (rollup's and Vite's command lines) would bury the message under our frames.
- */
-export class ConfigError extends Error {
+/** A usage or config problem: the CLI exits 2, plugins fail the build with this message. */
+export class ConfigError extends ProjectError {
   override readonly name = 'ConfigError';
   /** The problems as diagnostics (GM9001), with places when known. */
   readonly diagnostics: Diagnostic[];
   constructor(message: string, diagnostics: Diagnostic[] = []) {
     super(message);
-    this.stack = '';
     this.diagnostics = diagnostics;
   }
 }

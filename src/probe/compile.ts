@@ -26,7 +26,6 @@ export type ProbeDriver = Pick<DriverInfo, 'name' | 'probes'> & Partial<Pick<Dri
 /** Probe module path of a driver's `module` entry; the default keeps it as written. */
 export type ModulePath<D extends ProbeDriver = ProbeDriver> = (driver: D, module: string) => string;
 
-
 /** The drivers that take part in probing, in evaluation order. */
 export function probeOrder<D extends ProbeDriver>(drivers: readonly D[]): D[] {
   return drivers.filter((d) => (d.kind ?? 'format') === 'format' && d.state !== 'disabled' && d.probes.length > 0).sort((a, b) => byCodeUnit(a.name, b.name));
