@@ -12,8 +12,17 @@
 // made (Windows without the privilege, preserveSymlinks), the plugin falls back to the hook.
 // A removed set whose root still points at `/` goes back to a pool for the next build of this
 // process (one-off builds each made and deleted a folder: about 1.5 ms per build).
+//
+// A process's folders go at its exit, but a process ended by a signal (Ctrl-C on a watch script,
+// a test runner ending its workers) runs no exit listener, and its folder would stay in the temp
+// folder for good: one per killed process (a test run of this repository left one per test file
+// that built with esbuild). So a folder's name carries its host and process id, and the first
+// folder a process makes starts a sweep, in the background, of the folders of this host's
+// processes that are gone.
+import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdir, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 
 export interface EntryLinks {
@@ -25,6 +34,13 @@ export interface EntryLinks {
   isStub(file: string): boolean;
   remove(): void;
 }
+
+const PREFIX = 'gen-modules-entries-';
+/**
+ * The host in folder names: process ids are only comparable on one host (another machine or
+ * container may share the temp folder, and its processes are not visible from here).
+ */
+const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
 const folders = new Set<string>();
 /** Folders whose `root` points at `/`, free for the next set of links. */
@@ -101,7 +117,7 @@ function newFolder(): string | undefined {
   let dir: string;
   try {
     // The real path: esbuild reports the stubs by their real paths (macOS's /var is a link).
-    dir = realpathSync.native(mkdtempSync(join(tmpdir(), 'gen-modules-entries-')));
+    dir = realpathSync.native(mkdtempSync(join(tmpdir(), `${PREFIX}${HOST}-${process.pid}-`)));
   } catch {
     return undefined;
   }
@@ -118,6 +134,34 @@ function newFolder(): string | undefined {
     process.once('exit', () => {
       for (const folder of folders) rmSync(folder, { recursive: true, force: true });
     });
+    // Not awaited: the build does not wait for the temp folder's listing. A failure (a folder
+    // another process is removing at the same time) leaves it to the next process.
+    sweepAbandonedFolders().catch(() => undefined);
   }
   return dir;
+}
+
+/**
+ * Removes the link folders, in `dir` (the temp folder), of this host's processes that no longer
+ * run; returns their names. A folder of this process, of a running process or of another host is
+ * kept, as is anything not named like ours.
+ */
+export async function sweepAbandonedFolders(dir = tmpdir()): Promise<string[]> {
+  const ours = new RegExp(`^${PREFIX}${HOST}-(\\d+)-`);
+  const abandoned = (await readdir(dir)).filter((name) => {
+    const pid = Number(ours.exec(name)?.[1] ?? Number.NaN);
+    return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !running(pid);
+  });
+  await Promise.all(abandoned.map((name) => rm(join(dir, name), { recursive: true, force: true })));
+  return abandoned;
+}
+
+/** Whether process `pid` exists: signal 0 checks without sending (EPERM: it exists, not ours). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -1,11 +1,16 @@
 // The esbuild plugin's entry links (plugin/entry-links.ts): a set of links whose root still points
 // at `/` is pooled for the next build of the process (unless its link went away meanwhile); one
 // that made a mirror is deleted.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createEntryLinks } from '../../plugin/entry-links.js';
+import { createEntryLinks, sweepAbandonedFolders } from '../../plugin/entry-links.js';
 import { repoRoot } from '../support/paths.js';
+import { runNode } from '../support/run-node.js';
 
 const files = [join(repoRoot, 'package.json'), join(repoRoot, 'README.md')];
 /** `<folder>/root/<absolute file>` -> `<folder>`. */
@@ -44,5 +49,71 @@ describe('entry links', () => {
     expect(existsSync(pooledFolder)).toBe(false);
     expect(readFileSync(fifth.path(1), 'utf8')).toBe(readFileSync(files[1]!, 'utf8'));
     fifth.remove();
+  });
+
+  it("names a folder by host and process, and sweeps those of this host's processes that are gone", async () => {
+    const links = createEntryLinks(files)!;
+    const name = basename(folderOf(links.path(0)));
+    links.remove();
+    const [, host, pid] = /^gen-modules-entries-([0-9a-f]{8})-(\d+)-\w{6}$/.exec(name) ?? [];
+    expect(host, name).toBeDefined();
+    expect(Number(pid)).toBe(process.pid);
+
+    const dir = mkdtempSync(join(tmpdir(), 'gm-sweep-'));
+    try {
+      // A process that has ended: its id is free (reuse within this test is not a concern).
+      const gone = spawnSync(process.execPath, ['-e', '']).pid;
+      const folder = (label: string) => {
+        mkdirSync(join(dir, label, 'mirror'), { recursive: true });
+        writeFileSync(join(dir, label, 'stub.ts'), '');
+        return label;
+      };
+      const dead = folder(`gen-modules-entries-${host}-${gone}-AbC123`);
+      const kept = [
+        folder(`gen-modules-entries-${host}-${process.pid}-AbC123`), // this process
+        folder(`gen-modules-entries-${host}-${process.ppid}-AbC123`), // a running process
+        folder(`gen-modules-entries-${host === '00000000' ? '11111111' : '00000000'}-${gone}-AbC123`), // another host
+        folder(`gen-modules-entries-${host}-x${gone}-AbC123`), // not named like ours
+        folder(`someone-else-${host}-${gone}-AbC123`),
+      ];
+      expect(await sweepAbandonedFolders(dir)).toEqual([dead]);
+      expect(readdirSync(dir).sort()).toEqual([...kept].sort());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // The whole path in real processes, each with a temp folder of this test's own (TMPDIR).
+  it('a process killed by a signal leaves its folder; the next process that makes one removes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gm-sweep-e2e-'));
+    try {
+      const tsx = pathToFileURL(createRequire(join(repoRoot, 'package.json')).resolve('tsx')).href;
+      const script = (end: string) =>
+        [
+          `import { createEntryLinks } from ${JSON.stringify(join(repoRoot, 'plugin/entry-links.ts'))};`,
+          `const links = createEntryLinks(${JSON.stringify(files)});`,
+          `console.log(links.path(0));`,
+          end,
+        ].join('\n');
+      const run = (end: string) => {
+        const file = join(dir, `script-${Math.random().toString(36).slice(2)}.mts`);
+        writeFileSync(file, script(end));
+        return runNode(['--import', tsx, file], { env: { ...process.env, TMPDIR: dir } });
+      };
+      const linkFolders = () => readdirSync(dir).filter((f) => f.startsWith('gen-modules-entries-'));
+
+      const killed = await run(`process.kill(process.pid, 'SIGKILL');`);
+      expect(killed.code).toBeNull();
+      const left = basename(folderOf(killed.stdout.trim()));
+      expect(linkFolders()).toEqual([left]);
+
+      const next = await run('');
+      expect(next.code, next.stderr).toBe(0);
+      expect(basename(folderOf(next.stdout.trim()))).not.toBe(left);
+      // The killed process's folder swept, the second one's removed at its exit.
+      expect(linkFolders()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
