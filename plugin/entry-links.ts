@@ -24,6 +24,7 @@ import { lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, sy
 import { readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
+import { processRunning } from '../src/process-running.js';
 
 export interface EntryLinks {
   /** The path esbuild gets for lazy entry `index`. */
@@ -150,18 +151,8 @@ export async function sweepAbandonedFolders(dir = tmpdir()): Promise<string[]> {
   const ours = new RegExp(`^${PREFIX}${HOST}-(\\d+)-`);
   const abandoned = (await readdir(dir)).filter((name) => {
     const pid = Number(ours.exec(name)?.[1] ?? Number.NaN);
-    return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !running(pid);
+    return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !processRunning(pid);
   });
   await Promise.all(abandoned.map((name) => rm(join(dir, name), { recursive: true, force: true })));
   return abandoned;
-}
-
-/** Whether process `pid` exists: signal 0 checks without sending (EPERM: it exists, not ours). */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

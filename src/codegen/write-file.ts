@@ -7,6 +7,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, r
 import { basename, dirname, join } from 'node:path';
 import { fileErrorReason } from '../file-error.js';
 import { ProjectError } from '../project-error.js';
+import { processRunning } from '../process-running.js';
 
 export type WriteOutcome = 'written' | 'unchanged';
 
@@ -96,18 +97,9 @@ function removeAbandonedTemps(dir: string, base: string): void {
   for (const name of names) {
     if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
     const pid = Number(name.slice(prefix.length).split('.')[0]);
-    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    if (!Number.isInteger(pid) || pid === process.pid || processRunning(pid)) continue;
     // Another machine sharing the folder could own a pid we do not see: only remove old files.
     const age = Date.now() - (statSync(join(dir, name), { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
     if (age > 10_000) rmSync(join(dir, name), { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
