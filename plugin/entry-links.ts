@@ -16,11 +16,11 @@
 // A process's folders go at its exit, but a process ended by a signal (Ctrl-C on a watch script,
 // a test runner ending its workers) runs no exit listener, and its folder would stay in the temp
 // folder for good: one per killed process (a test run of this repository left one per test file
-// that built with esbuild). So a folder's name carries its host and process id, and the first
-// folder a process makes starts a sweep, in the background, of the folders of this host's
-// processes that are gone.
+// that built with esbuild). So a folder's name carries its host (with its pid namespace) and
+// process id, and the first folder a process makes starts a sweep, in the background, of the
+// folders of this host's processes that are gone.
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
@@ -37,11 +37,25 @@ export interface EntryLinks {
 }
 
 const PREFIX = 'gen-modules-entries-';
+let hostTag: string | undefined;
 /**
- * The host in folder names: process ids are only comparable on one host (another machine or
- * container may share the temp folder, and its processes are not visible from here).
+ * Who can compare process ids, in folder names: processes of one host and, on Linux, of one pid
+ * namespace. Another machine or container may share the temp folder (a volume shared by the
+ * containers of a pod, each with pids of its own) and its processes are not visible from here, so
+ * its folders must never look abandoned.
  */
-const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+function host(): string {
+  if (hostTag === undefined) {
+    let pids = '';
+    try {
+      pids = readlinkSync('/proc/self/ns/pid');
+    } catch {
+      // No /proc (macOS, BSD): no pid namespaces either.
+    }
+    hostTag = createHash('sha256').update(`${hostname()}\0${pids}`).digest('hex').slice(0, 8);
+  }
+  return hostTag;
+}
 
 const folders = new Set<string>();
 /** Folders whose `root` points at `/`, free for the next set of links. */
@@ -118,7 +132,7 @@ function newFolder(): string | undefined {
   let dir: string;
   try {
     // The real path: esbuild reports the stubs by their real paths (macOS's /var is a link).
-    dir = realpathSync.native(mkdtempSync(join(tmpdir(), `${PREFIX}${HOST}-${process.pid}-`)));
+    dir = realpathSync.native(mkdtempSync(join(tmpdir(), `${PREFIX}${host()}-${process.pid}-`)));
   } catch {
     return undefined;
   }
@@ -148,7 +162,7 @@ function newFolder(): string | undefined {
  * kept, as is anything not named like ours.
  */
 export async function sweepAbandonedFolders(dir = tmpdir()): Promise<string[]> {
-  const ours = new RegExp(`^${PREFIX}${HOST}-(\\d+)-`);
+  const ours = new RegExp(`^${PREFIX}${host()}-(\\d+)-`);
   const abandoned = (await readdir(dir)).filter((name) => {
     const pid = Number(ours.exec(name)?.[1] ?? Number.NaN);
     return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !processRunning(pid);

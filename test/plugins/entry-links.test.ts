@@ -10,7 +10,8 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createEntryLinks, sweepAbandonedFolders } from '../../plugin/entry-links.js';
 import { repoRoot } from '../support/paths.js';
-import { runNode } from '../support/run-node.js';
+import { runNode, runProgram } from '../support/run-node.js';
+import { systemRequired } from '../support/system.js';
 
 const files = [join(repoRoot, 'package.json'), join(repoRoot, 'README.md')];
 /** `<folder>/root/<absolute file>` -> `<folder>`. */
@@ -112,6 +113,55 @@ describe('entry links', () => {
       expect(basename(folderOf(next.stdout.trim()))).not.toBe(left);
       // The killed process's folder swept, the second one's removed at its exit.
       expect(linkFolders()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Containers that share a temp folder (a volume shared in a pod) each see pids of their own: a
+  // folder of another pid namespace must not look abandoned because its pid is not running here.
+  it('a process in another pid namespace does not sweep this one\'s folders', async () => {
+    const probe = spawnSync('unshare', ['--pid', '--fork', 'true'], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      const message = `unshare --pid is not available here (${(probe.error?.message ?? probe.stderr).trim()}): this test needs it (root, util-linux)`;
+      if (systemRequired) throw new Error(`${message}; GEN_MODULES_REQUIRE_SYSTEM=1 forbids skipping`);
+      console.warn(`skipped: ${message}`);
+      return;
+    }
+    const links = createEntryLinks(files)!;
+    const ours = basename(folderOf(links.path(0)));
+    links.remove();
+    const tag = /^gen-modules-entries-([0-9a-f]{8})-/.exec(ours)![1]!;
+    const dir = mkdtempSync(join(tmpdir(), 'gm-sweep-ns-'));
+    try {
+      const tsx = pathToFileURL(createRequire(join(repoRoot, 'package.json')).resolve('tsx')).href;
+      const script = join(dir, 'sweep.mts');
+      writeFileSync(
+        script,
+        [
+          `import { createEntryLinks, sweepAbandonedFolders } from ${JSON.stringify(join(repoRoot, 'plugin/entry-links.ts'))};`,
+          `const links = createEntryLinks(${JSON.stringify(files)});`,
+          `await sweepAbandonedFolders();`,
+          `console.log(links.path(0));`,
+        ].join('\n'),
+      );
+      // A pid that runs neither here (it has ended) nor in a new namespace (only 1 and 2 there).
+      const gone = spawnSync(process.execPath, ['-e', '']).pid!;
+      const foreign = `gen-modules-entries-${tag}-${gone}-AbC123`;
+      const sweep = async (command: string[]) => {
+        mkdirSync(join(dir, foreign), { recursive: true });
+        const [program, ...args] = [...command, process.execPath, '--import', tsx, script];
+        const run = await runProgram(program!, args, { env: { ...process.env, TMPDIR: dir } });
+        expect(run.code, run.stderr).toBe(0);
+        return { own: basename(folderOf(run.stdout.trim())), kept: existsSync(join(dir, foreign)) };
+      };
+      const elsewhere = await sweep(['unshare', '--pid', '--fork']);
+      expect(elsewhere.own.startsWith(`gen-modules-entries-${tag}-`)).toBe(false);
+      expect(elsewhere.kept).toBe(true);
+      // The same sweep from this namespace does remove it: the folder was one it could have taken.
+      const here = await sweep([]);
+      expect(here.own.startsWith(`gen-modules-entries-${tag}-`)).toBe(true);
+      expect(here.kept).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
