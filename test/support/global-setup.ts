@@ -3,8 +3,8 @@
 //
 // The run also gets a temp folder of its own (TMPDIR, which the test workers and every process
 // they start inherit), removed when the run ends: the tests make hundreds of temp projects, and
-// test workers ended by vitest, or children a test kills, cannot clean up after themselves (a run
-// used to leave about 400 folders in /tmp).
+// test workers ended by vitest, or children a test kills, cannot clean up after themselves (a whole
+// run used to leave about 50 folders in /tmp).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
