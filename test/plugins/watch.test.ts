@@ -8,11 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BuildManifest } from '../../src/runtime/manifest.js';
-import { repoRoot } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
-import { cleanup, copyApp, esbuildBaseOptions } from './support/build-app.js';
+import { cleanup, copyApp, esbuildBaseOptions, runtimeEntry } from './support/build-app.js';
 
-const runtimeEntry = `${repoRoot}src/runtime/index.ts`;
 const EPSILON = `import { blockDriver } from 'gen-modules/runtime';
 import { checksum } from '../shared/codec.js';
 

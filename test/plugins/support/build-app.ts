@@ -8,7 +8,8 @@ import { repoRoot } from '../../support/paths.js';
 export type Bundler = 'esbuild' | 'rollup' | 'vite';
 export const BUNDLERS: readonly Bundler[] = ['esbuild', 'rollup', 'vite'];
 
-const runtimeEntry = `${repoRoot}src/runtime/index.ts`;
+/** This repository's runtime source, which `gen-modules/runtime` resolves to in the test builds. */
+export const runtimeEntry = `${repoRoot}src/runtime/index.ts`;
 
 /** A fresh copy of fixtures/plugin-apps/<name> in a temporary folder (removed with `cleanup`). */
 export function copyApp(name: string, into?: string): string {
