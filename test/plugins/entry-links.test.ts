@@ -3,13 +3,11 @@
 // that made a mirror is deleted.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createEntryLinks, sweepAbandonedFolders } from '../../plugin/entry-links.js';
-import { repoRoot } from '../support/paths.js';
+import { repoRoot, tsxLoader } from '../support/paths.js';
 import { runNode, runProgram } from '../support/run-node.js';
 import { systemRequired } from '../support/system.js';
 
@@ -88,7 +86,6 @@ describe('entry links', () => {
   it('a process killed by a signal leaves its folder; the next process that makes one removes it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gm-sweep-e2e-'));
     try {
-      const tsx = pathToFileURL(createRequire(join(repoRoot, 'package.json')).resolve('tsx')).href;
       const script = (end: string) =>
         [
           `import { createEntryLinks } from ${JSON.stringify(join(repoRoot, 'plugin/entry-links.ts'))};`,
@@ -99,7 +96,7 @@ describe('entry links', () => {
       const run = (end: string) => {
         const file = join(dir, `script-${Math.random().toString(36).slice(2)}.mts`);
         writeFileSync(file, script(end));
-        return runNode(['--import', tsx, file], { env: { ...process.env, TMPDIR: dir } });
+        return runNode(['--import', tsxLoader, file], { env: { ...process.env, TMPDIR: dir } });
       };
       const linkFolders = () => readdirSync(dir).filter((f) => f.startsWith('gen-modules-entries-'));
 
@@ -134,7 +131,6 @@ describe('entry links', () => {
     const tag = /^gen-modules-entries-([0-9a-f]{8})-/.exec(ours)![1]!;
     const dir = mkdtempSync(join(tmpdir(), 'gm-sweep-ns-'));
     try {
-      const tsx = pathToFileURL(createRequire(join(repoRoot, 'package.json')).resolve('tsx')).href;
       const script = join(dir, 'sweep.mts');
       writeFileSync(
         script,
@@ -150,7 +146,7 @@ describe('entry links', () => {
       const foreign = `gen-modules-entries-${tag}-${gone}-AbC123`;
       const sweep = async (command: string[]) => {
         mkdirSync(join(dir, foreign), { recursive: true });
-        const [program, ...args] = [...command, process.execPath, '--import', tsx, script];
+        const [program, ...args] = [...command, process.execPath, '--import', tsxLoader, script];
         const run = await runProgram(program!, args, { env: { ...process.env, TMPDIR: dir } });
         expect(run.code, run.stderr).toBe(0);
         return { own: basename(folderOf(run.stdout.trim())), kept: existsSync(join(dir, foreign)) };

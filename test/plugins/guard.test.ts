@@ -11,7 +11,7 @@ import { context, type BuildOptions } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import genEsbuild from '../../plugin/esbuild.js';
 import type { BuildManifest } from '../../src/runtime/manifest.js';
-import { repoRoot } from '../support/paths.js';
+import { repoRoot, tsxLoader } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
 import { BUNDLERS, buildApp, cleanup, copyApp, esbuildBaseOptions } from './support/build-app.js';
 
@@ -187,7 +187,7 @@ describe("esbuild: the guard's messages are printed once, by build() and by a co
         `console.log('built');`,
       ].join('\n'),
     );
-    const run = await runNode(['--import', pathToFileURL(fromRepo.resolve('tsx')).href, script], { cwd: app! });
+    const run = await runNode(['--import', tsxLoader, script], { cwd: app! });
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr.split(`module driver 'alpha' (src/drivers/alpha.ts) is reachable`).length - 1, run.stderr).toBe(1);
