@@ -6,7 +6,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { NormalizedInputOptions, NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk } from 'rollup';
 import { writeAtomic } from '../src/codegen/write-file.js';
-import { clearGuardSourceCache, findViolations, formatViolation } from './laziness-guard.js';
+import { clearGuardSourceCache, findViolations, formatViolation, lineTextOf } from './laziness-guard.js';
 import { outputStore } from './output-store.js';
 import { finalizeBuild, finishChunks, staticClosure, type BuiltChunk } from './build-manifest.js';
 import { clearRealPaths, followFileLink, realFile } from './real-paths.js';
@@ -246,7 +246,8 @@ export function createCore(core: CoreOptions) {
           ? `gen-modules: ${formatViolation(violation, state.cwd, driverFile(state.current, violation.driver))}`
           : `gen-modules: module driver '${violation.driver}' (${driverFile(state.current, violation.driver) ?? relativePosix(state.cwd, violation.file)}) was bundled into chunk ${home.get(violation.file)}, which is loaded eagerly, but no static import chain leads to it (a manualChunks or chunk-merging setting?)`,
         id: last?.file ?? violation.file,
-        ...(last && last.line > 0 ? { loc: { file: last.file, line: last.line, column: Math.max(0, last.column - 1) } } : {}),
+        // The importing line as the frame, as esbuild shows the lineText of its location.
+        ...(last && last.line > 0 ? { loc: { file: last.file, line: last.line, column: Math.max(0, last.column - 1) }, frame: lineTextOf(last.file, last.line) } : {}),
       };
       if ((options.guard ?? 'error') === 'error') context.error(projectError(log));
       else context.warn(log);

@@ -28,7 +28,7 @@ describe('laziness guard', () => {
     const error = (await buildApp(bundler, app!, join(app!, `dist-${bundler}`)).then(
       () => undefined,
       (e: unknown) => e,
-    )) as (Error & { errors?: { location?: { file: string; line: number } }[]; loc?: { file: string; line: number } }) | undefined;
+    )) as (Error & { errors?: { location?: { file: string; line: number; lineText?: string }; frame?: string }[]; loc?: { file: string; line: number }; frame?: string }) | undefined;
     expect(error, 'the build must fail').toBeDefined();
     const message = error!.message;
     expect(message).toContain(`module driver 'alpha' (src/drivers/alpha.ts) is reachable from an entry through static imports`);
@@ -40,6 +40,9 @@ describe('laziness guard', () => {
     if (bundler === 'esbuild') expect(error!.errors?.[0]?.location).toMatchObject({ file: 'src/core/boot.ts', line: 5 });
     if (bundler === 'rollup') expect(error!.loc).toMatchObject({ file: join(app!, 'src/core/boot.ts'), line: 5 });
     if (bundler === 'vite') expect(message).toContain(`${join(app!, 'src/core/boot.ts')}:5:`);
+    // And its source line (esbuild: location.lineText, rollup: frame, Vite: its errors' frame).
+    const frames = { esbuild: error!.errors?.[0]?.location?.lineText, rollup: error!.frame, vite: error!.errors?.[0]?.frame };
+    expect(frames[bundler]).toBe(`import { AlphaDriver } from '../drivers/alpha.js';`);
   });
 
   // Bundlers that follow symlinks (esbuild's metafile, Vite) name modules by their real paths.
