@@ -7,11 +7,11 @@ import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/config.js';
 import { hasErrors } from '../diagnostics/diagnostic.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
+import { fileErrorReason } from '../file-error.js';
 import { compileProbeIndex } from '../probe/compile.js';
 import { PROBE_BUFFER_SIZE, probeWithIndex, type ProbeIndex, type ProbeModule, type ProbeResult } from '../runtime/probe.js';
 import { probeModulePath, scan } from '../scanner/scan.js';
 import type { CliIo } from './main.js';
-import { fileErrorReason } from '../file-error.js';
 
 /** One file's answer, as `--json` prints it. */
 export interface ProbeReport extends ProbeResult {

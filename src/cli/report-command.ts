@@ -1,10 +1,10 @@
 // gen-modules report [--out FILE] MANIFEST: writes the self-contained HTML report of a build.
 import { readFileSync } from 'node:fs';
 import { writeIfChanged } from '../codegen/write-file.js';
+import { fileErrorReason } from '../file-error.js';
 import { renderReport } from '../report/render-report.js';
 import { ManifestError, parseManifest, type BuildManifest } from '../runtime/manifest.js';
 import type { CliIo } from './main.js';
-import { fileErrorReason } from '../file-error.js';
 
 export async function runReport(manifestPath: string, out: string | undefined, io: CliIo): Promise<number> {
   let text: string;

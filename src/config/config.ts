@@ -7,12 +7,12 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { diagnostics as d } from '../diagnostics/codes.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import { fileErrorReason } from '../file-error.js';
 import type { DriverState } from '../model.js';
+import { ProjectError } from '../project-error.js';
 import { toPosixPath } from './posix-path.js';
 import { locateInJson, locateInScript, toPosition, type ConfigPath } from './json-location.js';
 import { checkConfig, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
-import { fileErrorReason } from '../file-error.js';
-import { ProjectError } from '../project-error.js';
 
 export { KNOWN_KEYS, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
 
