@@ -240,6 +240,11 @@ export function finalizeBuild(input: FinalizeInput): FinalizedBuild {
     if (entry.kind === 'driver') for (const member of entry.drivers ?? []) drivers[member.key] = { kind: member.kind, state: 'module', ...common };
     else probes[entry.name] = common;
   }
+  // The order a loader without preloading must follow among a driver's shared chunks.
+  for (const file of new Set([...Object.values(drivers), ...Object.values(probes)].flatMap((d) => d.imports))) {
+    const direct = edges(file).filter((f) => chunks[f] !== undefined);
+    if (direct.length > 0 && chunks[file]) chunks[file].imports = [...new Set(direct)].sort(byCodeUnit);
+  }
   const manifest: BuildManifest = {
     version: MANIFEST_VERSION,
     buildId,

@@ -54,7 +54,7 @@ export async function referenceProbe<D extends ProbeDriver>(
   const result: ProbeResult = { format: 'raw', score: RAW_SCORE, matched: [], bytesRead: 0, modulesLoaded: [] };
   if (size === 0) return result;
   const windows = referenceWindows(drivers, buffer);
-  result.bytesRead = Math.min(input.head.length, PROBE_BUFFER_SIZE, windows.headBytes) + Math.min(data.tail.length, windows.tailBytes);
+  result.bytesRead = Math.min(Math.min(input.head.length, PROBE_BUFFER_SIZE, windows.headBytes) + Math.min(data.tail.length, windows.tailBytes), size);
 
   const participants = drivers
     .filter((d) => (d.kind ?? 'format') === 'format' && d.state !== 'disabled')

@@ -3,8 +3,11 @@
 // and a chunk of another build is refused.
 // - Browsers: `<link rel="modulepreload" integrity="sha384-...">` for each chunk, all at once; once
 //   they have loaded (integrity checked), import() of the driver chunk.
-// - Node (and anything without a document): import() of all shared chunks in parallel, then of the
-//   driver chunk (whose imports are then already loaded): two steps, however deep the imports.
+// - Node (and anything without a document): import() of the shared chunks in parallel, level by
+//   level of their imports among themselves (the manifest's `chunks[].imports`), then of the driver
+//   chunk: a chunk is requested once the chunks it imports have loaded. Node 20 keeps a module
+//   whose static import failed failed for its URL, even once the missing file is back; requested
+//   this way, a missing chunk fails alone and the next attempt can succeed.
 // Browser-safe: the import function is injectable (tests, custom loaders); no node:* imports.
 import { DriverError } from './driver-error.js';
 import { BUILD_ID_EXPORT, type BuildManifest } from './manifest.js';
@@ -36,7 +39,11 @@ export interface PreloadDocument {
 
 export interface ManifestLoaderOptions {
   manifest: BuildManifest;
-  /** URL of the output folder the manifest's paths are relative to (e.g. `new URL('./', import.meta.url)`). */
+  /**
+   * Absolute URL of the output folder the manifest's paths are relative to, e.g.
+   * `new URL('./', import.meta.url)`. Resolved as URLs are: a folder's URL ends with '/' (without
+   * it, the paths resolve against the folder above).
+   */
   baseUrl: string | URL;
   /** Default: the engine's `import()`. */
   importChunk?: ChunkImporter;
@@ -61,8 +68,12 @@ export interface ManifestLoader {
   urlOf(file: string): string;
   /** The URLs a driver's first load requests: its chunk and its shared chunks. */
   driverUrls(name: string): { chunk: string; shared: string[] } | undefined;
-  /** Loads a module driver's chunk; resolves to its module namespace; rejects with DriverError. */
-  loadDriver(name: string, describe?: string): Promise<unknown>;
+  /**
+   * Loads a module driver's chunk (`name`: its key in the manifest); resolves to its module
+   * namespace; rejects with DriverError. `owner`: how errors name the driver (a description, or
+   * the driver's own name and description: another registry's `serial` is keyed `charDriver:serial`).
+   */
+  loadDriver(name: string, owner?: string | ChunkOwner): Promise<unknown>;
   /** Loads a probe module's chunk; resolves to its module namespace; rejects with DriverError. */
   loadProbe(id: string): Promise<unknown>;
 }
@@ -71,7 +82,7 @@ const defaultImport: ChunkImporter = (url) => import(/* @vite-ignore */ /* webpa
 
 export function createManifestLoader(options: ManifestLoaderOptions): ManifestLoader {
   const { manifest } = options;
-  const base = new URL(String(options.baseUrl));
+  const base = absoluteUrl(options.baseUrl);
   const importChunk = options.importChunk ?? defaultImport;
   const doc = options.document ?? (globalThis as { document?: PreloadDocument }).document;
   const mode: Exclude<PreloadMode, 'auto'> =
@@ -118,16 +129,31 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
       if (failed !== -1) throw new ChunkFailure(urlOf(links[failed]!.file), (settled[failed] as PromiseRejectedResult).reason, links[failed]!.rel === 'stylesheet');
       return importChunk(url).catch((error: unknown) => Promise.reject(new ChunkFailure(url, error)));
     }
-    if (mode === 'parallel-import' && shared.length > 0) {
-      // All shared chunks at once, then the driver chunk. Not the driver chunk in the same batch:
-      // Node 20 keeps a module whose static import failed (a missing shared chunk) failed for its
-      // URL even after the file is back, so the driver chunk is requested only once its imports
-      // are in the module map; a missing shared chunk then costs no later load of the driver.
-      const settled = await Promise.allSettled(shared.map((file) => importChunk(urlOf(file))));
-      const failed = settled.findIndex((s) => s.status === 'rejected');
-      if (failed !== -1) throw new ChunkFailure(urlOf(shared[failed]!), (settled[failed] as PromiseRejectedResult).reason);
+    if (mode === 'parallel-import') {
+      // Each level at once; the driver chunk last (see the top of this file).
+      for (const level of importLevels(shared)) {
+        const settled = await Promise.allSettled(level.map((file) => importChunk(urlOf(file))));
+        const failed = settled.findIndex((s) => s.status === 'rejected');
+        if (failed !== -1) throw new ChunkFailure(urlOf(level[failed]!), (settled[failed] as PromiseRejectedResult).reason);
+      }
     }
     return importChunk(url).catch((error: unknown) => Promise.reject(new ChunkFailure(url, error)));
+  }
+
+  /**
+   * `shared` in levels: a chunk comes after the chunks among `shared` that it imports (the
+   * manifest's `chunks[].imports`); chunks that import each other in a cycle share a level.
+   */
+  function importLevels(shared: readonly string[]): string[][] {
+    const rest = new Set(shared);
+    const levels: string[][] = [];
+    while (rest.size > 0) {
+      const ready = [...rest].filter((file) => !(manifest.chunks[file]?.imports ?? []).some((dep) => dep !== file && rest.has(dep)));
+      const level = ready.length > 0 ? ready : [...rest];
+      for (const file of level) rest.delete(file);
+      levels.push(level);
+    }
+    return levels;
   }
 
   async function load(owner: ChunkOwner, chunk: string, shared: readonly string[], css: readonly string[] = []): Promise<unknown> {
@@ -172,12 +198,13 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
       if (!info?.chunk) return undefined;
       return { chunk: urlOf(info.chunk), shared: info.imports.map(urlOf) };
     },
-    loadDriver(name, describe = `driver '${name}'`) {
+    loadDriver(name, owner) {
+      const who: ChunkOwner = typeof owner === 'object' ? owner : { name, describe: owner ?? `driver '${name}'` };
       const info = manifest.drivers[name];
       if (!info?.chunk) {
-        return Promise.reject(new DriverError('not-available', name, `${describe} has no chunk in the build manifest (build ${manifest.buildId})`));
+        return Promise.reject(new DriverError('not-available', who.name, `${who.describe} has no chunk in the build manifest (build ${manifest.buildId})`));
       }
-      return load({ name, describe }, info.chunk, info.imports, info.css);
+      return load(who, info.chunk, info.imports, info.css);
     },
     loadProbe(id) {
       const info = manifest.probes[id];
@@ -185,6 +212,14 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
       return load({ name: id, describe: `probe module ${id}` }, info.chunk, info.imports, info.css);
     },
   };
+}
+
+function absoluteUrl(baseUrl: string | URL): URL {
+  try {
+    return new URL(String(baseUrl));
+  } catch {
+    throw new TypeError(`gen-modules: baseUrl must be an absolute URL of the folder the manifest's chunk paths are relative to, such as new URL('./', import.meta.url) (got ${JSON.stringify(String(baseUrl))})`);
+  }
 }
 
 class ChunkFailure {

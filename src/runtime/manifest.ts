@@ -16,6 +16,13 @@ export interface ManifestChunk {
   readonly bytes: number;
   /** SRI value of the final bytes, `sha384-...`. */
   readonly integrity: string;
+  /**
+   * On a shared chunk (one that drivers and probe modules list in `imports`): the chunks it
+   * imports statically, when it imports any. A loader without preloading (Node) imports a chunk
+   * only after these: Node keeps a module whose static import failed failed for its URL, even
+   * once the missing file is back.
+   */
+  readonly imports?: readonly string[];
 }
 
 export interface ManifestDriver {
@@ -104,6 +111,7 @@ export function parseManifest(input: unknown, source = 'build manifest'): BuildM
   for (const [file, chunk] of Object.entries(value.chunks as Record<string, unknown>)) {
     if (!isRecord(chunk) || !Number.isSafeInteger(chunk.bytes) || (chunk.bytes as number) < 0) fail(`chunks.${file}.bytes must be a whole number of bytes`);
     if (typeof (chunk as Record<string, unknown>).integrity !== 'string') fail(`chunks.${file}.integrity must be a string`);
+    if ((chunk as Record<string, unknown>).imports !== undefined) strings((chunk as Record<string, unknown>).imports, `chunks.${file}.imports`);
   }
   for (const [name, driver] of Object.entries(value.drivers as Record<string, unknown>)) {
     if (!isRecord(driver)) return fail(`drivers.${name} must be an object`);

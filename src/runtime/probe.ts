@@ -109,7 +109,7 @@ export interface ProbeResult {
   score: number;
   /** Every signature that matched, in evaluation order, up to the first definite match. */
   matched: ProbeMatch[];
-  /** Bytes of the file the probe needed: head plus tail, as the index asks (0 for an empty file). */
+  /** Bytes of the file the probe needed: head plus tail, as the index asks, counted once where they overlap (0 for an empty file). */
   bytesRead: number;
   /** Probe modules loaded to decide, in load order. */
   modulesLoaded: string[];
@@ -160,7 +160,8 @@ export async function probeWithIndex(index: ProbeIndex, data: ProbeData, loadMod
   if (probeSize(data.size) === 0) return result;
   const prepared = prepareIndex(index);
   const view = probeView(data, index.buffer);
-  result.bytesRead = Math.min(data.head.length, PROBE_BUFFER_SIZE, index.headBytes) + Math.min(data.tail.length, index.tailBytes);
+  // The head and tail windows overlap in a file shorter than both together.
+  result.bytesRead = Math.min(Math.min(data.head.length, PROBE_BUFFER_SIZE, index.headBytes) + Math.min(data.tail.length, index.tailBytes), view.size);
   for (const id of candidates(prepared, view)) {
     const signature = prepared.signatures[id]!;
     if (!holds(signature, view)) continue;

@@ -58,13 +58,13 @@ export interface RegistryOptions {
    * chunks of another build refused. Without it, the table's own `import()`s are used.
    */
   manifest?: BuildManifest;
-  /** URL of the folder the manifest's chunk paths are relative to; required with `manifest`. */
+  /** Absolute URL of the folder the manifest's chunk paths are relative to (ending with '/'); required with `manifest`. */
   baseUrl?: string | URL;
   /** How a chunk URL is imported (default: `import()`); for custom loaders and tests. */
   importChunk?: ChunkImporter;
   /** How shared chunks are fetched with a driver's chunk (default 'auto', see PreloadMode). */
   preload?: PreloadMode;
-  /** Called after each successful chunk load, in load order. */
+  /** Called once per module driver after its first successful load, in load order. */
   onLoad?: (name: string) => void;
 }
 
@@ -91,6 +91,7 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
   const status = new Map<string, LoadStatus>();
   const pending = new Map<string, Promise<unknown>>();
   const loadOrder: string[] = [];
+  const announced = new Set<string>();
   const probeModules = new Map<string, Promise<ProbeModule>>();
   if (options.manifest && options.baseUrl === undefined) {
     throw new TypeError('createDriverRegistry: a build manifest needs `baseUrl`, the URL of the folder its chunk paths are relative to');
@@ -115,7 +116,7 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
     const describe = `${noun(table.registry, entry.kind)} driver '${entry.name}'`;
     try {
       if (loader && entry.state === 'module' && loader.manifest.drivers[key(entry.name)]?.chunk) {
-        await loader.loadDriver(key(entry.name), describe);
+        await loader.loadDriver(key(entry.name), { name: entry.name, describe });
       } else {
         await loadWithRetry(entry.load!, entry.name, describe, chunkOf(entry));
       }
@@ -129,11 +130,15 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
       status.set(entry.name, 'failed');
       throw new DriverError('not-registered', entry.name, `chunk ${chunk} loaded but did not register ${noun(table.registry, entry.kind)} driver '${entry.name}' (is @${table.registry} still on ${entry.exportName}?)`, chunk);
     }
-    if (entry.state === 'module') {
+    status.set(entry.name, entry.state === 'builtin' ? 'builtin' : 'loaded');
+    // Once per driver, after its status is set: a hook that throws fails this load() call (the
+    // caller sees its error), not the registry's record of the load; a later load() of the
+    // driver resolves without calling the hook again.
+    if (entry.state === 'module' && !announced.has(entry.name)) {
+      announced.add(entry.name);
       loadOrder.push(entry.name);
       options.onLoad?.(entry.name);
     }
-    status.set(entry.name, entry.state === 'builtin' ? 'builtin' : 'loaded');
     return registered.target;
   }
 

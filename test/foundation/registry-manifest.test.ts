@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { driverTable } from '../../fixtures/emulator/src/generated/drivers.gen.js';
-import { createDriverRegistry, ManifestError, parseManifest, type BuildManifest } from '../../src/runtime/index.js';
+import { blockDriver, createDriverDecorator, createDriverRegistry, defineDriverTable, DriverError, ManifestError, parseManifest, type BuildManifest, type DriverTable } from '../../src/runtime/index.js';
 import { emulatorDir } from '../support/paths.js';
 
 const built = JSON.parse(readFileSync(join(emulatorDir, 'dist/gen-modules-manifest.json'), 'utf8')) as BuildManifest;
@@ -35,5 +35,68 @@ describe('createDriverRegistry with a build manifest', () => {
     }
     expect(error).toBeInstanceOf(ManifestError);
     expect((error as Error).message).toMatch(problem);
+  });
+});
+
+// Loads through the registry's documented seams (a manifest, `importChunk`), with real classes
+// registered by the runtime's decorators.
+describe('createDriverRegistry: what a load reports', () => {
+  const noProbes: DriverTable['probeIndex'] = { version: 2, buffer: 'padded', headBytes: 0, tailBytes: 0, signatures: [], dispatch: [], suffixes: [], always: [] };
+  const oneDriver = (registry: string, name: string): DriverTable =>
+    defineDriverTable({
+      registry,
+      drivers: [{ name, kind: 'format', state: 'module', source: `src/${name}.ts`, exportName: 'D', prefixes: [], load: () => Promise.reject(new Error('not this path')) }],
+      probeModules: {},
+      probeIndex: noProbes,
+    });
+  const manifestFor = (key: string, chunk: string): BuildManifest => ({
+    version: 1,
+    buildId: 'build-1',
+    bundler: 'esbuild',
+    entries: [],
+    entryImports: [],
+    drivers: { [key]: { kind: 'format', state: 'module', chunk, imports: [], bytes: 1, integrity: 'sha384-x' } },
+    probes: {},
+    chunks: { [chunk]: { file: chunk, bytes: 1, integrity: 'sha384-x' } },
+  });
+
+  it('a baseUrl that is not an absolute URL is refused at once, naming the option', () => {
+    expect(() => createDriverRegistry(oneDriver('blockDriver', 'x'), { manifest: manifestFor('x', 'drivers/x.mjs'), baseUrl: '/app/dist/' })).toThrow(
+      /baseUrl must be an absolute URL .* \(got "\/app\/dist\/"\)/,
+    );
+  });
+
+  it("another registry's driver is named by its own name in errors, not by its manifest key", async () => {
+    const manifest = manifestFor('charDriver:serial-rm', 'charDriver/serial-rm.mjs');
+    const registry = createDriverRegistry(oneDriver('charDriver', 'serial-rm'), { manifest, baseUrl: 'https://example.test/app/', importChunk: () => Promise.reject(new Error('404')) });
+    const error = await registry.load('serial-rm').then(() => undefined, (e: unknown) => e as DriverError);
+    expect(error).toBeInstanceOf(DriverError);
+    expect(error).toMatchObject({ code: 'load-failed', driver: 'serial-rm', chunk: 'https://example.test/app/charDriver/serial-rm.mjs' });
+    expect(error!.message).toContain(`driver 'serial-rm'`);
+    const refused = createDriverRegistry(oneDriver('charDriver', 'serial-rm'), { manifest, baseUrl: 'https://example.test/app/', importChunk: async () => ({ __genModulesBuildId: 'build-0' }) });
+    await expect(refused.load('serial-rm')).rejects.toMatchObject({ code: 'wrong-build', driver: 'serial-rm' });
+  });
+
+  it('an onLoad hook that throws fails that load() call only: the driver is loaded, listed once, and announced once', async () => {
+    blockDriver({ format: 'hooked-rm' })(class HookedDriver {});
+    createDriverDecorator<{ name: string }>('charDriver', ['name'])({ name: 'hooked-rm' })(class HookedChar {});
+    for (const [registryName, key] of [['blockDriver', 'hooked-rm'], ['charDriver', 'charDriver:hooked-rm']] as const) {
+      const announced: string[] = [];
+      const registry = createDriverRegistry(oneDriver(registryName, 'hooked-rm'), {
+        manifest: manifestFor(key, 'drivers/hooked-rm.mjs'),
+        baseUrl: 'https://example.test/app/',
+        importChunk: async () => ({ __genModulesBuildId: 'build-1' }),
+        onLoad: (name) => {
+          announced.push(name);
+          throw new Error('hook failed');
+        },
+      });
+      await expect(registry.load('hooked-rm')).rejects.toThrow('hook failed');
+      expect(registry.list()[0]!.status).toBe('loaded');
+      expect(registry.loadedDrivers()).toEqual(['hooked-rm']);
+      expect(typeof (await registry.load('hooked-rm'))).toBe('function');
+      expect(registry.loadedDrivers()).toEqual(['hooked-rm']);
+      expect(announced).toEqual(['hooked-rm']);
+    }
   });
 });

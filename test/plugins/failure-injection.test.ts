@@ -1,8 +1,8 @@
 // Failed loads through the build manifest, on a real esbuild build of fixtures/plugin-apps/basic
 // run in Node: a missing chunk is retried once with the same URL and then reported naming the
 // driver and the chunk URL, with the registry still usable; a corrupt chunk is reported the same
-// way; a chunk from another build is refused naming both build ids; and all shared chunks of a
-// driver are requested at once.
+// way; a chunk from another build is refused naming both build ids; and the shared chunks of a
+// driver are requested at once, level by level where they import each other.
 import { cpSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -119,13 +119,66 @@ describe('failed loads through the build manifest (esbuild build, Node)', () => 
     expect(beta).toMatchObject({ ok: true });
   });
 
+  // Shared chunks that import each other: Node 20 keeps a module whose static import failed failed
+  // for its URL, even once the file is back, so a chunk is requested only after the chunks it
+  // imports (the manifest's chunks[].imports); a missing one then fails alone, and once it is
+  // back the driver loads.
+  describe('a shared chunk that imports another', () => {
+    let nested: string;
+    let nestedManifest: BuildManifest;
+    beforeAll(async () => {
+      // codec.ts imports bits.ts, which epsilon imports too: bits gets a chunk of its own, which
+      // the codec chunk (alpha's and beta's) imports.
+      writeFileSync(join(app!, 'src/shared/bits.ts'), `export const BITS = [1, 2, 4, 8, 16, 32, 64, 128];\nexport const bit = (n: number): number => BITS[n & 7]!;\n`);
+      const codec = readFileSync(join(app!, 'src/shared/codec.ts'), 'utf8');
+      writeFileSync(join(app!, 'src/shared/codec.ts'), `import { bit } from './bits.js';\n${codec.replace('(sum * 31 + CODEC_TABLE[byte]!)', '(sum * 31 + CODEC_TABLE[byte]! + bit(byte))')}`);
+      writeFileSync(
+        join(app!, 'src/drivers/epsilon.ts'),
+        `import { blockDriver } from 'gen-modules/runtime';\nimport { bit } from '../shared/bits.js';\n@blockDriver({ format: 'epsilon' })\nexport class EpsilonDriver {\n  static readonly marker = 'epsilon-driver-code';\n  first(): number {\n    return bit(0);\n  }\n}\n`,
+      );
+      nested = join(app!, 'dist-nested');
+      await buildApp('esbuild', app!, nested);
+      nestedManifest = JSON.parse(readFileSync(join(nested, 'gen-modules-manifest.json'), 'utf8')) as BuildManifest;
+    });
+
+    const layers = () => {
+      const alpha = nestedManifest.drivers.alpha!;
+      const bits = nestedManifest.drivers.epsilon!.imports;
+      expect(bits).toHaveLength(1);
+      const codec = alpha.imports.filter((f) => f !== bits[0]);
+      expect(codec).toHaveLength(1);
+      expect(nestedManifest.chunks[codec[0]!]!.imports).toEqual(bits);
+      return { alpha: alpha.chunk!, codec: codec[0]!, bits: bits[0]! };
+    };
+
+    it('the imported chunk missing once: the load fails naming it; once it is back, the driver loads', async () => {
+      const { alpha, bits } = layers();
+      const dir = mkdtempSync(join(app!, 'nested-'));
+      cpSync(nested, dir, { recursive: true });
+      renameSync(join(dir, bits), join(dir, `${bits}.away`));
+      const [failed, again, final] = await run(dir, [{ load: 'alpha' }, { copy: [join(dir, `${bits}.away`), join(dir, bits)] }, { load: 'alpha' }]);
+      expect(failed).toMatchObject({ ok: false, code: 'load-failed', driver: 'alpha', chunk: url(dir, alpha) });
+      expect(failed!.message).toContain(`shared chunk ${url(dir, bits)} failed`);
+      expect(again).toMatchObject({ ok: true, marker: 'alpha-driver-code' });
+      expect(final!.loaded).toEqual(['alpha']);
+    });
+
+    it('each level of shared chunks is requested at once, the importing level after it, the driver chunk last', async () => {
+      const { alpha, codec, bits } = layers();
+      const [gated] = await run(nested, [{ gated: 'alpha' }]);
+      expect(gated).toMatchObject({ ok: true, marker: 'alpha-driver-code' });
+      expect(gated!.requestedBeforeAnyLoad).toEqual([url(nested, bits)]);
+      expect(gated!.calls).toEqual([url(nested, bits), url(nested, codec), url(nested, alpha)]);
+    });
+  });
+
   it("requests all shared chunks of a driver at once (no waterfall), and a probe module through the manifest", async () => {
     const [gated] = await run(pristine, [{ gated: 'beta' }]);
     expect(gated!.ok).toBe(true);
     const beta = manifest.drivers.beta!;
     expect(beta.imports.length).toBeGreaterThan(0);
-    // Every shared chunk was requested at once, while none could have loaded yet; the driver chunk
-    // follows as soon as they are in (a fixed two steps, not one per level of imports).
+    // Every shared chunk was requested at once (none imports another here), while none could have
+    // loaded yet; the driver chunk follows as soon as they are in.
     expect(new Set(gated!.requestedBeforeAnyLoad)).toEqual(new Set(beta.imports.map((f) => url(pristine, f))));
     expect(gated!.calls).toEqual([...gated!.requestedBeforeAnyLoad!, url(pristine, beta.chunk!)]);
     // The bundle's own path: probe -> probe module chunk -> driver chunk, all from the manifest.

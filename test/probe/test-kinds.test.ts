@@ -159,6 +159,19 @@ describe('file name, tail and length tests', () => {
     expect((await probe(d, file.subarray(5000 - 511))).format).toBe('raw');
   });
 
+  it('a file shorter than the head and tail windows together: the bytes both read are counted once', async () => {
+    const d: ProbeDriver[] = [
+      { name: 'x', probes: [{ score: 100, match: [{ at: 0, bytes: 'HEAD' }, { at: -4, bytes: 'TAIL' }] }] },
+      { name: 'y', probes: [{ score: 50, match: { at: 400, bytes: 'FAR' } }] },
+    ];
+    const { index } = compileProbeIndex(d);
+    expect(index).toMatchObject({ headBytes: 403, tailBytes: 4 });
+    const hit = await probe(d, 'HEAD----TAIL');
+    expect(hit.format).toBe('x');
+    expect(hit.bytesRead).toBe(12);
+    expect((await probe(d, 'HEADTAIL')).bytesRead).toBe(8);
+  });
+
   it('minLength is QEMU\'s buf_size >= sizeof(header)', async () => {
     const d = one([{ minLength: 104 }, { at: 0, bytes: 'Q' }]);
     expect((await probe(d, `Q${'\0'.repeat(103)}`)).format).toBe('x');

@@ -129,6 +129,14 @@ export function emulatorSuite(bundler: Bundler): void {
         expect(d.bytes).toBe([d.chunk!, ...d.imports].reduce((sum, f) => sum + manifest.chunks[f]!.bytes, 0));
       }
       expect(manifest.buildId).toMatch(/^[0-9a-f]{16}$/);
+      // A shared chunk's `imports` are the chunks its code imports statically (what a loader
+      // without preloading orders its imports by).
+      const shared = new Set(Object.values(manifest.drivers).flatMap((d) => d.imports));
+      for (const file of shared) {
+        const code = readFileSync(join(out[mode], file), 'utf8');
+        const specifiers = [...code.matchAll(/^\s*(?:import|export)\s*(?:[\w$*{}\s,]+from\s*)?["'](\.{1,2}\/[^"']+)["']/gm)].map((m) => posix.join(posix.dirname(file), m[1]!));
+        expect(manifest.chunks[file]!.imports ?? [], file).toEqual([...new Set(specifiers.filter((f) => manifest.chunks[f] !== undefined))].sort());
+      }
     });
 
     it.each(MODES)('%s decorators: `info` and `convert` read a qcow2 image in Node, loading only file + qcow2 chunks', async (mode) => {
