@@ -2,7 +2,7 @@
 // compiled from the current sources (not the generated table, which may be stale); probe modules
 // (TypeScript sources) are compiled on the fly with esbuild, as the build would compile them.
 // Each file is read exactly as the core reads it: the index's head and tail windows.
-import { open } from 'node:fs/promises';
+import { constants, open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/config.js';
 import { hasErrors } from '../diagnostics/diagnostic.js';
@@ -59,7 +59,9 @@ export async function runProbe(loaded: LoadedConfig, files: readonly string[], j
 }
 
 async function probeFile(index: ProbeIndex, path: string, file: string, loadModule: (id: string) => Promise<ProbeModule>): Promise<ProbeReport> {
-  const handle = await open(path, 'r');
+  // Non-blocking: opening a FIFO for reading would otherwise wait for a writer (forever); the type
+  // is checked on the open file, and regular files read as usual.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stat = await handle.stat();
     if (!stat.isFile() && !stat.isDirectory()) throw new NotRegularFile();

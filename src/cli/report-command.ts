@@ -1,5 +1,5 @@
 // gen-modules report [--out FILE] MANIFEST: writes the self-contained HTML report of a build.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { writeIfChanged } from '../codegen/write-file.js';
 import { fileErrorReason } from '../file-error.js';
 import { renderReport } from '../report/render-report.js';
@@ -24,7 +24,20 @@ export async function runReport(manifestPath: string, out: string | undefined, i
     return 2;
   }
   const target = out ?? manifestPath.replace(/\.json$/, '') + '.html';
+  // `--out` naming the manifest itself (or `report m` of a manifest without .json) would replace it.
+  if (sameFile(target, manifestPath)) {
+    io.stderr.write(`gen-modules: ${target}: the report would overwrite the build manifest it is made from; give --out another file\n`);
+    return 2;
+  }
   writeIfChanged(target, renderReport(manifest));
   io.stdout.write(`${target}\n`);
   return 0;
+}
+
+/** Whether two paths name one file (by path, or as the same inode through a link). */
+function sameFile(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = statSync(a, { throwIfNoEntry: false });
+  const y = statSync(b, { throwIfNoEntry: false });
+  return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
 }

@@ -11,7 +11,7 @@ import { fileErrorReason } from '../file-error.js';
 import type { DriverState } from '../model.js';
 import { ProjectError } from '../project-error.js';
 import { toPosixPath } from './posix-path.js';
-import { locateInJson, locateInScript, toPosition, type ConfigPath } from './json-location.js';
+import { locateInJson, locateInScript, toPosition, withoutBom, type ConfigPath } from './json-location.js';
 import { checkConfig, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
 
 export { KNOWN_KEYS, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
@@ -125,7 +125,9 @@ function displayName(path: string, cwd: string): string {
 
 function readJson(text: string, shown: string): unknown {
   try {
-    return JSON.parse(text);
+    // An editor's byte-order mark (Node and tsc accept one): read as the space it stands for, so
+    // positions stay the file's.
+    return JSON.parse(withoutBom(text));
   } catch (error) {
     // V8 says "... at position N" (Node 20) or "(line L column C)" (newer): turn it into a place.
     const message = (error as Error).message;

@@ -13,8 +13,13 @@ export type ConfigPath = readonly (string | number)[];
 
 /** Position of the value at `path` (or of its key, when `at` is 'key'); undefined when not found. */
 export function locateInJson(text: string, path: ConfigPath, at: 'key' | 'value' = 'value'): TextPosition | undefined {
-  const found = new JsonWalker(text).find(path, at);
+  const found = new JsonWalker(withoutBom(text)).find(path, at);
   return found === undefined ? undefined : toPosition(text, found.start, found.end - found.start);
+}
+
+/** The text with a leading byte-order mark read as a space (same length, so positions hold). */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? ` ${text.slice(1)}` : text;
 }
 
 /** Best-effort position of `path` in a TypeScript (or JavaScript) config. */

@@ -1,5 +1,6 @@
 // Validation of a config object at the boundary: every problem is collected (not just the first),
 // each names the key it is about and, when the text is known, where that key is.
+import { posix } from 'node:path';
 import type { DriverState } from '../model.js';
 import { closest } from './closest.js';
 import type { ConfigPath } from './json-location.js';
@@ -207,7 +208,9 @@ function checkRegistries(value: unknown, drivers: string[], mainOut: string, pro
     problem(['registries'], `'registries' must be an object such as { "charDriver": { "keys": ["name"], "out": "src/generated/chardev.gen.ts" } }, got ${show(value)}`);
     return {};
   }
-  const outs = new Map<string, string>([[mainOut, 'out']]);
+  // By the normalised path: "./src/x.gen.ts" and "src/x.gen.ts" are one file.
+  const sameFile = (out: string) => posix.normalize(out.replace(/\\/g, '/'));
+  const outs = new Map<string, string>([[sameFile(mainOut), 'out']]);
   const registries: Record<string, RegistryConfig> = {};
   for (const [name, raw] of Object.entries(value)) {
     const path = ['registries', name];
@@ -221,9 +224,9 @@ function checkRegistries(value: unknown, drivers: string[], mainOut: string, pro
     }
     unknownKeys(raw, REGISTRY_KEYS, path, problem);
     const out = outFile(raw.out, [...path, 'out'], problem);
-    const other = outs.get(out);
+    const other = outs.get(sameFile(out));
     if (out && other) problem([...path, 'out'], `'registries.${name}.out' is the same file as '${other}'; each registry needs its own table`);
-    outs.set(out, `registries.${name}.out`);
+    outs.set(sameFile(out), `registries.${name}.out`);
     const registry: RegistryConfig = {
       out,
       drivers: raw.drivers === undefined ? drivers : globList(raw.drivers, [...path, 'drivers'], problem, false),

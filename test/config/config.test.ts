@@ -107,10 +107,24 @@ describe('gen-modules.config.json', () => {
     expect((await loadConfig(undefined, dir)).config.drivers).toEqual([]);
   });
 
+  it('reads a JSON config saved with a byte-order mark, and places its problems as without one', async () => {
+    const dir = project({ 'gen-modules.config.json': '\uFEFF{ "drivers": ["src/*.ts"], "out": "gen/t.gen.ts" }\n' });
+    expect((await loadConfig(undefined, dir)).config.out).toBe('gen/t.gen.ts');
+    expect(await problems({ 'gen-modules.config.json': '\uFEFF{\n  "drivers": ["src/*.ts"],\n  "out": "gen/t.gen.ts",\n  "stats": {}\n}\n' })).toEqual([
+      `GM9001 gen-modules.config.json:4:3 unknown option 'stats'; did you mean 'states'?`,
+    ]);
+  });
+
   it('rejects two registries writing one file', async () => {
     const config = { drivers: ['a'], out: 'gen/t.gen.ts', registries: { a: { out: 'gen/t.gen.ts' } } };
     expect(await problems({ 'gen-modules.config.json': JSON.stringify(config, null, 2) })).toEqual([
       "GM9001 gen-modules.config.json:8:14 'registries.a.out' is the same file as 'out'; each registry needs its own table",
+    ]);
+    // Spelled differently, the same file: the second table would overwrite the first.
+    const spelled = { drivers: ['a'], out: 'gen/t.gen.ts', registries: { a: { out: './gen/../gen/t.gen.ts' }, b: { out: 'gen//u.gen.ts' }, c: { out: 'gen/./u.gen.ts' } } };
+    expect(await problems({ 'gen-modules.config.json': JSON.stringify(spelled, null, 2) })).toEqual([
+      "GM9001 gen-modules.config.json:8:14 'registries.a.out' is the same file as 'out'; each registry needs its own table",
+      "GM9001 gen-modules.config.json:14:14 'registries.c.out' is the same file as 'registries.b.out'; each registry needs its own table",
     ]);
   });
 });

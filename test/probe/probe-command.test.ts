@@ -1,6 +1,7 @@
 // `gen-modules probe FILE...`: the winner, its score, every signature that matched and why, the
 // bytes read (head and tail), the probe modules loaded and no driver chunk; `--json` for tools.
 // Runs the real CLI entry (main) in-process over the repository's config and real files.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,4 +97,12 @@ describe('gen-modules probe', () => {
     expect(code).toBe(1);
     expect(stderr).toBe('gen-modules: /dev/zero: not a regular file\n');
   });
+
+  it('a FIFO is refused in one line, without waiting for a writer', async () => {
+    const fifo = join(dir, 'pipe');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const { code, stderr } = await run([fifo, 'disk.dmg'], dir);
+    expect(code).toBe(1);
+    expect(stderr).toBe(`gen-modules: ${fifo}: not a regular file\n`);
+  }, 10_000);
 });

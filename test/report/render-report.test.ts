@@ -80,5 +80,12 @@ describe('gen-modules report (CLI)', () => {
     const taken = await runNode([genModulesBin, 'report', '--out', 'taken.html', 'good.json'], { cwd: dir });
     expect(taken.code).toBe(2);
     expect(taken.stderr).toBe(`gen-modules: cannot write ${join(dir, 'taken.html')}: it is a directory\n`);
+    // --out naming the manifest itself: refused, the manifest kept.
+    for (const out of ['good.json', './good.json']) {
+      const same = await runNode([genModulesBin, 'report', '--out', out, 'good.json'], { cwd: dir });
+      expect(same.code).toBe(2);
+      expect(same.stderr).toBe(`gen-modules: ${join(dir, 'good.json')}: the report would overwrite the build manifest it is made from; give --out another file\n`);
+    }
+    expect(JSON.parse(readFileSync(join(dir, 'good.json'), 'utf8'))).toEqual(good);
   });
 });
