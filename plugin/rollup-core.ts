@@ -6,6 +6,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { NormalizedInputOptions, NormalizedOutputOptions, OutputBundle, OutputOptions, PluginContext, PreRenderedChunk } from 'rollup';
 import { writeAtomic } from '../src/codegen/write-file.js';
+import { watchTargets } from '../src/config/config.js';
 import { clearGuardSourceCache, findViolations, formatViolation, lineTextOf } from './laziness-guard.js';
 import { outputStore } from './output-store.js';
 import { finalizeBuild, finishChunks, staticClosure, type BuiltChunk } from './build-manifest.js';
@@ -18,7 +19,6 @@ import {
   projectError,
   relativePosix,
   toBundlerMessages,
-  watchTargets,
   type GenModulesPluginOptions,
   type LazyEntry,
   type PreparedBuild,
@@ -263,7 +263,7 @@ export function createCore(core: CoreOptions) {
       preserveSymlinks = inputOptions?.preserveSymlinks ?? false;
       const prepared = await prepare(this);
       const targets = watchTargets(prepared.loaded);
-      this.addWatchFile(targets.configFile);
+      for (const file of targets.configFiles) this.addWatchFile(file);
       if (this.meta.watchMode && !state.serve) watchDriverFolders(prepared);
       if (state.serve) return;
       for (const entry of prepared.lazyEntries) {

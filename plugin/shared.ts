@@ -201,22 +201,6 @@ export function lazyEntries(loaded: LoadedConfig, drivers: readonly DriverInfo[]
   return entries;
 }
 
-/**
- * What a watcher must watch so that added and removed drivers regenerate the table: the config
- * file and the static folder part of every driver glob (absolute paths).
- */
-export function watchTargets(loaded: LoadedConfig): { configFile: string; dirs: string[] } {
-  const dirs = new Set<string>();
-  const registries = Object.values((loaded.config as { registries?: Record<string, { drivers?: string[] }> }).registries ?? {});
-  for (const pattern of [...loaded.config.drivers, ...registries.flatMap((r) => r.drivers ?? [])]) {
-    const parts = pattern.split('/');
-    const stop = parts.findIndex((p) => /[*?[\]{}()!]/.test(p));
-    const fixed = stop === -1 ? parts.slice(0, -1) : parts.slice(0, stop);
-    dirs.add(resolve(loaded.root, fixed.join('/') || '.'));
-  }
-  return { configFile: loaded.file, dirs: [...dirs].sort() };
-}
-
 /** A diagnostic as the pieces every bundler's error shape needs. */
 export interface BundlerMessage {
   text: string;

@@ -12,7 +12,8 @@
 // import() in a preload helper that needs `window`.
 import type { Plugin, ResolvedConfig, ViteDevServer } from 'vite';
 import { createCore } from './rollup-core.js';
-import { joinBundlerMessages, toBundlerMessages, validatePluginOptions, watchTargets, type GenModulesPluginOptions } from './shared.js';
+import { watchTargets } from '../src/config/config.js';
+import { joinBundlerMessages, toBundlerMessages, validatePluginOptions, type GenModulesPluginOptions } from './shared.js';
 
 export type { GenModulesPluginOptions, TypeScriptOption } from './shared.js';
 
@@ -61,8 +62,8 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       };
       const prepared = await core.prepare(undefined);
       const targets = watchTargets(prepared.loaded);
-      server.watcher.add([targets.configFile, ...targets.dirs]);
-      const relevant = (file: string) => file === targets.configFile || targets.dirs.some((dir) => file === dir || file.startsWith(`${dir}/`));
+      server.watcher.add([...targets.configFiles, ...targets.dirs]);
+      const relevant = (file: string) => targets.configFiles.includes(file) || targets.dirs.some((dir) => file === dir || file.startsWith(`${dir}/`));
       const out = prepared.result.out;
       for (const event of ['add', 'unlink', 'change'] as const) {
         server.watcher.on(event, (file: string) => {

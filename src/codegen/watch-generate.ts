@@ -4,8 +4,8 @@
 // files that depended on them. While the sources have errors (say a syntax error mid-edit) nothing
 // is written and the last good output stays.
 import { existsSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import { loadConfig, type LoadedConfig } from '../config/config.js';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { loadConfig, watchTargets, type LoadedConfig } from '../config/config.js';
 import { ProjectScanner } from '../scanner/scan.js';
 import { generateFromConfig, type GenerateResult } from './generate.js';
 import { WriteError } from './write-file.js';
@@ -67,11 +67,15 @@ export function watchGenerate(initial: LoadedConfig, options: WatchOptions): Gen
     options.onRun({ result, changed, ms: performance.now() - started });
   };
 
-  /** The config's folder and the drivers' base folders, and the folders of a run's inputs (none when its result was lost). */
+  /**
+   * The folders of the config and the files it imports, the drivers' base folders, and the folders
+   * of a run's inputs (none when its result was lost).
+   */
   const watchInputs = (result: GenerateResult | undefined) => {
     if (closed) return;
-    dirs.add(dirname(loaded.file), false);
-    for (const base of baseDirs(loaded)) dirs.add(base, true);
+    const targets = watchTargets(loaded);
+    for (const file of targets.configFiles) dirs.add(dirname(file), false);
+    for (const base of targets.dirs) dirs.add(base, true);
     for (const input of result?.inputs ?? []) dirs.add(dirname(resolve(loaded.root, input)), false);
   };
 
@@ -83,7 +87,8 @@ export function watchGenerate(initial: LoadedConfig, options: WatchOptions): Gen
     if (batch.length === 0) return;
     running = (async () => {
       const paths = batch.map(([p]) => p);
-      if (paths.includes(loaded.file)) {
+      const configFiles = watchTargets(loaded).configFiles;
+      if (paths.some((path) => configFiles.includes(path))) {
         try {
           loaded = await loadConfig(loaded.file, loaded.root);
         } catch (error) {
@@ -93,8 +98,10 @@ export function watchGenerate(initial: LoadedConfig, options: WatchOptions): Gen
         scanner = new ProjectScanner(loaded, options.onProgress ? { onProgress: options.onProgress } : {});
       } else {
         // A rename is a content change when a known file is still there (editors save that way);
-        // a new or vanished file changes the listing and the resolution of imports.
-        const structural = batch.some(([path, event]) => event === 'rename' && !(existsSync(path) && scanner.knows(path)));
+        // a new or vanished file changes the listing and the resolution of imports, and so does a
+        // change to a file under a driver folder that the scanner does not know (its creation
+        // went unseen: made before its folder was watched).
+        const structural = batch.some(([path, event]) => (event === 'rename' ? !(existsSync(path) && scanner.knows(path)) : !scanner.knows(path) && dirs.underRecursive(path)));
         scanner.invalidate(paths, structural);
       }
       await run(paths);
@@ -108,7 +115,7 @@ export function watchGenerate(initial: LoadedConfig, options: WatchOptions): Gen
     if (closed || outs.has(path) || /(^|[\\/])\.[^\\/]*\.tmp$/.test(path)) return;
     // A new folder under a glob's base may already hold files created before it was watched.
     if (event === 'folder') event = 'rename';
-    else if (path !== loaded.file && !SOURCE.test(path)) return;
+    else if (!SOURCE.test(path) && !watchTargets(loaded).configFiles.includes(path)) return;
     pending.set(path, pending.get(path) === 'rename' ? 'rename' : event);
     clearTimeout(timer);
     timer = setTimeout(flush, options.debounceMs ?? 10);
@@ -136,19 +143,6 @@ export function watchGenerate(initial: LoadedConfig, options: WatchOptions): Gen
   };
 }
 
-/** The static folder part of each driver glob, and each driver package's folder. */
-function baseDirs(loaded: LoadedConfig): string[] {
-  const patterns = [...loaded.config.drivers, ...Object.values(loaded.config.registries).flatMap((r) => r.drivers)];
-  const dirs = new Set<string>();
-  for (const pattern of patterns) {
-    const parts = pattern.split('/');
-    const stop = parts.findIndex((p) => /[*?[\]{}()!]/.test(p));
-    const fixed = stop === -1 ? parts.slice(0, -1) : parts.slice(0, stop);
-    dirs.add(resolve(loaded.root, fixed.join('/') || '.'));
-  }
-  return [...dirs];
-}
-
 /**
  * Non-recursive fs.watch per folder (Node 20's recursive watch on Linux sets up a watcher per file,
  * seconds for 10,000 files). Folders created later under a recursive base are added on sight.
@@ -156,15 +150,43 @@ function baseDirs(loaded: LoadedConfig): string[] {
 class DirectoryWatcher {
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly recursive = new Set<string>();
+  /** Folders to watch that do not exist yet (a driver glob's base before its first driver), and whether recursively. */
+  private readonly missing = new Map<string, boolean>();
 
   constructor(private readonly onEvent: (path: string, event: 'change' | 'rename' | 'folder') => void) {}
 
   add(dir: string, recursive: boolean): void {
+    if (!isDirectory(dir)) {
+      // Watched from its nearest existing ancestor, which reports the next folder towards it.
+      this.missing.set(dir, recursive || (this.missing.get(dir) ?? false));
+      this.watchOne(existingAncestor(dir));
+      return;
+    }
     if (recursive && !this.recursive.has(dir)) {
       this.recursive.add(dir);
       for (const sub of subdirectories(dir)) this.watchOne(sub);
     }
     this.watchOne(dir);
+  }
+
+  /**
+   * A folder appeared on the way to folders not there yet (`mkdir -p lib/x/drivers` makes them
+   * all at once): watch what exists now, closer to them or the folders themselves. Whether one of
+   * them now exists (its files, made before it was watched, are then found by a rescan).
+   */
+  private towardsMissing(path: string): boolean {
+    if (![...this.missing.keys()].some((dir) => dir === path || dir.startsWith(`${path}${sep}`))) return false;
+    let found = false;
+    for (const [dir, recursive] of [...this.missing]) {
+      if (!isDirectory(dir)) {
+        this.watchOne(existingAncestor(dir));
+        continue;
+      }
+      this.missing.delete(dir);
+      this.add(dir, recursive);
+      found = true;
+    }
+    return found;
   }
 
   private watchOne(dir: string): void {
@@ -174,6 +196,10 @@ class DirectoryWatcher {
       watcher = watch(dir, (event, name) => {
         if (!name) return;
         const path = join(dir, name.toString());
+        if (event === 'rename' && this.missing.size > 0 && isDirectory(path) && this.towardsMissing(path)) {
+          this.onEvent(path, 'folder');
+          return;
+        }
         if (event === 'rename' && this.underRecursive(path) && isDirectory(path)) {
           for (const sub of [path, ...subdirectories(path)]) this.watchOne(sub);
           this.onEvent(path, 'folder');
@@ -191,7 +217,8 @@ class DirectoryWatcher {
     this.watchers.set(dir, watcher);
   }
 
-  private underRecursive(path: string): boolean {
+  /** Whether `path` is in (or is) a folder watched recursively. */
+  underRecursive(path: string): boolean {
     for (const base of this.recursive) {
       const rel = relative(base, path);
       if (!rel.startsWith('..') && !rel.startsWith('/')) return true;
@@ -203,6 +230,13 @@ class DirectoryWatcher {
     for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();
   }
+}
+
+/** The folder itself when it exists, else its nearest ancestor that does. */
+function existingAncestor(dir: string): string {
+  let at = dir;
+  while (!isDirectory(at) && dirname(at) !== at) at = dirname(at);
+  return at;
 }
 
 function isDirectory(path: string): boolean {

@@ -2,7 +2,7 @@
 // Paths in a config are relative to the config file. Everything here is validated at this
 // boundary, so the scanner and generator can trust their options. A problem in a config is a
 // ConfigError carrying GM9001 diagnostics with the place of each problem (the CLI exits 2).
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { diagnostics as d } from '../diagnostics/codes.js';
@@ -48,6 +48,27 @@ export interface LoadedConfig {
   /** Absolute folder the config's paths are relative to. */
   root: string;
   config: ResolvedConfig;
+  /**
+   * The local files a TypeScript config imports (absolute paths): a change to one is a change to
+   * the config. Absent for a JSON config.
+   */
+  imports?: string[];
+}
+
+/**
+ * What a watcher of this config watches: the config file and the local files it imports, and the
+ * static folder part of every driver glob (`src/drivers` of `src/drivers/**\/*.ts`).
+ */
+export function watchTargets(loaded: LoadedConfig): { configFiles: string[]; dirs: string[] } {
+  const dirs = new Set<string>();
+  const patterns = [...loaded.config.drivers, ...Object.values(loaded.config.registries).flatMap((r) => r.drivers)];
+  for (const pattern of patterns) {
+    const parts = pattern.split('/');
+    const stop = parts.findIndex((p) => /[*?[\]{}()!]/.test(p));
+    const fixed = stop === -1 ? parts.slice(0, -1) : parts.slice(0, stop);
+    dirs.add(resolve(loaded.root, fixed.join('/') || '.'));
+  }
+  return { configFiles: [loaded.file, ...(loaded.imports ?? [])], dirs: [...dirs].sort() };
 }
 
 /** Identity with types, for `gen-modules.config.ts`. */
@@ -88,8 +109,9 @@ export async function loadConfig(file?: string, cwd = process.cwd()): Promise<Lo
     // A directory, or a file this user may not read: said in one line, not as a crash.
     throw new ConfigError(`config file ${shown} cannot be read: ${fileErrorReason(error)}`);
   }
-  const raw = path.endsWith('.json') ? readJson(text, shown) : await importScriptConfig(path, (abs) => displayName(abs, cwd), text);
-  return { file: path, root: dirname(path), config: validateConfig(raw, shown, text) };
+  if (path.endsWith('.json')) return { file: path, root: dirname(path), config: validateConfig(readJson(text, shown), shown, text) };
+  const { value, imports } = await importScriptConfig(path, (abs) => displayName(abs, cwd), text);
+  return { file: path, root: dirname(path), config: validateConfig(value, shown, text), imports };
 }
 
 /** Validates a config object; throws a ConfigError listing every problem. */
@@ -143,7 +165,7 @@ function readJson(text: string, shown: string): unknown {
  * imports) into one ES module; `gen-modules` itself stays external so defineConfig is the real
  * one. Errors name the config's own file and line: esbuild's for syntax, source maps for throws.
  */
-async function importScriptConfig(path: string, display: (absolute: string) => string, text: string): Promise<unknown> {
+async function importScriptConfig(path: string, display: (absolute: string) => string, text: string): Promise<{ value: unknown; imports: string[] }> {
   const shown = display(path);
   const { build } = await import('esbuild');
   // A temporary folder beside the config, so that bare imports resolve from the project; esbuild
@@ -151,6 +173,7 @@ async function importScriptConfig(path: string, display: (absolute: string) => s
   const dir = mkdtempSync(join(dirname(path), '.gen-modules-config-'));
   const temp = join(dir, 'config.mjs');
   let code: string;
+  let imports: string[];
   try {
     const result = await build({
       absWorkingDir: dir,
@@ -162,8 +185,15 @@ async function importScriptConfig(path: string, display: (absolute: string) => s
       packages: 'external',
       sourcemap: 'inline',
       logLevel: 'silent',
+      metafile: true,
     });
     code = result.outputFiles[0]!.text;
+    // Metafile paths are relative to the working directory (other namespaces aside).
+    imports = Object.keys(result.metafile.inputs)
+      .filter((input) => !/^[\w-]+:/.test(input))
+      .map((input) => resolve(dir, input))
+      .filter((file) => file !== path && file !== realpathSync(path))
+      .sort();
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     const errors = (error as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors ?? [];
@@ -192,7 +222,7 @@ async function importScriptConfig(path: string, display: (absolute: string) => s
       const at = /export\s+default/.exec(text);
       throw configError([d.config(shown, 'the config must have a default export: export default defineConfig({ ... })', at ? toPosition(text, at.index).line : 1)]);
     }
-    return mod.default;
+    return { value: mod.default, imports };
   } finally {
     process_.setSourceMapsEnabled(mapsWere);
     rmSync(dir, { recursive: true, force: true });

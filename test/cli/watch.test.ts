@@ -123,6 +123,41 @@ describe('--watch', () => {
     expect(readFileSync(out, 'utf8')).toContain('"raw3"');
   }, 60_000);
 
+  it('a driver folder that does not exist yet: made later (with its parents, at once), its drivers are found', async () => {
+    const root = project();
+    const out = join(root, OUT);
+    writeFileSync(join(root, 'gen-modules.config.json'), JSON.stringify({ drivers: ['src/drivers/**/*.ts', 'lib/x/drivers/*.ts'], out: OUT }));
+    const { next, first } = await start(root);
+    expect(first.result.drivers).toHaveLength(42);
+    // Made before any watcher could see it: the folders appear together with the file.
+    writeFiles(root, { 'lib/x/drivers/vpc.ts': `${head}@blockDriver({ format: 'vpc' })\nexport class Vpc {}\n` });
+    let run = await next();
+    while (!run.result.drivers.some((d) => d.name === 'vpc')) run = await next();
+    expect(readFileSync(out, 'utf8')).toContain('"vpc"');
+    // And the folder is watched from now on.
+    writeFileSync(join(root, 'lib/x/drivers/vpc.ts'), `${head}@blockDriver({ format: 'vpc2' })\nexport class Vpc {}\n`);
+    do run = await next();
+    while (!run.result.drivers.some((d) => d.name === 'vpc2'));
+    expect(run.result.drivers.some((d) => d.name === 'vpc')).toBe(false);
+  }, 60_000);
+
+  it('a TypeScript config: a change to a file it imports reloads it', async () => {
+    const root = project();
+    const out = join(root, OUT);
+    rmSync(join(root, 'gen-modules.config.json'));
+    writeFiles(root, {
+      'gen-modules.config.ts': `import { states } from './config/states.js';\nexport default { drivers: ['src/drivers/**/*.ts'], out: '${OUT}', states };\n`,
+      'config/states.ts': `export const states = { raw: 'builtin' as const };\n`,
+    });
+    const { next, first } = await start(root);
+    expect(first.result.drivers.find((d) => d.name === 'raw')?.state).toBe('builtin');
+    writeFileSync(join(root, 'config/states.ts'), `export const states = { raw: 'disabled' as const };\n`);
+    let run = await next();
+    while (run.result.drivers.find((d) => d.name === 'raw')?.state !== 'disabled') run = await next();
+    expect(run.changed).toContain(join(root, 'config/states.ts'));
+    expect(readFileSync(out, 'utf8')).toMatch(/name: "raw", kind: "format", state: "disabled"/);
+  }, 60_000);
+
   it('gen-modules --watch regenerates on a change and stops on SIGINT', async () => {
     const root = project();
     const child = spawn(process.execPath, [genModulesBin, '--watch'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
