@@ -31,13 +31,13 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     switch (flag) {
       case '--config': {
-        const value = inline ?? rest.shift();
+        const value = inline ?? fileArgument(rest);
         if (!value) throw new UsageError('--config needs a file name');
         args.config = value;
         break;
       }
       case '--out': {
-        const value = inline ?? rest.shift();
+        const value = inline ?? fileArgument(rest);
         if (!value) throw new UsageError('--out needs a file name');
         if (args.command !== 'report') throw new UsageError('--out is an option of `gen-modules report`');
         args.out = value;
@@ -71,4 +71,14 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   if (args.command === 'report' && args.files.length !== 1 && !args.help) throw new UsageError('report needs the build manifest: gen-modules report dist/gen-modules-manifest.json');
   if (args.check && args.watch) throw new UsageError('--check and --watch cannot be used together');
   return args;
+}
+
+/**
+ * The next argument as a flag's file name, unless it is one of the flags (`--config --check`
+ * would otherwise read "--check" as the config's name): then none. `--config=--odd` still works.
+ */
+function fileArgument(rest: string[]): string | undefined {
+  const next = rest[0];
+  if (next === undefined || FLAGS.includes(next.split('=')[0]!)) return undefined;
+  return rest.shift();
 }

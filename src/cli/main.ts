@@ -3,13 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/config.js';
-import { toPosixPath } from '../config/posix-path.js';
 import { generateFromConfig, type GenerateResult } from '../codegen/generate.js';
 import { WriteError } from '../codegen/write-file.js';
 import { scanCacheEnabled } from '../scanner/scan-cache.js';
+import { hasErrors } from '../diagnostics/diagnostic.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
-import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { parseArgs, UsageError, type CliArgs } from './args.js';
+import { fromCwd, printDiagnostics, relativeTo } from './cli-diagnostics.js';
 import { progressLine, watchAndGenerate } from './watch.js';
 
 export const HELP = `gen-modules: generate typed lazy-loading driver tables and probe indexes
@@ -107,7 +107,6 @@ function reportConfigError(error: ConfigError, json: boolean, io: CliIo): number
 
 /** Prints the result of one generation and returns the exit code. */
 export function report(loaded: LoadedConfig, result: GenerateResult, args: { check: boolean; json: boolean }, io: CliIo): number {
-  const shown = (d: Diagnostic) => relativeTo(loaded, io.cwd, d.file);
   const out = relative(io.cwd, result.out) || result.out;
   const failed = hasErrors(result.diagnostics) || result.outcome === 'stale';
   if (args.json) {
@@ -127,11 +126,7 @@ export function report(loaded: LoadedConfig, result: GenerateResult, args: { che
             exportName: d.exportName,
             ...(d.package ? { package: d.package.name } : {}),
           })),
-          diagnostics: result.diagnostics.map((d) => ({
-            ...d,
-            file: shown(d),
-            related: d.related.map((r) => ({ ...r, file: relativeTo(loaded, io.cwd, r.file) })),
-          })),
+          diagnostics: result.diagnostics.map((d) => fromCwd(loaded, io.cwd, d)),
           // What this run read: for build caches and watchers (relative to the working directory).
           inputs: result.inputs.map((f) => relativeTo(loaded, io.cwd, f)),
           // Files listed, pre-filter candidates, read, parsed, and reused (scan cache or watch).
@@ -143,16 +138,7 @@ export function report(loaded: LoadedConfig, result: GenerateResult, args: { che
     );
     return failed ? 1 : 0;
   }
-  const sources = new Map<string, string>();
-  for (const [file, text] of result.sources) sources.set(relativeTo(loaded, io.cwd, file), text);
-  for (const diagnostic of result.diagnostics) {
-    const local = {
-      ...diagnostic,
-      file: shown(diagnostic),
-      related: diagnostic.related.map((r) => ({ ...r, file: relativeTo(loaded, io.cwd, r.file) })),
-    };
-    io.stderr.write(`${formatDiagnostic(local, { sources, color: Boolean(io.stderr.isTTY), frames: Boolean(io.stderr.isTTY) })}\n`);
-  }
+  printDiagnostics(loaded, result, io);
   if (result.outcome === 'stale') {
     for (const output of result.outputs.filter((o) => o.outcome === 'stale')) {
       io.stderr.write(`${relative(io.cwd, output.out) || output.out} is stale: run 'gen-modules' to regenerate it\n`);
@@ -168,11 +154,6 @@ export function report(loaded: LoadedConfig, result: GenerateResult, args: { che
     }
   }
   return failed ? 1 : 0;
-}
-
-function relativeTo(loaded: LoadedConfig, cwd: string, file: string): string {
-  const absolute = file.startsWith('/') ? file : `${loaded.root}/${file}`;
-  return toPosixPath(relative(cwd, absolute) || file);
 }
 
 function version(): string {

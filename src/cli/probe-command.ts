@@ -3,14 +3,14 @@
 // (TypeScript sources) are compiled on the fly with esbuild, as the build would compile them.
 // Each file is read exactly as the core reads it: the index's head and tail windows.
 import { constants, open } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import type { LoadedConfig } from '../config/config.js';
 import { hasErrors } from '../diagnostics/diagnostic.js';
-import { formatDiagnostic } from '../diagnostics/format.js';
 import { fileErrorReason } from '../file-error.js';
 import { compileProbeIndex } from '../probe/compile.js';
 import { PROBE_BUFFER_SIZE, probeWithIndex, type ProbeIndex, type ProbeModule, type ProbeResult } from '../runtime/probe.js';
 import { probeModulePath, scan } from '../scanner/scan.js';
+import { fromCwd, printDiagnostics } from './cli-diagnostics.js';
 import type { CliIo } from './main.js';
 
 /** One file's answer, as `--json` prints it. */
@@ -29,7 +29,9 @@ export interface ProbeReport extends ProbeResult {
 export async function runProbe(loaded: LoadedConfig, files: readonly string[], json: boolean, io: CliIo): Promise<number> {
   const scanned = await scan(loaded);
   if (hasErrors(scanned.diagnostics)) {
-    for (const d of scanned.diagnostics) io.stderr.write(`${formatDiagnostic(d)}\n`);
+    // As the generate command reports them: the index would be built from broken sources.
+    if (json) io.stdout.write(`${JSON.stringify({ ok: false, outcome: 'source-errors', diagnostics: scanned.diagnostics.map((d) => fromCwd(loaded, io.cwd, d)) }, null, 2)}\n`);
+    else printDiagnostics(loaded, scanned, io);
     return 1;
   }
   const { index } = compileProbeIndex(scanned.drivers, probeModulePath);
@@ -37,7 +39,7 @@ export async function runProbe(loaded: LoadedConfig, files: readonly string[], j
   const loadModule = (id: string): Promise<ProbeModule> => {
     let found = compiled.get(id);
     if (!found) {
-      found = compileProbeModule(resolve(loaded.root, id));
+      found = compileProbeModule(resolve(loaded.root, id), io.cwd);
       compiled.set(id, found);
     }
     return found;
@@ -50,7 +52,9 @@ export async function runProbe(loaded: LoadedConfig, files: readonly string[], j
       reports.push(report);
       if (!json) io.stdout.write(describe(report));
     } catch (error) {
-      io.stderr.write(`gen-modules: ${file}: ${error instanceof NotRegularFile ? error.message : fileErrorReason(error, 'cannot read')}\n`);
+      // A probe module that does not compile is the sources' problem, not the image's.
+      const reason = error instanceof ProbeModuleError ? error.message : `${file}: ${error instanceof NotRegularFile ? error.message : fileErrorReason(error, 'cannot read')}`;
+      io.stderr.write(`gen-modules: ${reason}\n`);
       status = 1;
     }
   }
@@ -105,10 +109,21 @@ async function readFully(handle: Awaited<ReturnType<typeof open>>, into: Uint8Ar
   }
 }
 
-async function compileProbeModule(path: string): Promise<ProbeModule> {
+/** A probe module esbuild could not compile: its first error, at its place (relative to the working directory). */
+class ProbeModuleError extends Error {}
+
+async function compileProbeModule(path: string, cwd: string): Promise<ProbeModule> {
   const { build } = await import('esbuild');
-  const result = await build({ entryPoints: [path], bundle: true, write: false, format: 'esm', platform: 'neutral', logLevel: 'silent' });
-  const code = result.outputFiles[0]!.text;
+  let code: string;
+  try {
+    const result = await build({ absWorkingDir: cwd, entryPoints: [path], bundle: true, write: false, format: 'esm', platform: 'neutral', logLevel: 'silent' });
+    code = result.outputFiles[0]!.text;
+  } catch (error) {
+    const first = (error as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors?.[0];
+    if (!first) throw error;
+    const where = first.location ? `${first.location.file}:${first.location.line}:${first.location.column + 1}` : relative(cwd, path) || path;
+    throw new ProbeModuleError(`${where}: cannot compile probe module ${relative(cwd, path) || path}: ${first.text}`);
+  }
   const mod = (await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`)) as { default: ProbeModule };
   return mod.default;
 }

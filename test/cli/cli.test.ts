@@ -44,6 +44,12 @@ describe('gen-modules CLI', () => {
     const a = io('/');
     expect(await main(['--chek'], a)).toBe(2);
     expect(a.err()).toContain("unknown option '--chek'; did you mean '--check'?");
+    // A flag where a file name should be is not taken for the file.
+    for (const argv of [['--config', '--check'], ['report', '--out', '--json', 'm.json']]) {
+      const b = io('/');
+      expect(await main(argv, b), argv.join(' ')).toBe(2);
+      expect(b.err()).toContain(`${argv.includes('--out') ? '--out' : '--config'} needs a file name`);
+    }
   });
 
   it('reports every source error as path:line:col relative to the working directory and exits 1', async () => {

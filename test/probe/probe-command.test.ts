@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { ProbeReport } from '../../src/cli/probe-command.js';
 import { imagesDir, repoRoot } from '../support/paths.js';
+import { writeFiles } from '../support/files.js';
 import { latin1 } from './support.js';
 
 function sink(): Writable & { text: string } {
@@ -105,4 +106,42 @@ describe('gen-modules probe', () => {
     expect(code).toBe(1);
     expect(stderr).toBe(`gen-modules: ${fifo}: not a regular file\n`);
   }, 10_000);
+});
+
+describe('gen-modules probe: problems in the sources', () => {
+  const head = `import { blockDriver } from 'gen-modules/runtime';\n`;
+  /** A project in a folder below the working directory, as `probe --config p1/...` sees it. */
+  function nested(files: Record<string, string>): string {
+    const cwd = mkdtempSync(join(dir, 'nested-'));
+    writeFiles(join(cwd, 'p1'), { 'gen-modules.config.json': JSON.stringify({ drivers: ['src/drivers/*.ts'], out: 'src/gen/t.gen.ts' }), 'q.img': 'QQQQ----', ...files });
+    return cwd;
+  }
+  const probeIn = async (cwd: string, json: boolean) => {
+    const stdout = sink();
+    const stderr = sink();
+    const code = await main(['probe', '--config', 'p1/gen-modules.config.json', ...(json ? ['--json'] : []), 'p1/q.img'], { stdout, stderr, cwd });
+    return { code, stdout: stdout.text, stderr: stderr.text };
+  };
+
+  it('errors in the driver sources: named relative to the working directory, and as JSON on stdout with --json', async () => {
+    const cwd = nested({ 'src/drivers/q.ts': `${head}@blockDriver({ format: 'q', prob: 1 })\nexport class Q {}\n` });
+    const text = await probeIn(cwd, false);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toBe('');
+    expect(text.stderr).toMatch(/^p1\/src\/drivers\/q\.ts:2:\d+: error GM\d{4}: .*'prob'/);
+    const json = await probeIn(cwd, true);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, outcome: 'source-errors', diagnostics: [{ file: 'p1/src/drivers/q.ts', line: 2 }] });
+  });
+
+  it("a probe module that does not compile: its own place and esbuild's message, not a problem of the image", async () => {
+    const cwd = nested({
+      'src/drivers/q.ts': `${head}@blockDriver({ format: 'q', probe: { score: 100, match: { at: 0, bytes: 'QQQQ' }, module: '../probes/q.ts' } })\nexport class Q {}\n`,
+      'src/probes/q.ts': `export default function probe(): number {\n  return 100 +;\n}\n`,
+    });
+    const { code, stdout, stderr } = await probeIn(cwd, false);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toBe('gen-modules: p1/src/probes/q.ts:2:15: cannot compile probe module p1/src/probes/q.ts: Unexpected ";"\n');
+  });
 });
