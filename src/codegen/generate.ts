@@ -1,8 +1,10 @@
 // The whole job: scan, compile probes, emit one table per registry, write (or compare, under --check).
+import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import type { LoadedConfig } from '../config/config.js';
 import { toPosixPath } from '../config/posix-path.js';
 import { hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { fileErrorReason } from '../file-error.js';
 import type { DriverInfo, RenderedTable } from '../model.js';
 import { compileProbeIndex } from '../probe/compile.js';
 import { compareDrivers, probeModulePath, ProjectScanner, type ScanStats } from '../scanner/scan.js';
@@ -113,6 +115,22 @@ function writeTable(out: string, content: string): WriteOutcome {
   return 'written';
 }
 
+/**
+ * --check: whether the table on disk is current. A missing one is stale; one that could not be
+ * written either (its path a directory, a file in its path) fails as the write would, so the
+ * advice is not "run gen-modules", which would then fail.
+ */
+function checkTable(out: string, content: string): 'unchanged' | 'stale' {
+  let existing: string;
+  try {
+    existing = readFileSync(out, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'stale';
+    throw new WriteError(out, fileErrorReason(error));
+  }
+  return existing === content ? 'unchanged' : 'stale';
+}
+
 export async function generateFromConfig(loaded: LoadedConfig, options: GenerateOptions = {}): Promise<GenerateResult> {
   const scanner = options.scanner ?? new ProjectScanner(loaded, { ...(options.onProgress ? { onProgress: options.onProgress } : {}), cache: options.cache ?? false });
   const result = await scanner.scan();
@@ -128,7 +146,7 @@ export async function generateFromConfig(loaded: LoadedConfig, options: Generate
   scanner.keepScan(tables, options.cacheWrite);
   const outputs: GeneratedOutput[] = tables.map((table) => ({
     ...table,
-    outcome: options.check ? (readIfExists(table.out) === table.content ? 'unchanged' : 'stale') : writeTable(table.out, table.content),
+    outcome: options.check ? checkTable(table.out, table.content) : writeTable(table.out, table.content),
   }));
   const outcomes = new Set(outputs.map((o) => o.outcome));
   const outcome: Outcome = outcomes.has('stale') ? 'stale' : outcomes.has('written') ? 'written' : 'unchanged';

@@ -127,6 +127,10 @@ describe('gen-modules CLI', () => {
     const b = io(root);
     expect(await main(['--json'], b)).toBe(2);
     expect(JSON.parse(b.out())).toMatchObject({ ok: false, outcome: 'write-error', file: join(root, 'src/generated/drivers.gen.ts') });
+    // --check says so too, rather than "stale: run gen-modules", which would then fail.
+    const check = io(root);
+    expect(await main(['--check'], check)).toBe(2);
+    expect(check.err()).toBe(`gen-modules: cannot write ${join(root, 'src/generated/drivers.gen.ts')}: it is a directory\n`);
     rmSync(join(root, 'src/generated'), { recursive: true });
     writeFileSync(join(root, 'src/generated'), 'a file where the folder should be\n');
     const c = io(root);
