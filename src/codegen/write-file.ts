@@ -3,7 +3,7 @@
 // atomic), flushed to disk before the rename (caches skip the flush). Readers see the old file or
 // the new one, never a torn one, whether runs are concurrent or killed half-way; temporary files
 // left by killed runs are removed by later runs.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileErrorReason } from '../file-error.js';
 import { ProjectError } from '../project-error.js';
@@ -53,6 +53,22 @@ function writeReason(error: NodeJS.ErrnoException): string {
   return error.code === 'EEXIST' ? 'a part of its path is a file, not a directory' : fileErrorReason(error);
 }
 
+/**
+ * mkdir -p. Node 20's recursive mkdir reports some failures as ENOENT (a read-only file system:
+ * "no such file" for a folder it could not make); made one level at a time, the real error shows.
+ */
+function makeFolder(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const missing: string[] = [];
+    for (let at = dir; !existsSync(at) && dirname(at) !== at; at = dirname(at)) missing.unshift(at);
+    for (const folder of missing) mkdirSync(folder);
+    if (!existsSync(dir)) throw error;
+  }
+}
+
 /** Writes `content` to `path` through a temporary file renamed into place; throws a WriteError on failure. */
 export function writeAtomic(path: string, content: string | Uint8Array, options: AtomicWriteOptions = {}): void {
   try {
@@ -65,7 +81,7 @@ export function writeAtomic(path: string, content: string | Uint8Array, options:
 
 function writeThroughTemp(path: string, content: string | Uint8Array, options: AtomicWriteOptions): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
+  makeFolder(dir);
   removeAbandonedTemps(dir, basename(path));
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
   try {

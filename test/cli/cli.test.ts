@@ -1,11 +1,13 @@
 // The CLI's contract: exit codes, `path:line:col: error GMxxxx: message` on stderr with paths
 // relative to the working directory, code frames and colour only on a terminal, --json.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../src/cli/main.js';
 import { writeFiles } from '../support/files.js';
+import { systemRequired } from '../support/system.js';
 
 function io(cwd: string, tty = false): CliIo & { out: () => string; err: () => string } {
   let out = '';
@@ -159,6 +161,27 @@ describe('gen-modules CLI', () => {
     writeFileSync(join(root, 'src/drivers/b.ts'), `${head}@blockDriver({ format: 'b' })\nexport class B {}\n`);
     expect(await main([], io(root))).toBe(0);
     expect(readFileSync(join(root, 'src/generated/t.gen.ts'), 'utf8')).toContain('{ name: "b",');
+  });
+
+  // Node 20's recursive mkdir says ENOENT ("no such file") on a read-only file system.
+  it('a table whose folder would be made on a read-only file system: "read-only file system", exit 2', async () => {
+    const root = project({ 'src/drivers/a.ts': `${head}@blockDriver({ format: 'a' })\nexport class A {}\n` });
+    const mountPoint = join(root, 'src/generated');
+    mkdirSync(mountPoint, { recursive: true });
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', mountPoint], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      const why = `mounting a read-only tmpfs needs root (${(mounted.stderr || String(mounted.error)).trim()})`;
+      if (systemRequired) throw new Error(`${why}; GEN_MODULES_REQUIRE_SYSTEM=1 forbids skipping`);
+      return void console.warn(`skipped: ${why}`);
+    }
+    try {
+      writeFileSync(join(root, 'gen-modules.config.json'), JSON.stringify({ drivers: ['src/drivers/*.ts'], out: 'src/generated/deeper/t.gen.ts' }));
+      const a = io(root);
+      expect(await main([], a)).toBe(2);
+      expect(a.err()).toBe(`gen-modules: cannot write ${join(mountPoint, 'deeper/t.gen.ts')}: read-only file system\n`);
+    } finally {
+      spawnSync('umount', [mountPoint]);
+    }
   });
 
   it('passes with warnings only', async () => {
