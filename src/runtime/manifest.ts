@@ -116,12 +116,12 @@ export function parseManifest(input: unknown, source = 'build manifest'): BuildM
   for (const [name, driver] of Object.entries(value.drivers as Record<string, unknown>)) {
     if (!isRecord(driver)) return fail(`drivers.${name} must be an object`);
     if (driver.state !== 'builtin' && driver.state !== 'module') fail(`drivers.${name}.state must be "builtin" or "module"`);
-    if (driver.state === 'module' && typeof driver.chunk !== 'string') fail(`drivers.${name}.chunk must be a string`);
+    if (driver.state === 'module' && (typeof driver.chunk !== 'string' || driver.chunk === '')) fail(`drivers.${name}.chunk must be a non-empty string`);
     strings(driver.imports, `drivers.${name}.imports`);
     if (driver.css !== undefined) strings(driver.css, `drivers.${name}.css`);
   }
   for (const [id, probe] of Object.entries(value.probes as Record<string, unknown>)) {
-    if (!isRecord(probe) || typeof probe.chunk !== 'string') return fail(`probes.${id}.chunk must be a string`);
+    if (!isRecord(probe) || typeof probe.chunk !== 'string' || probe.chunk === '') return fail(`probes.${id}.chunk must be a non-empty string`);
     strings(probe.imports, `probes.${id}.imports`);
     if (probe.css !== undefined) strings(probe.css, `probes.${id}.css`);
   }

@@ -24,7 +24,8 @@ describe('createDriverRegistry with a build manifest', () => {
   it.each([
     ['not an object', [] as unknown, /not an object/],
     ['a driver that is not an object', { ...built, drivers: { ...built.drivers, qcow2: 5 } }, /drivers\.qcow2 must be an object/],
-    ['a module driver without its chunk', { ...built, drivers: { ...built.drivers, qcow2: { ...built.drivers.qcow2, chunk: undefined } } }, /drivers\.qcow2\.chunk must be a string/],
+    ['a module driver without its chunk', { ...built, drivers: { ...built.drivers, qcow2: { ...built.drivers.qcow2, chunk: undefined } } }, /drivers\.qcow2\.chunk must be a non-empty string/],
+    ['a module driver with an empty chunk name', { ...built, drivers: { ...built.drivers, qcow2: { ...built.drivers.qcow2, chunk: '' } } }, /drivers\.qcow2\.chunk must be a non-empty string/],
     ['a chunk without its integrity', { ...built, chunks: { 'emu.mjs': { file: 'emu.mjs', bytes: 1 } } }, /chunks\.emu\.mjs\.integrity must be a string/],
   ])('refuses %s at once, with a ManifestError naming the field', (_label, manifest, problem) => {
     let error: unknown;
