@@ -153,6 +153,7 @@ export function emitRegistryTable(registry: string, drivers: readonly DriverInfo
 /** A relative import specifier from the generated file to a source file. */
 export function importSpecifier(out: string, file: string, extension: '.js' | '.ts'): string {
   let relative = posix.relative(posix.dirname(out), file);
-  if (!relative.startsWith('.')) relative = `./${relative}`;
-  return relative.replace(/\.(m?)tsx?$/, (_m, m: string) => (extension === '.js' ? `.${m}js` : `.${m}ts`));
+  // './' unless it climbs: a folder named '.extra' is not a bare specifier's start.
+  if (!relative.startsWith('./') && !relative.startsWith('../')) relative = `./${relative}`;
+  return relative.replace(/\.([cm]?)tsx?$/, (_m, m: string) => (extension === '.js' ? `.${m}js` : `.${m}ts`));
 }

@@ -61,6 +61,13 @@ export const diagnostics = {
       at,
       `registry '${registry}' names drivers by ${list(declared)} here but by ${list(configured)} in the config`,
     ),
+  unimportableFile: (at: At, file: string, character: string) =>
+    make(
+      'GM1012',
+      'error',
+      at,
+      `the table cannot import ${file}: ${JSON.stringify(character)} in a file name means something else in an import, which Node reads as a URL (# a fragment, ? a query, % an escape; \\ a slash; tabs and line breaks are dropped) and TypeScript as a path; rename the file`,
+    ),
   duplicateName: (at: At, kind: string, name: string, first: RelatedLocation) =>
     make('GM2001', 'error', at, `duplicate ${kind} name '${name}'`, [first]),
   duplicateSignature: (at: At, name: string, other: string, first: RelatedLocation) =>

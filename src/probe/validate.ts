@@ -41,7 +41,8 @@ function validateSignature(value: ConstValue, path: string): string[] {
   if (typeof score !== 'number' || !Number.isInteger(score) || score < 1 || score > 100) {
     problems.push(`${path}.score must be an integer from 1 to 100 (100 definite, 2 weak)`);
   }
-  if (value.module !== undefined && (typeof value.module !== 'string' || value.module === '')) {
+  // Relative to the driver's file: an absolute path would make the table depend on the machine.
+  if (value.module !== undefined && (typeof value.module !== 'string' || value.module === '' || value.module.startsWith('/') || /^[A-Za-z]:[\\/]|^\\/.test(value.module))) {
     problems.push(`${path}.module must be a relative path to a probe module`);
   }
   if (value.match === undefined) {

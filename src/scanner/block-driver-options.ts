@@ -68,7 +68,8 @@ export function toDriverInfo(
     registry: found.decorator,
     name,
     kind: hasFormat ? 'format' : 'protocol',
-    state: states[name] ?? defaultState,
+    // Own keys only: a driver named 'constructor' must not find Object.prototype's.
+    state: (Object.hasOwn(states, name) ? states[name] : undefined) ?? defaultState,
     file: found.file,
     exportName: found.exportName,
     prefixes: prefixes as string[],

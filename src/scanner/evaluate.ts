@@ -74,7 +74,11 @@ export class ConstantEvaluator {
   private evaluateNode(node: T.Expression, ctx: Context): EvalResult {
     const next = (expression: T.Expression) => this.expression(expression, ctx);
     if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) return ok(node.text);
-    if (ts.isNumericLiteral(node)) return ok(Number(node.text));
+    if (ts.isNumericLiteral(node)) {
+      // 1e400 is Infinity: refused as `2 ** 1024` is (JSON, and so the table, would say null).
+      const value = Number(node.text);
+      return Number.isFinite(value) ? ok(value) : this.fail(ctx, node, `the number ${node.getText(ctx.module.source)} is ${value}, not a finite number`);
+    }
     if (ts.isBigIntLiteral(node)) return ok(String(BigInt(node.text.slice(0, -1))));
     if (node.kind === ts.SyntaxKind.TrueKeyword) return ok(true);
     if (node.kind === ts.SyntaxKind.FalseKeyword) return ok(false);
@@ -140,7 +144,9 @@ export class ConstantEvaluator {
         if (typeof spread.value !== 'object' || spread.value === null || Array.isArray(spread.value)) {
           return this.fail(ctx, property, 'a spread of something that is not an object');
         }
-        Object.assign(object, spread.value);
+        // Own data properties, as a spread copies them: an own '__proto__' key stays a key
+        // (Object.assign would run the prototype setter with it).
+        for (const [key, value] of Object.entries(spread.value)) Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
         continue;
       }
       if (ts.isShorthandPropertyAssignment(property)) {

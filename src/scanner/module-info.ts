@@ -49,8 +49,18 @@ export interface ModuleInfo {
 }
 
 export function parseModule(path: string, file: string, text: string): ModuleInfo {
-  const source = parseSource(path, text);
-  const syntaxErrors = (source as unknown as { parseDiagnostics?: T.Diagnostic[] }).parseDiagnostics ?? [];
+  let source: T.SourceFile;
+  let syntaxErrors: readonly T.Diagnostic[];
+  try {
+    source = parseSource(path, text);
+    syntaxErrors = (source as unknown as { parseDiagnostics?: T.Diagnostic[] }).parseDiagnostics ?? [];
+  } catch (error) {
+    // The parser recurses once per level of nesting: a file nested thousands deep overflows the
+    // stack (tsc itself crashes on it). Reported as the file's syntax error, scanned as empty.
+    if (!(error instanceof RangeError)) throw error;
+    source = parseSource(path, '');
+    syntaxErrors = [{ category: ts.DiagnosticCategory.Error, code: 0, file: undefined, start: 0, length: 1, messageText: 'the file nests too deeply to parse (the parser ran out of stack)' }];
+  }
   const info: ModuleInfo = {
     path,
     file,

@@ -450,6 +450,12 @@ export class ProjectScanner {
       }
       if (!info) continue;
       if (listed.pkg) info.package = listed.pkg.info;
+      // A package's drivers are imported by package specifier; the project's own by relative path.
+      const unsafe = listed.pkg ? undefined : UNIMPORTABLE.exec(info.file)?.[0];
+      if (unsafe !== undefined) {
+        diagnostics.push(d.unimportableFile(decorator.at, info.file, unsafe));
+        continue;
+      }
       this.checkProbeModules(info, diagnostics);
       drivers.push(info);
     }
@@ -461,9 +467,17 @@ export class ProjectScanner {
       if (probe.module === undefined) continue;
       const target = resolve(this.loaded.root, dirname(info.file), probe.module);
       if (!this.fs.isFile(target)) diagnostics.push(d.probeModuleMissing({ ...info.location }, probe.module));
+      else if (!info.package) {
+        const path = probeModulePath(info, probe.module);
+        const unsafe = UNIMPORTABLE.exec(path)?.[0];
+        if (unsafe !== undefined) diagnostics.push(d.unimportableFile({ ...info.location }, path, unsafe));
+      }
     }
   }
 }
+
+/** Characters of a file name that a relative import cannot carry to Node and TypeScript alike. */
+const UNIMPORTABLE = /[#?%\\\t\n\r]/;
 
 /** A probe module's path relative to the config root (its stable id in the table). */
 export function probeModulePath(info: DriverInfo, module: string): string {

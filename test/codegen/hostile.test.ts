@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { generateFromConfig } from '../../src/codegen/generate.js';
 import { literal, q } from '../../src/codegen/emit-table.js';
 import { loadConfig } from '../../src/config/config.js';
+import { createDriverRegistry, type DriverTable } from '../../src/runtime/index.js';
 import { ProjectScanner } from '../../src/scanner/scan.js';
 import { loadTypeScript } from '../../src/scanner/typescript.js';
 
@@ -16,6 +17,8 @@ type ConstValueLike = Parameters<typeof literal>[0];
 
 const HOSTILE = ['quo"te', 'back\\slash', 'tmpl${process.exit(1)}`', 'end*/comment', 'new\nline', 'cr\rret', 'sep\u2028ls', 'para\u2029ps', "apos'", 'bidi\u202eevil', 'emoji\u{1f600}', '</script>'];
 const DESCRIPTION = `${HOSTILE.join(' ')} "); process.exit(1); ("`;
+// As folder names: what an import URL cannot carry (a backslash, line breaks) is GM1012 instead.
+const HOSTILE_PATHS = HOSTILE.filter((name) => !/[\\\n\r]/.test(name));
 
 function write(root: string, file: string, text: string): void {
   mkdirSync(dirname(join(root, file)), { recursive: true });
@@ -53,7 +56,7 @@ describe('hostile names', () => {
   it('cannot break the generated tables', async () => {
     const root = mkdtempSync(join(tmpdir(), 'gm-hostile-'));
     const files: string[] = [];
-    HOSTILE.forEach((name, i) => {
+    HOSTILE_PATHS.forEach((name, i) => {
       const file = `src/drivers/${name}/d${i}.ts`;
       files.push(file);
       write(
@@ -64,7 +67,7 @@ describe('hostile names', () => {
       write(root, `src/drivers/${name}/${name}.probe.ts`, 'export default () => 100;\n');
     });
     write(root, 'src/chardev/decorator.ts', `import { createDriverDecorator } from 'gen-modules/runtime';\nexport const charDriver = createDriverDecorator('charDriver', ['name']);\n`);
-    const charFile = `src/drivers/${HOSTILE[4]}/chardev.ts`;
+    const charFile = `src/drivers/${HOSTILE_PATHS[0]}/chardev.ts`;
     files.push(charFile);
     write(root, charFile, `import { charDriver } from '../../chardev/decorator.js';\n@charDriver({ name: 'pty', description: ${q(DESCRIPTION)}, nested: { ${q(HOSTILE[0]!)}: [${q(HOSTILE[6]!)}] } })\nexport class Pty {}\n`);
     const configName = 'cfg "\n${x}\u2028.json';
@@ -84,19 +87,31 @@ describe('hostile names', () => {
       for (const line of text.split('\n')) expect(line).toMatch(/^[\x20-\x7e]*$/);
       expect(text).toContain(`--config ${q(configName)}`);
       if (output.registry === 'blockDriver') {
-        for (const file of files.slice(0, HOSTILE.length)) expect(strings).toContain(file);
-        for (const name of HOSTILE) expect(strings).toContain(`src/drivers/${name}/${name}.probe.ts`);
+        for (const file of files.slice(0, HOSTILE_PATHS.length)) expect(strings).toContain(file);
+        for (const name of HOSTILE_PATHS) expect(strings).toContain(`src/drivers/${name}/${name}.probe.ts`);
       } else {
         expect(strings).toContain(DESCRIPTION);
       }
     }
 
     // Evaluated, the tables hold exactly the original strings.
-    const block = (await import(pathToFileURL(result.outputs[0]!.out).href)) as { driverTable: { drivers: { source: string }[]; probeModules: Record<string, unknown> } };
-    expect(block.driverTable.drivers.map((d) => d.source).sort()).toEqual(files.slice(0, HOSTILE.length).sort());
-    expect(Object.keys(block.driverTable.probeModules).sort()).toEqual(HOSTILE.map((n) => `src/drivers/${n}/${n}.probe.ts`).sort());
+    const block = (await import(pathToFileURL(result.outputs[0]!.out).href)) as { driverTable: DriverTable };
+    expect(block.driverTable.drivers.map((d) => d.source).sort()).toEqual(files.slice(0, HOSTILE_PATHS.length).sort());
+    expect(Object.keys(block.driverTable.probeModules).sort()).toEqual(HOSTILE_PATHS.map((n) => `src/drivers/${n}/${n}.probe.ts`).sort());
+    // And every import in it reaches its file: each driver loads.
+    const registry = createDriverRegistry(block.driverTable);
+    for (const [i, name] of HOSTILE_PATHS.entries()) expect((await registry.load<{ name: string }>(`f${i}`)).name, name).toBe(`D${i}`);
     const chardev = (await import(pathToFileURL(result.outputs[1]!.out).href)) as { driverOptions: Record<string, { description: string; nested: Record<string, string[]> }> };
     expect(chardev.driverOptions.pty!.description).toBe(DESCRIPTION);
     expect(chardev.driverOptions.pty!.nested).toEqual({ [HOSTILE[0]!]: [HOSTILE[6]] });
+
+    // A folder name an import cannot carry: GM1012 at the decorator, nothing written.
+    for (const name of HOSTILE.filter((n) => !HOSTILE_PATHS.includes(n))) {
+      const file = `src/other/${name}/x.ts`;
+      write(root, file, `import { blockDriver } from 'gen-modules/runtime';\n@blockDriver({ format: 'x' })\nexport class X {}\n`);
+      const refused = await generateFromConfig(loaded, { scanner: new ProjectScanner(loaded, { files: [file] }) });
+      expect(refused.diagnostics.map((d) => [d.code, d.file, d.line])).toEqual([['GM1012', file, 2]]);
+      expect(refused.outcome).toBe('skipped');
+    }
   });
 });
