@@ -19,6 +19,11 @@ export interface TransformSettings {
   verbatimModuleSyntax?: boolean;
   /** Only for the class-field semantics it implies when useDefineForClassFields is not set (esbuild derives it as TypeScript does). */
   target?: string;
+  /** How a .tsx module's JSX compiles (rollup has no compiler of its own). */
+  jsx?: string;
+  jsxFactory?: string;
+  jsxFragmentFactory?: string;
+  jsxImportSource?: string;
 }
 
 interface ConfigInfo {
@@ -34,6 +39,7 @@ interface ReferencedConfig {
 }
 
 const KEYS = ['experimentalDecorators', 'useDefineForClassFields', 'verbatimModuleSyntax'] as const;
+const JSX_KEYS = ['jsx', 'jsxFactory', 'jsxFragmentFactory', 'jsxImportSource'] as const;
 
 /** Nearest tsconfig.json per folder (null: none up to the root); what each nearest and each referenced config says. */
 const configOfDir = new Map<string, string | null>();
@@ -147,6 +153,7 @@ function pick(options: object | undefined): TransformSettings {
   const settings: TransformSettings = {};
   const record = (options ?? {}) as Record<string, unknown>;
   for (const key of KEYS) if (typeof record[key] === 'boolean') settings[key] = record[key];
+  for (const key of JSX_KEYS) if (typeof record[key] === 'string') settings[key] = record[key];
   if (typeof record.target === 'string') settings.target = record.target;
   return settings;
 }

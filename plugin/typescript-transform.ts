@@ -6,7 +6,7 @@
 import { extname, sep } from 'node:path';
 import { escapeRegExp } from '../src/config/escape-regexp.js';
 import type { TypeScriptOption } from './shared.js';
-import { folderTransformSettings, transformSettings } from './tsconfig.js';
+import { folderTransformSettings, transformSettings, type TransformSettings } from './tsconfig.js';
 
 /** Which modules the plugin compiles: every TypeScript module, the decorated ones, or none. */
 export type TransformMode = 'all' | 'decorated' | 'none';
@@ -57,9 +57,14 @@ export function typescriptTransform(mode: TransformMode, option: TypeScriptOptio
       // they are, and the option may ask for the mode the tsconfig does not name: those are compiled.
       if (mode === 'decorated' && settings.experimentalDecorators === true && (option.experimentalDecorators ?? true)) return null;
       const ext = extname(file);
+      const tsx = ext.endsWith('x');
       const { transform } = await import('esbuild');
       const result = await transform(code, {
-        loader: ext.endsWith('x') ? 'tsx' : 'ts',
+        loader: tsx ? 'tsx' : 'ts',
+        // JSX: Vite compiles it after this hook, as its config says (it is kept); for rollup this
+        // is the only compiler, so the module's tsconfig.json says how (esbuild's default, the
+        // classic React.createElement, would otherwise win over "jsx": "react-jsx").
+        ...(tsx && mode === 'decorated' ? { jsx: 'preserve' as const } : {}),
         sourcefile: file,
         sourcemap: 'external',
         format: 'esm',
@@ -70,12 +75,20 @@ export function typescriptTransform(mode: TransformMode, option: TypeScriptOptio
             ...(settings.useDefineForClassFields !== undefined ? { useDefineForClassFields: settings.useDefineForClassFields } : {}),
             ...(settings.verbatimModuleSyntax !== undefined ? { verbatimModuleSyntax: settings.verbatimModuleSyntax } : {}),
             ...(settings.target !== undefined ? { target: settings.target } : {}),
+            ...(tsx && mode !== 'decorated' ? jsxSettings(settings) : {}),
           },
         },
       });
       return { code: result.code, map: result.map };
     },
   };
+}
+
+/** The tsconfig's JSX options as esbuild's tsconfigRaw takes them. */
+function jsxSettings(settings: TransformSettings): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of ['jsx', 'jsxFactory', 'jsxFragmentFactory', 'jsxImportSource'] as const) if (settings[key] !== undefined) out[key] = settings[key];
+  return out;
 }
 
 /**
