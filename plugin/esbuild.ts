@@ -25,7 +25,7 @@ import { resolve, sep } from 'node:path';
 import type { BuildResult, Metafile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
 import { WriteError } from '../src/codegen/write-file.js';
 import { escapeRegExp } from '../src/config/escape-regexp.js';
-import { commonDir, commonFolder, entryList, lazyTemplate, restoreEntryNames } from './esbuild-entry-names.js';
+import { applicationEntries, commonDir, commonFolder, entryList, lazyTemplate, restoreEntryNames } from './esbuild-entry-names.js';
 import { createEntryLinks } from './entry-links.js';
 import { outputStore, type OutputStore } from './output-store.js';
 import { clearGuardSourceCache, findViolations, formatViolation, lineTextOf, type ImportEdge } from './laziness-guard.js';
@@ -74,8 +74,8 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       let current: PreparedBuild = prepared;
       const setupLazy = prepared.lazyEntries;
 
-      const userEntries = entryList(initial.entryPoints);
       const userTemplate = initial.entryNames ?? '[dir]/[name]';
+      const userEntries = await applicationEntries(entryList(initial.entryPoints), userTemplate, cwd);
       const template = lazyTemplate(userTemplate);
       initial.entryNames = template;
       initial.metafile = true;
