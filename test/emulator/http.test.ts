@@ -29,6 +29,7 @@ const requests: { path: string; range: string | undefined }[] = [];
 const hanging: ServerResponse[] = [];
 let growCalls = 0;
 let resetOnce = false;
+const floodClosed: boolean[] = [];
 
 function serveRange(req: IncomingMessage, res: ServerResponse, body: Uint8Array, total = body.length): void {
   const match = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
@@ -66,6 +67,18 @@ beforeAll(async () => {
         // Claims a range it did not send.
         const body = content.subarray(0, 1000);
         res.writeHead(206, { 'Content-Range': `bytes 5-1004/${content.length}`, 'Content-Length': body.length }).end(body);
+        return;
+      }
+      case '/floods.raw': {
+        // Announces the first 64 KiB and streams on without end (chunked, no Content-Length).
+        res.writeHead(206, { 'Content-Range': `bytes 0-65535/${1 << 20}` });
+        const piece = new Uint8Array(1 << 16);
+        const more = (): void => {
+          while (!res.destroyed && res.write(piece));
+          if (!res.destroyed) res.once('drain', more);
+        };
+        res.on('close', () => floodClosed.push(true));
+        more();
         return;
       }
       case '/grows.raw':
@@ -194,6 +207,14 @@ describe('http protocol', () => {
   it('a wrong Content-Range is refused', async () => {
     const error = await rejection(open('/wrong-range.raw'));
     expect(error.message).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/wrong-range\.raw: server does not support range requests \(asked for bytes 0-65535, got Content-Range bytes 5-/);
+  });
+
+  it('a server that streams more than the range it announced is cut off at once, not read into memory', async () => {
+    const error = await rejection(open('/floods.raw'));
+    expect(error.message).toBe(`${base}/floods.raw: server sent more than the 65536 bytes of Content-Range "bytes 0-65535/1048576"`);
+    // The connection was dropped rather than drained.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(floodClosed).toEqual([true]);
   });
 
   it('404 names the URL and the status', async () => {
