@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { QcowDriver } from '../../fixtures/emulator/src/drivers/qcow.js';
 import { declaredMatcher } from './disk-formats-support.js';
@@ -227,6 +227,18 @@ describe('qcow bad input', () => {
     expect(await openError(patched('compressed.qcow', (_v, b) => b.fill(0xff, hostOffset, hostOffset + 32)), 'compressed.qcow')).toMatch(
       /compressed cluster at host offset \d+ \(guest offset \d+\) is corrupt/,
     );
+    // One byte inside a compressed cluster's deflate stream: zlib (and so qemu-img) finds an invalid
+    // code there; an inflater without zlib's checks returned the garbage as the guest's data.
+    const flipped = patched('compressed.qcow', (_v, b) => (b[11267] = 0xff));
+    expect(await openError(flipped, 'compressed.qcow')).toMatch(/compressed cluster at host offset \d+ \(guest offset \d+\) is corrupt: invalid (literal\/length|distance|code)/);
+    if (requireTool('qemu-img', 'the comparison with qemu-img')) {
+      const file = join(mkdtempSync(join(tmpdir(), 'gm-qcow-flip-')), 'x.qcow');
+      writeFileSync(file, flipped.get('compressed.qcow')!);
+      const converted = spawnSync('qemu-img', ['convert', '-f', 'qcow', '-O', 'raw', file, `${file}.raw`], { encoding: 'utf8' });
+      expect(converted.status, 'qemu-img refuses it too').not.toBe(0);
+      expect(converted.stderr).toMatch(/Input\/output error/);
+      rmSync(dirname(file), { recursive: true, force: true });
+    }
     expect(await openError(patched('compressed.qcow', (v) => v.setBigUint64(c.entry(index), descriptor & ((1n << 51n) - 1n) | (1n << 63n))), 'compressed.qcow')).toMatch(
       /has size 0/,
     );
