@@ -3,7 +3,7 @@
 // JavaScript bytes loaded to get there (recorded by a module hook). Ratios, not absolute times:
 // the machine is shared and noisy, so runs alternate and medians are compared.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,17 +37,22 @@ export async function benchEmulator(): Promise<Record<string, unknown>> {
   const eager = await buildEmulator({ eager: true });
   const dir = mkdtempSync(join(tmpdir(), 'gm-bench-emu-'));
   const image = join(dir, 'disk.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '64M']);
   const times = { node: [] as number[], lazy: [] as number[], eager: [] as number[] };
-  for (let i = 0; i < runs + 2; i++) {
-    const sample = { node: timeRun(['-e', '0']), lazy: timeRun([lazy, 'info', image]), eager: timeRun([eager, 'info', image]) };
-    if (i < 2) continue; // warm the file cache first
-    times.node.push(sample.node);
-    times.lazy.push(sample.lazy);
-    times.eager.push(sample.eager);
+  let bytes: { lazy: ReturnType<typeof loadedBytes>; eager: ReturnType<typeof loadedBytes> };
+  try {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '64M']);
+    for (let i = 0; i < runs + 2; i++) {
+      const sample = { node: timeRun(['-e', '0']), lazy: timeRun([lazy, 'info', image]), eager: timeRun([eager, 'info', image]) };
+      if (i < 2) continue; // warm the file cache first
+      times.node.push(sample.node);
+      times.lazy.push(sample.lazy);
+      times.eager.push(sample.eager);
+    }
+    bytes = { lazy: loadedBytes(lazy, image), eager: loadedBytes(eager, image) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
   const m = { node: median(times.node), lazy: median(times.lazy), eager: median(times.eager) };
-  const bytes = { lazy: loadedBytes(lazy, image), eager: loadedBytes(eager, image) };
   return {
     runs,
     image: 'qcow2, 64 MiB virtual',
