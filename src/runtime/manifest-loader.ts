@@ -142,7 +142,8 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
 
   /**
    * `shared` in levels: a chunk comes after the chunks among `shared` that it imports (the
-   * manifest's `chunks[].imports`); chunks that import each other in a cycle share a level.
+   * manifest's `chunks[].imports`); when none is ready (chunks importing each other in a cycle),
+   * the rest share one level.
    */
   function importLevels(shared: readonly string[]): string[][] {
     const rest = new Set(shared);
