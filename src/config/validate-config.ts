@@ -149,13 +149,22 @@ function state(value: unknown, path: ConfigPath, problem: Report): DriverState {
   return value as DriverState;
 }
 
+/**
+ * A record keyed by names from the user (drivers' states, registries): without a prototype, so a
+ * driver or registry named `constructor`, `toString` or `__proto__` is an ordinary key, and a
+ * lookup of a name the config does not have finds nothing rather than Object.prototype's member.
+ */
+function byName<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 function stateMap(value: unknown, path: ConfigPath, problem: Report): Record<string, DriverState> {
-  if (value === undefined) return {};
+  if (value === undefined) return byName();
   if (!isRecord(value)) {
     problem(path, `'${keyName(path)}' must be an object such as { "qcow2": "builtin" }, got ${show(value)}`);
-    return {};
+    return byName();
   }
-  const out: Record<string, DriverState> = {};
+  const out: Record<string, DriverState> = byName();
   for (const [name, s] of Object.entries(value)) {
     if (!STATES.includes(s as DriverState)) {
       const guess = typeof s === 'string' ? closest(s, STATES) : undefined;
@@ -203,15 +212,15 @@ function checkPackages(value: unknown, problem: Report): PackageConfig[] {
 }
 
 function checkRegistries(value: unknown, drivers: string[], mainOut: string, problem: Report): Record<string, RegistryConfig> {
-  if (value === undefined) return {};
+  if (value === undefined) return byName();
   if (!isRecord(value)) {
     problem(['registries'], `'registries' must be an object such as { "charDriver": { "keys": ["name"], "out": "src/generated/chardev.gen.ts" } }, got ${show(value)}`);
-    return {};
+    return byName();
   }
   // By the normalised path: "./src/x.gen.ts" and "src/x.gen.ts" are one file.
   const sameFile = (out: string) => posix.normalize(out.replace(/\\/g, '/'));
   const outs = new Map<string, string>([[sameFile(mainOut), 'out']]);
-  const registries: Record<string, RegistryConfig> = {};
+  const registries: Record<string, RegistryConfig> = byName();
   for (const [name, raw] of Object.entries(value)) {
     const path = ['registries', name];
     if (!REGISTRY_NAME.test(name) || name === 'blockDriver') {

@@ -68,8 +68,7 @@ export function toDriverInfo(
     registry: found.decorator,
     name,
     kind: hasFormat ? 'format' : 'protocol',
-    // Own keys only: a driver named 'constructor' must not find Object.prototype's.
-    state: (Object.hasOwn(states, name) ? states[name] : undefined) ?? defaultState,
+    state: states[name] ?? defaultState,
     file: found.file,
     exportName: found.exportName,
     prefixes: prefixes as string[],

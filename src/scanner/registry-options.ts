@@ -47,7 +47,7 @@ export function toRegistryDriverInfo(found: FoundDecorator, registry: RegistryCo
     // The runtime's table entry has a kind; other registries have neither formats nor protocols,
     // and 'format' keeps the entry valid (the runtime uses the kind only in messages).
     kind: 'format',
-    state: (Object.hasOwn(registry.states, name) ? registry.states[name] : undefined) ?? registry.defaultState,
+    state: registry.states[name] ?? registry.defaultState,
     file: found.file,
     exportName: found.exportName,
     prefixes: [],

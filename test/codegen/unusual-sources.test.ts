@@ -22,7 +22,7 @@ async function generate(files: Record<string, string>, config: Record<string, un
 }
 
 describe('unusual sources', () => {
-  it("a driver named 'constructor' takes its state from the config's own keys only, and loads", async () => {
+  it("a driver named 'constructor' takes its state from the config's own keys only, and loads; a registry named 'toString' is not the config's", async () => {
     const driver = `${head}@blockDriver({ format: 'constructor' })\nexport class Ctor {}\n`;
     const plain = await generate({ 'src/drivers/ctor.ts': driver });
     expect(plain.result.diagnostics).toEqual([]);
@@ -31,6 +31,9 @@ describe('unusual sources', () => {
     expect((await createDriverRegistry(table).load<{ name: string }>('constructor')).name).toBe('Ctor');
     const builtin = await generate({ 'src/drivers/ctor.ts': driver }, { states: { constructor: 'builtin' } });
     expect(builtin.result.drivers.map((d) => d.state)).toEqual(['builtin']);
+    // A decorator registry named like an Object.prototype member is not a registry of the config.
+    const named = await generate({ 'src/drivers/a.ts': `${head}const d = createDriverDecorator<{ name: string }>('toString', ['name']);\n@d({ name: 'a' })\nexport class A {}\n` });
+    expect(named.result.diagnostics.map((d) => d.code)).toEqual(['GM1010']);
   });
 
   it("drivers in folders named '.extra' and '..more' beside the table are imported as ./.extra/..., and load", async () => {
