@@ -39,7 +39,8 @@ interface ReferencedConfig {
 }
 
 const KEYS = ['experimentalDecorators', 'useDefineForClassFields', 'verbatimModuleSyntax'] as const;
-const JSX_KEYS = ['jsx', 'jsxFactory', 'jsxFragmentFactory', 'jsxImportSource'] as const;
+/** The JSX options (TypeScript's names, which esbuild's tsconfigRaw takes as they are). */
+export const JSX_KEYS = ['jsx', 'jsxFactory', 'jsxFragmentFactory', 'jsxImportSource'] as const;
 
 /** Nearest tsconfig.json per folder (null: none up to the root); what each nearest and each referenced config says. */
 const configOfDir = new Map<string, string | null>();

@@ -6,7 +6,7 @@
 import { extname, sep } from 'node:path';
 import { escapeRegExp } from '../src/config/escape-regexp.js';
 import type { TypeScriptOption } from './shared.js';
-import { folderTransformSettings, transformSettings, type TransformSettings } from './tsconfig.js';
+import { folderTransformSettings, JSX_KEYS, transformSettings, type TransformSettings } from './tsconfig.js';
 
 /** Which modules the plugin compiles: every TypeScript module, the decorated ones, or none. */
 export type TransformMode = 'all' | 'decorated' | 'none';
@@ -87,7 +87,7 @@ export function typescriptTransform(mode: TransformMode, option: TypeScriptOptio
 /** The tsconfig's JSX options as esbuild's tsconfigRaw takes them. */
 function jsxSettings(settings: TransformSettings): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of ['jsx', 'jsxFactory', 'jsxFragmentFactory', 'jsxImportSource'] as const) if (settings[key] !== undefined) out[key] = settings[key];
+  for (const key of JSX_KEYS) if (settings[key] !== undefined) out[key] = settings[key];
   return out;
 }
 

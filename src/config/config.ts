@@ -188,11 +188,13 @@ async function importScriptConfig(path: string, display: (absolute: string) => s
       metafile: true,
     });
     code = result.outputFiles[0]!.text;
-    // Metafile paths are relative to the working directory (other namespaces aside).
+    // Metafile paths are relative to the working directory (other namespaces aside); the config
+    // itself may be named by its real path.
+    const itself = new Set([path, realpathSync(path)]);
     imports = Object.keys(result.metafile.inputs)
       .filter((input) => !/^[\w-]+:/.test(input))
       .map((input) => resolve(dir, input))
-      .filter((file) => file !== path && file !== realpathSync(path))
+      .filter((file) => !itself.has(file))
       .sort();
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });

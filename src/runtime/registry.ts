@@ -91,7 +91,6 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
   const status = new Map<string, LoadStatus>();
   const pending = new Map<string, Promise<unknown>>();
   const loadOrder: string[] = [];
-  const announced = new Set<string>();
   const probeModules = new Map<string, Promise<ProbeModule>>();
   if (options.manifest && options.baseUrl === undefined) {
     throw new TypeError('createDriverRegistry: a build manifest needs `baseUrl`, the URL of the folder its chunk paths are relative to');
@@ -134,8 +133,7 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
     // Once per driver, after its status is set: a hook that throws fails this load() call (the
     // caller sees its error), not the registry's record of the load; a later load() of the
     // driver resolves without calling the hook again.
-    if (entry.state === 'module' && !announced.has(entry.name)) {
-      announced.add(entry.name);
+    if (entry.state === 'module' && !loadOrder.includes(entry.name)) {
       loadOrder.push(entry.name);
       options.onLoad?.(entry.name);
     }

@@ -144,15 +144,15 @@ export class ConstantEvaluator {
         if (typeof spread.value !== 'object' || spread.value === null || Array.isArray(spread.value)) {
           return this.fail(ctx, property, 'a spread of something that is not an object');
         }
-        // Own data properties, as a spread copies them: an own '__proto__' key stays a key
-        // (Object.assign would run the prototype setter with it).
-        for (const [key, value] of Object.entries(spread.value)) Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+        // As a spread copies them: an own '__proto__' key stays a key (Object.assign would run the
+        // prototype setter with it).
+        for (const [key, value] of Object.entries(spread.value)) defineOwn(object, key, value);
         continue;
       }
       if (ts.isShorthandPropertyAssignment(property)) {
         const value = this.identifier(property.name, ctx);
         if (!value.ok) return value;
-        object[property.name.text] = value.value;
+        defineOwn(object, property.name.text, value.value);
         continue;
       }
       if (!ts.isPropertyAssignment(property)) {
@@ -169,8 +169,7 @@ export class ConstantEvaluator {
       } else return this.fail(ctx, name, 'a private name');
       const value = this.expression(property.initializer, ctx);
       if (!value.ok) return value;
-      // Own data property even for '__proto__': the value is data, never a prototype.
-      Object.defineProperty(object, key, { value: value.value, enumerable: true, writable: true, configurable: true });
+      defineOwn(object, key, value.value);
     }
     return ok(object);
   }
@@ -539,4 +538,9 @@ function describe(node: T.Node): string {
   if (ts.isClassExpression(node)) return 'a class is not a constant';
   if (node.kind === ts.SyntaxKind.ThisKeyword) return "'this' is known only when the code runs";
   return `a ${ts.SyntaxKind[node.kind]} expression is not a constant`;
+}
+
+/** An own data property, even for '__proto__': a constant's values are data, never a prototype. */
+function defineOwn(object: Record<string, ConstValue>, key: string, value: ConstValue): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
 }
