@@ -109,9 +109,9 @@ export function parseManifest(input: unknown, source = 'build manifest'): BuildM
   strings(value.entries, `'entries'`);
   strings(value.entryImports, `'entryImports'`);
   for (const [file, chunk] of Object.entries(value.chunks as Record<string, unknown>)) {
-    if (!isRecord(chunk) || !Number.isSafeInteger(chunk.bytes) || (chunk.bytes as number) < 0) fail(`chunks.${file}.bytes must be a whole number of bytes`);
-    if (typeof (chunk as Record<string, unknown>).integrity !== 'string') fail(`chunks.${file}.integrity must be a string`);
-    if ((chunk as Record<string, unknown>).imports !== undefined) strings((chunk as Record<string, unknown>).imports, `chunks.${file}.imports`);
+    if (!isRecord(chunk) || !Number.isSafeInteger(chunk.bytes) || (chunk.bytes as number) < 0) return fail(`chunks.${file}.bytes must be a whole number of bytes`);
+    if (typeof chunk.integrity !== 'string') fail(`chunks.${file}.integrity must be a string`);
+    if (chunk.imports !== undefined) strings(chunk.imports, `chunks.${file}.imports`);
   }
   for (const [name, driver] of Object.entries(value.drivers as Record<string, unknown>)) {
     if (!isRecord(driver)) return fail(`drivers.${name} must be an object`);
