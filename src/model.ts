@@ -4,6 +4,10 @@
 /** Kconfig-style build state of one driver. */
 export type DriverState = 'builtin' | 'module' | 'disabled';
 
+/** Driver names become object keys, type-union members and chunk file names: kept plain. */
+export const NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
+export const NAME_PATTERN_TEXT = '/^[a-z][a-z0-9_-]{0,63}$/ (lower-case letter, then letters, digits, _ or -)';
+
 /** What a block driver serves: an image format (probed from bytes) or a protocol (chosen by prefix). */
 export type DriverKind = 'format' | 'protocol';
 

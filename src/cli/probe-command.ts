@@ -34,7 +34,7 @@ export async function runProbe(loaded: LoadedConfig, files: readonly string[], j
     else printDiagnostics(loaded, scanned, io);
     return 1;
   }
-  const { index } = compileProbeIndex(scanned.drivers, probeModulePath);
+  const { index } = compileProbeIndex(scanned.drivers, probeModulePath, loaded.config.probe);
   const compiled = new Map<string, Promise<ProbeModule>>();
   const loadModule = (id: string): Promise<ProbeModule> => {
     let found = compiled.get(id);
@@ -68,7 +68,9 @@ async function probeFile(index: ProbeIndex, path: string, file: string, loadModu
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stat = await handle.stat();
-    if (!stat.isFile() && !stat.isDirectory()) throw new NotRegularFile();
+    // A directory said so, also one whose size is 0 (procfs), which would probe as an empty file.
+    if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (!stat.isFile()) throw new NotRegularFile();
     const size = stat.size;
     const head = new Uint8Array(Math.min(size, index.headBytes));
     await readFully(handle, head, 0);
@@ -92,7 +94,7 @@ async function probeFile(index: ProbeIndex, path: string, file: string, loadModu
 
 /**
  * A device, FIFO or socket: stat gives no size to probe (/dev/zero would read as an empty file,
- * hence raw), so it is refused, as the example emulator refuses it. (A directory fails on read.)
+ * hence raw), so it is refused, as the example emulator refuses it.
  */
 class NotRegularFile extends Error {
   constructor() {

@@ -68,7 +68,7 @@ function emitOptions(loaded: LoadedConfig, out: string): EmitOptions {
 export function renderTable(loaded: LoadedConfig, unordered: readonly DriverInfo[]): string {
   // A total order here, whatever order the caller found the drivers in.
   const drivers = unordered.filter((d) => d.registry === 'blockDriver').sort(compareDrivers);
-  const probes = compileProbeIndex(drivers, probeModulePath);
+  const probes = compileProbeIndex(drivers, probeModulePath, loaded.config.probe);
   return emitTable(drivers, probes, emitOptions(loaded, loaded.config.out));
 }
 
@@ -93,7 +93,7 @@ const lastRender = new WeakMap<ProjectScanner, { key: string; tables: RenderedTa
 
 function rendered(loaded: LoadedConfig, drivers: readonly DriverInfo[], scanner: ProjectScanner | undefined): RenderedTable[] {
   if (!scanner) return renderTables(loaded, drivers);
-  const key = JSON.stringify(drivers);
+  const key = JSON.stringify([loaded.config.probe, drivers]);
   const last = lastRender.get(scanner);
   if (last?.key === key) return last.tables;
   const tables = renderTables(loaded, drivers);

@@ -12,7 +12,7 @@ import type { DriverState } from '../model.js';
 import { ProjectError } from '../project-error.js';
 import { toPosixPath } from './posix-path.js';
 import { locateInJson, locateInScript, toPosition, withoutBom, type ConfigPath } from './json-location.js';
-import { checkConfig, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
+import { checkConfig, type PackageConfig, type ProbeConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
 
 export { KNOWN_KEYS, type PackageConfig, type RegistryConfig, type ResolvedConfig } from './validate-config.js';
 
@@ -40,6 +40,11 @@ export interface GenModulesConfig {
   tsconfig?: string;
   /** Globs never scanned (node_modules, *.d.ts and the generated files never are). */
   exclude?: string[];
+  /**
+   * The probe index: `order`, format drivers evaluated first (the rest follow by name; a tie goes
+   * to the earlier), and `buffer`, how a file shorter than 512 bytes fills the probe buffer.
+   */
+  probe?: Partial<ProbeConfig>;
 }
 
 export interface LoadedConfig {

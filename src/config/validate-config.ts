@@ -1,7 +1,8 @@
 // Validation of a config object at the boundary: every problem is collected (not just the first),
 // each names the key it is about and, when the text is known, where that key is.
 import { posix } from 'node:path';
-import type { DriverState } from '../model.js';
+import { NAME_PATTERN, NAME_PATTERN_TEXT, type DriverState } from '../model.js';
+import type { ProbeBufferMode } from '../runtime/probe.js';
 import { closest } from './closest.js';
 import type { ConfigPath } from './json-location.js';
 
@@ -41,6 +42,18 @@ export interface ResolvedConfig {
   tsconfig?: string;
   /** Globs never scanned. */
   exclude: string[];
+  probe: ProbeConfig;
+}
+
+/** How the probe index decides between formats. */
+export interface ProbeConfig {
+  /**
+   * Format drivers evaluated first, in this order (the rest follow by name): ties go to the
+   * earlier one, as QEMU's go to the driver registered earlier.
+   */
+  order: string[];
+  /** How a file shorter than the 512-byte probe buffer fills it (QEMU 7.1 and later: 'padded'). */
+  buffer: ProbeBufferMode;
 }
 
 export interface ConfigProblem {
@@ -61,9 +74,12 @@ export const KNOWN_KEYS = [
   'registries',
   'tsconfig',
   'exclude',
+  'probe',
 ] as const;
 const REGISTRY_KEYS = ['out', 'keys', 'drivers', 'options', 'states', 'defaultState'] as const;
 const PACKAGE_KEYS = ['name', 'drivers', 'rootDir', 'outDir'] as const;
+const PROBE_KEYS = ['order', 'buffer'] as const;
+const BUFFER_MODES: readonly ProbeBufferMode[] = ['padded', 'exact'];
 export const STATES: readonly DriverState[] = ['builtin', 'module', 'disabled'];
 /** Registry names become exported identifiers' prefixes and object keys. */
 export const REGISTRY_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/;
@@ -94,10 +110,11 @@ export function checkConfig(raw: unknown): { config: ResolvedConfig; problems: [
   }
   const exclude = raw.exclude === undefined ? [] : globList(raw.exclude, ['exclude'], problem, true);
   const registries = checkRegistries(raw.registries, drivers, out, problem);
+  const probe = checkProbe(raw.probe, problem);
 
   if (problems.length > 0) return { problems };
   return {
-    config: { drivers, out, importExtension: importExtension as '.js' | '.ts', states, defaultState, packages, registries, ...(tsconfig ? { tsconfig } : {}), exclude },
+    config: { drivers, out, importExtension: importExtension as '.js' | '.ts', states, defaultState, packages, registries, ...(tsconfig ? { tsconfig } : {}), exclude, probe },
     problems: [],
   };
 }
@@ -105,7 +122,7 @@ export function checkConfig(raw: unknown): { config: ResolvedConfig; problems: [
 type Report = (path: ConfigPath, message: string, key?: boolean) => void;
 
 /** `packages[1].drivers`: how a path reads in a message. */
-function keyName(path: ConfigPath): string {
+export function keyName(path: ConfigPath): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
 }
 
@@ -172,6 +189,36 @@ function stateMap(value: unknown, path: ConfigPath, problem: Report): Record<str
     } else out[name] = s as DriverState;
   }
   return out;
+}
+
+function checkProbe(value: unknown, problem: Report): ProbeConfig {
+  const probe: ProbeConfig = { order: [], buffer: 'padded' };
+  if (value === undefined) return probe;
+  if (!isRecord(value)) {
+    problem(['probe'], `'probe' must be an object such as { "order": ["vdi"], "buffer": "padded" }, got ${show(value)}`);
+    return probe;
+  }
+  unknownKeys(value, PROBE_KEYS, ['probe'], problem);
+  if (value.buffer !== undefined) {
+    if (BUFFER_MODES.includes(value.buffer as ProbeBufferMode)) probe.buffer = value.buffer as ProbeBufferMode;
+    else problem(['probe', 'buffer'], `'probe.buffer' must be "padded" or "exact", got ${show(value.buffer)}`);
+  }
+  if (value.order !== undefined) {
+    if (!Array.isArray(value.order)) {
+      problem(['probe', 'order'], `'probe.order' must be a list of format driver names, e.g. ["vdi", "qcow2"], got ${show(value.order)}`);
+      return probe;
+    }
+    const seen = new Set<string>();
+    value.order.forEach((name, i) => {
+      if (typeof name !== 'string' || !NAME_PATTERN.test(name)) problem(['probe', 'order', i], `'probe.order[${i}]' must be a driver name matching ${NAME_PATTERN_TEXT}, got ${show(name)}`);
+      else if (seen.has(name)) problem(['probe', 'order', i], `'probe.order[${i}]': '${name}' is listed twice`);
+      else {
+        seen.add(name);
+        probe.order.push(name);
+      }
+    });
+  }
+  return probe;
 }
 
 function checkPackages(value: unknown, problem: Report): PackageConfig[] {

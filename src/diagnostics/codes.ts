@@ -82,4 +82,6 @@ export const diagnostics = {
     make('GM9002', 'warning', { file, line: 1, column: 1 }, `no files match ${patterns.map((p) => `'${p}'`).join(', ')}`),
   tsconfig: (at: At, message: string) => make('GM9003', 'warning', at, `${message}; tsconfig paths are not used`),
   driverPackage: (at: At, name: string, message: string) => make('GM9004', 'error', at, `driver package '${name}': ${message}`),
+  unknownConfigName: (at: At, key: string, name: string, guess: string | undefined) =>
+    make('GM9005', 'warning', at, `'${key}' names driver '${name}', which no scanned source declares${guess ? `; did you mean '${guess}'?` : ''}`),
 } as const;

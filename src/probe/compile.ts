@@ -1,7 +1,7 @@
 // From declared probes to the compiled index the runtime evaluates (src/runtime/probe.ts states
 // the semantics). The compiler
-// - puts every signature in the evaluation order (driver name in code-unit order, then
-//   declaration order), hoists `minLength` and orders the other tests cheap-and-selective first;
+// - puts every signature in the evaluation order (the drivers `order` lists first, as listed, then
+//   the others by name in code-unit order; each driver's signatures in declaration order), hoists `minLength` and orders the other tests cheap-and-selective first;
 // - files each signature under one discriminating test, chosen so that few dispatch groups cover
 //   many signatures: the leading 4 (else 2, else 1) exactly known bytes of a byte string, C
 //   string, cloop-style prefix or integer equality / set membership at some offset, grouped by
@@ -26,14 +26,24 @@ export type ProbeDriver = Pick<DriverInfo, 'name' | 'probes'> & Partial<Pick<Dri
 /** Probe module path of a driver's `module` entry; the default keeps it as written. */
 export type ModulePath<D extends ProbeDriver = ProbeDriver> = (driver: D, module: string) => string;
 
-/** The drivers that take part in probing, in evaluation order. */
-export function probeOrder<D extends ProbeDriver>(drivers: readonly D[]): D[] {
-  return drivers.filter((d) => (d.kind ?? 'format') === 'format' && d.state !== 'disabled' && d.probes.length > 0).sort((a, b) => byCodeUnit(a.name, b.name));
+/**
+ * The format drivers that take part in probing, in evaluation order: those `order` names first, in
+ * its order, then the others by name (code-unit order). A tie goes to the earlier driver, so
+ * `order` plays the part of QEMU's driver registration order.
+ */
+export function probeOrder<D extends ProbeDriver>(drivers: readonly D[], order: readonly string[] = []): D[] {
+  const rank = new Map(order.map((name, i) => [name, i]));
+  const rankOf = (d: D) => rank.get(d.name) ?? order.length;
+  return drivers
+    .filter((d) => (d.kind ?? 'format') === 'format' && d.state !== 'disabled')
+    .sort((a, b) => rankOf(a) - rankOf(b) || byCodeUnit(a.name, b.name));
 }
 
 export interface CompileOptions {
   /** How a short file fills QEMU's probe buffer (default 'padded', QEMU 7.1 and later). */
   buffer?: ProbeBufferMode;
+  /** Format drivers evaluated first, in this order (see probeOrder). */
+  order?: readonly string[];
 }
 
 export function compileProbeIndex<D extends ProbeDriver>(drivers: readonly D[], modulePath: ModulePath<D> = (_d, m) => m, options: CompileOptions = {}): CompiledProbes {
@@ -43,7 +53,7 @@ export function compileProbeIndex<D extends ProbeDriver>(drivers: readonly D[], 
   const filing: Option[][] = [];
   let headBytes = 0;
   let tailBytes = 0;
-  for (const driver of probeOrder(drivers)) {
+  for (const driver of probeOrder(drivers, options.order)) {
     for (const probe of driver.probes) {
       const tests: ProbeTest[] = probe.match === undefined ? [] : Array.isArray(probe.match) ? [...(probe.match as readonly ProbeTest[])] : [probe.match as ProbeTest];
       for (const test of tests) {

@@ -21,7 +21,7 @@ import {
   reasonPrefix,
   reasonSuffix,
 } from '../runtime/probe-reasons.js';
-import type { ModulePath, ProbeDriver } from './compile.js';
+import { probeOrder, type ModulePath, type ProbeDriver } from './compile.js';
 
 interface Data {
   head: Uint8Array;
@@ -37,7 +37,7 @@ export async function referenceProbe<D extends ProbeDriver>(
   input: ProbeData,
   loadModule: ProbeModuleLoader,
   modulePath: ModulePath<D> = (_d, m) => m,
-  options: { buffer?: ProbeBufferMode } = {},
+  options: { buffer?: ProbeBufferMode; order?: readonly string[] } = {},
 ): Promise<ProbeResult> {
   const buffer = options.buffer ?? 'padded';
   const size = typeof input.size === 'number' && input.size > 0 ? input.size : 0;
@@ -56,10 +56,7 @@ export async function referenceProbe<D extends ProbeDriver>(
   const windows = referenceWindows(drivers, buffer);
   result.bytesRead = Math.min(Math.min(input.head.length, PROBE_BUFFER_SIZE, windows.headBytes) + Math.min(data.tail.length, windows.tailBytes), size);
 
-  const participants = drivers
-    .filter((d) => (d.kind ?? 'format') === 'format' && d.state !== 'disabled')
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const driver of participants) {
+  for (const driver of probeOrder(drivers, options.order)) {
     for (const probe of driver.probes) {
       const tests = probe.match === undefined ? [] : ((Array.isArray(probe.match) ? probe.match : [probe.match]) as readonly ProbeTest[]);
       const because: string[] = [];

@@ -1,5 +1,5 @@
 // From a found `@blockDriver({...})` to a DriverInfo: option keys, types and the safe-name rules.
-import type { ConstValue, DriverInfo, DriverState } from '../model.js';
+import { NAME_PATTERN, NAME_PATTERN_TEXT, type ConstValue, type DriverInfo, type DriverState } from '../model.js';
 import { closest } from '../config/closest.js';
 import { diagnostics as d } from '../diagnostics/codes.js';
 import type { At } from '../diagnostics/codes.js';
@@ -9,9 +9,6 @@ import type { FoundDecorator } from './scan-file.js';
 
 export const BLOCK_DRIVER_OPTIONS = ['format', 'protocol', 'prefixes', 'probe', 'description'] as const;
 
-/** Driver names become object keys, type-union members and chunk file names: keep them plain. */
-export const NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
-export const NAME_PATTERN_TEXT = '/^[a-z][a-z0-9_-]{0,63}$/ (lower-case letter, then letters, digits, _ or -)';
 /** 'nbd://', 'file:', 'nbd+unix://'. */
 export const PREFIX_PATTERN = /^[a-z][a-z0-9+.-]{0,31}:(\/\/)?$/;
 

@@ -6,7 +6,8 @@ import { closest } from '../config/closest.js';
 import type { RegistryConfig } from '../config/validate-config.js';
 import { diagnostics as d } from '../diagnostics/codes.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
-import { NAME_PATTERN, NAME_PATTERN_TEXT, typeName } from './block-driver-options.js';
+import { NAME_PATTERN, NAME_PATTERN_TEXT } from '../model.js';
+import { typeName } from './block-driver-options.js';
 import type { FoundDecorator } from './scan-file.js';
 
 export function toRegistryDriverInfo(found: FoundDecorator, registry: RegistryConfig, diagnostics: Diagnostic[]): DriverInfo | undefined {

@@ -12,8 +12,9 @@
 // only their dependents.
 import { dirname, posix, relative, resolve, sep } from 'node:path';
 import type { LoadedConfig } from '../config/config.js';
-import { locateInJson, locateInScript } from '../config/json-location.js';
+import { locateInJson, locateInScript, type ConfigPath } from '../config/json-location.js';
 import { toPosixPath } from '../config/posix-path.js';
+import { keyName } from '../config/validate-config.js';
 import type { DriverInfo, RenderedTable } from '../model.js';
 import { closest } from '../config/closest.js';
 import { diagnostics as d, type At } from '../diagnostics/codes.js';
@@ -227,7 +228,9 @@ export class ProjectScanner {
       const p = this.paths.problem;
       diagnostics.push(d.tsconfig({ file: display(p.file), line: p.line, column: p.column }, p.message));
     }
-    if (files.length === 0) diagnostics.push(d.noDriverFiles(display(loaded.file), [...loaded.config.drivers, ...packages.map((p) => `${p.info.name}: ${p.drivers.join(', ')}`)]));
+    const patterns = [...loaded.config.drivers, ...packages.map((p) => `${p.info.name}: ${p.drivers.join(', ')}`)];
+    // No pattern at all: a package without drivers, which GM9004 already reports.
+    if (files.length === 0 && patterns.length > 0) diagnostics.push(d.noDriverFiles(display(loaded.file), patterns));
 
     const stats: ScanStats = { files: files.length, candidates: 0, read: 0, parsed: 0, reused: 0 };
     const found: { listed: ListedFile; record: FileRecord }[] = [];
@@ -284,6 +287,8 @@ export class ProjectScanner {
 
     const drivers = this.drivers(found, diagnostics, sources);
     diagnostics.push(...checkDriverSet(drivers));
+    // Only a scan of every listed file knows every driver.
+    if (!this.options.files) diagnostics.push(...this.unknownConfigNames(drivers, display));
     drivers.sort(compareDrivers);
     diagnostics.sort(compareDiagnostics);
     stats.parsed = (this.graph?.parses ?? 0) - parsesBefore;
@@ -390,19 +395,45 @@ export class ProjectScanner {
     return record;
   }
 
+  /** Where `path` is in the config file (a TypeScript config: its last key found, else line 1). */
+  private configPlace(path: ConfigPath, display: (absolute: string) => string, at: 'key' | 'value' = 'value'): At {
+    const { loaded } = this;
+    let text = '';
+    try {
+      text = this.fs.readText(loaded.file);
+    } catch {
+      // Placed at line 1.
+    }
+    const where = loaded.file.endsWith('.json') ? locateInJson(text, path, at) : locateInScript(text, path);
+    return { file: display(loaded.file), line: where?.line ?? 1, column: where?.column ?? 1, length: where?.length ?? 1 };
+  }
+
+  /**
+   * Driver names in the config's `states` (its registries' too) and `probe.order` that no scanned
+   * driver has: a misspelt name would otherwise leave its driver in the default state, unnoticed.
+   */
+  private unknownConfigNames(drivers: readonly DriverInfo[], display: (absolute: string) => string): Diagnostic[] {
+    const { config } = this.loaded;
+    const out: Diagnostic[] = [];
+    // A state is placed at its key (the name), an order entry at its value (the name too).
+    const check = (registry: string, names: readonly string[], path: (name: string, i: number) => ConfigPath, formatsOnly = false) => {
+      const at = formatsOnly ? 'value' : 'key';
+      const known = drivers.filter((dr) => dr.registry === registry && (!formatsOnly || dr.kind === 'format')).map((dr) => dr.name);
+      names.forEach((name, i) => {
+        if (!known.includes(name)) out.push(d.unknownConfigName(this.configPlace(path(name, i), display, at), keyName(path(name, i)), name, closest(name, known)));
+      });
+    };
+    check('blockDriver', Object.keys(config.states), (name) => ['states', name]);
+    check('blockDriver', config.probe.order, (_name, i) => ['probe', 'order', i], true);
+    for (const [registry, settings] of Object.entries(config.registries)) check(registry, Object.keys(settings.states), (name) => ['registries', registry, 'states', name]);
+    return out;
+  }
+
   private async list(display: (absolute: string) => string): Promise<{ files: ListedFile[]; packages: ResolvedPackage[]; diagnostics: Diagnostic[] }> {
     const { loaded } = this;
-    const configText = (() => {
-      try {
-        return this.fs.readText(loaded.file);
-      } catch {
-        return '';
-      }
-    })();
     const configAt = (name: string): At => {
       const index = loaded.config.packages.findIndex((p) => p.name === name);
-      const where = loaded.file.endsWith('.json') ? locateInJson(configText, ['packages', index]) : locateInScript(configText, ['packages']);
-      return { file: display(loaded.file), line: where?.line ?? 1, column: where?.column ?? 1, length: where?.length ?? 1 };
+      return this.configPlace(loaded.file.endsWith('.json') ? ['packages', index] : ['packages'], display);
     };
     const { packages, diagnostics } = resolvePackages(loaded, this.fs, configAt);
     const own = this.options.files?.map((f) => posix.normalize(toPosixPath(f))) ?? (await listDriverFiles(loaded));

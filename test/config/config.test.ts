@@ -39,6 +39,7 @@ describe('gen-modules.config.json', () => {
       packages: [],
       registries: {},
       exclude: [],
+      probe: { order: [], buffer: 'padded' },
     });
   });
 
@@ -77,6 +78,19 @@ describe('gen-modules.config.json', () => {
       "GM9001 gen-modules.config.json:7:19 registry name 'blockDriver' must be an identifier other than 'blockDriver' (the decorator's registry name)",
       `GM9001 gen-modules.config.json:7:58 'registries.chardev.out' must be the path of a TypeScript file to generate, e.g. "src/generated/drivers.gen.ts", got string "gen/t.js"`,
       "GM9001 gen-modules.config.json:7:70 unknown option 'kyes' in 'registries.chardev'; did you mean 'keys'?",
+    ]);
+  });
+
+  it("checks 'probe': its keys, the buffer mode and the order's driver names", async () => {
+    const dir = project({ 'gen-modules.config.json': JSON.stringify({ drivers: 'src/*.ts', out: 'gen/t.gen.ts', probe: { order: ['vdi', 'qcow2'], buffer: 'exact' } }) });
+    expect((await loadConfig(undefined, dir)).config.probe).toEqual({ order: ['vdi', 'qcow2'], buffer: 'exact' });
+    const text = ['{', '  "drivers": ["src/*.ts"],', '  "out": "gen/t.gen.ts",', '  "probe": { "oder": [], "buffer": "short", "order": ["vdi", "Qcow", "vdi", 3] }', '}'].join('\n');
+    expect(await problems({ 'gen-modules.config.json': text })).toEqual([
+      "GM9001 gen-modules.config.json:4:14 unknown option 'oder' in 'probe'; did you mean 'order'?",
+      `GM9001 gen-modules.config.json:4:36 'probe.buffer' must be "padded" or "exact", got string "short"`,
+      `GM9001 gen-modules.config.json:4:62 'probe.order[1]' must be a driver name matching /^[a-z][a-z0-9_-]{0,63}$/ (lower-case letter, then letters, digits, _ or -), got string "Qcow"`,
+      "GM9001 gen-modules.config.json:4:70 'probe.order[2]': 'vdi' is listed twice",
+      `GM9001 gen-modules.config.json:4:77 'probe.order[3]' must be a driver name matching /^[a-z][a-z0-9_-]{0,63}$/ (lower-case letter, then letters, digits, _ or -), got number 3`,
     ]);
   });
 

@@ -7,6 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { driverTable } from '../../fixtures/emulator/src/generated/drivers.gen.js';
 import { loadConfig } from '../../src/config/config.js';
+import type { ProbeConfig } from '../../src/config/validate-config.js';
 import type { DriverInfo } from '../../src/model.js';
 import { compileProbeIndex } from '../../src/probe/compile.js';
 import { probeModulePath, scan } from '../../src/scanner/scan.js';
@@ -75,14 +76,17 @@ function input(r: Rng, seeds: readonly Uint8Array[]): Uint8Array {
 
 describe('compiled emulator index vs reference interpreter', () => {
   let drivers: DriverInfo[];
+  let probe: ProbeConfig;
   beforeAll(async () => {
-    const scanned = await scan(await loadConfig(undefined, repoRoot));
+    const loaded = await loadConfig(undefined, repoRoot);
+    const scanned = await scan(loaded);
     expect(scanned.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
     drivers = scanned.drivers;
+    probe = loaded.config.probe;
   });
 
   it('the generated table holds the index compiled from the declared probes (else: npx gen-modules)', () => {
-    expect(driverTable.probeIndex).toEqual(compileProbeIndex(drivers, probeModulePath).index);
+    expect(driverTable.probeIndex).toEqual(compileProbeIndex(drivers, probeModulePath, probe).index);
   });
 
   it(`agrees on ${INPUTS.toLocaleString('en')} random and mutated headers, deterministically`, async () => {
@@ -97,7 +101,7 @@ describe('compiled emulator index vs reference interpreter', () => {
       const filename = pick(r, FILENAMES);
       let result: ProbeResult;
       try {
-        result = await expectAgreement(index, drivers, bytes, filename, load, probeModulePath);
+        result = await expectAgreement(index, drivers, bytes, filename, load, probeModulePath, probe.order);
       } catch (error) {
         throw new Error(`input ${i} (${filename}, ${bytes.length} bytes): ${(error as Error).message}`);
       }

@@ -2,7 +2,7 @@
 // bytes read (head and tail), the probe modules loaded and no driver chunk; `--json` for tools.
 // Runs the real CLI entry (main) in-process over the repository's config and real files.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -97,6 +97,14 @@ describe('gen-modules probe', () => {
     const { code, stderr } = await run(['/dev/zero', 'disk.dmg'], dir);
     expect(code).toBe(1);
     expect(stderr).toBe('gen-modules: /dev/zero: not a regular file\n');
+  });
+
+  it('a directory is refused in one line, also one whose size is 0 (procfs)', async () => {
+    for (const folder of [dir, ...(existsSync('/proc/self') ? ['/proc/self'] : [])]) {
+      const { code, stderr } = await run([folder, 'disk.dmg'], dir);
+      expect(code).toBe(1);
+      expect(stderr).toBe(`gen-modules: ${folder}: it is a directory\n`);
+    }
   });
 
   it('a FIFO is refused in one line, without waiting for a writer', async () => {

@@ -171,10 +171,11 @@ export async function expectAgreement<D extends ProbeDriver>(
   filename: string,
   load: ProbeModuleLoader,
   modulePath?: ModulePath<D>,
+  order?: readonly string[],
 ): Promise<ProbeResult> {
   const compiled = await probeWithIndex(index, probeDataFromBytes(index, bytes, filename), load);
   const full: ProbeData = { head: bytes.subarray(0, 512), tail: bytes, size: bytes.length, filename };
-  const reference = await referenceProbe(drivers, full, load, modulePath, { buffer: index.buffer });
+  const reference = await referenceProbe(drivers, full, load, modulePath, { buffer: index.buffer, order });
   if (!sameResult(compiled, reference)) {
     expect({ input: describeInput(bytes, filename), compiled }).toEqual({ input: describeInput(bytes, filename), compiled: reference });
   }

@@ -14,9 +14,9 @@ const noModules = async (id: string): Promise<ProbeModule> => {
   throw new Error(`unexpected module ${id}`);
 };
 
-async function probe(drivers: ProbeDriver[], bytes: Uint8Array | string, filename = 'image', load = noModules, buffer: ProbeBufferMode = 'exact'): Promise<ProbeResult> {
+async function probe(drivers: ProbeDriver[], bytes: Uint8Array | string, filename = 'image', load = noModules, buffer: ProbeBufferMode = 'exact', order?: string[]): Promise<ProbeResult> {
   const data = typeof bytes === 'string' ? latin1(bytes) : bytes;
-  return expectAgreement(compileProbeIndex(drivers, undefined, { buffer }).index, drivers, data, filename, load);
+  return expectAgreement(compileProbeIndex(drivers, undefined, { buffer, order }).index, drivers, data, filename, load, undefined, order);
 }
 
 const one = (match: ProbeTest | ProbeTest[], score = 100): ProbeDriver[] => [{ name: 'x', probes: [{ score, match }] }];
@@ -210,6 +210,18 @@ describe('evaluation order, ties and early exit', () => {
     expect(w.format).toBe('w2');
     expect(w.score).toBe(3);
     expect(w.matched.map((m) => `${m.driver}:${m.score}`)).toEqual(['w0:2', 'w1:2', 'w2:3']);
+  });
+
+  it('a probe order puts the drivers it names first, in its order; the others follow by name', async () => {
+    const same: ProbeSignature = { score: 100, match: { at: 0, bytes: 'M' } };
+    const weak: ProbeSignature = { score: 2, match: { at: 0, bytes: 'M' } };
+    const d: ProbeDriver[] = ['a', 'b', 'c', 'd'].map((name) => ({ name, probes: [name < 'c' ? same : weak] }));
+    expect((await probe(d, 'M')).format).toBe('a');
+    expect((await probe(d, 'M', 'image', noModules, 'exact', ['b'])).format).toBe('b');
+    // Listed weak drivers are evaluated first, then 'a' replaces them with its higher score.
+    const listed = await probe(d, 'M', 'image', noModules, 'exact', ['d', 'c', 'nosuch']);
+    expect(listed.matched.map((m) => m.driver)).toEqual(['d', 'c', 'a']);
+    expect(listed.format).toBe('a');
   });
 
   it('a score of 1 never beats raw, which wins when nothing scores', async () => {

@@ -31,6 +31,7 @@ export function memoryConfig(config: Partial<ResolvedConfig> = {}): LoadedConfig
       packages: [],
       registries: {},
       exclude: [],
+      probe: { order: [], buffer: 'padded' },
       ...config,
     },
   };
