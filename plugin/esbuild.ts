@@ -79,6 +79,10 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
       const template = lazyTemplate(userTemplate);
       initial.entryNames = template;
       initial.metafile = true;
+      // esbuild keeps standard decorators as written for targets that it believes support them,
+      // its default `esnext` among them; no engine parses them yet (Node 20 reports "Invalid or
+      // unexpected token" when the driver chunk loads). Lowered unless the build says otherwise.
+      if (initial.supported?.decorators === undefined) initial.supported = { ...initial.supported, decorators: false };
       initial.format = 'esm';
       initial.splitting = true;
       // [dir] of string entries is relative to outbase: keep it where the user's entries alone put it.

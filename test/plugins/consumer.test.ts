@@ -71,7 +71,6 @@ await build({
   bundle: true,
   format: 'esm',
   platform: 'node',
-  target: 'node20',
   plugins: [genModules()],
 });
 `,
