@@ -333,11 +333,11 @@ describe('emu boot arguments (no emulator started)', () => {
     stderr,
   });
 
-  it('rejects bad usage with status 2 and the usage line', async () => {
+  it('rejects bad usage with status 1 (as qemu-img) and the usage line', async () => {
     for (const args of [[], ['a.img', 'b.img'], ['--memory', 'lots', 'a.img'], ['--timeout'], ['--frobnicate', 'a.img']]) {
       const out = capture();
       const err = capture();
-      expect(await bootCommand(args, env(out.stream, err.stream))).toBe(2);
+      expect(await bootCommand(args, env(out.stream, err.stream))).toBe(1);
       expect(err.text()).toMatch(/^emu boot: .+\nusage: emu boot /);
     }
   });
@@ -455,4 +455,16 @@ describe.skipIf(!haveBios)('booting the GRUB sample in v86', () => {
     expect(result.stderr).toContain('emu boot: stopped at the 3 s timeout');
     expect(result.stderr).toContain('"NEVER-PRINTED" did not appear within 3 s');
   }, 150_000);
+
+  it('warns, as QEMU does, when a disk it may write was probed as raw', async () => {
+    const file = join(tmp, 'probed-raw.img');
+    writeFileSync(file, Buffer.alloc(1 << 20));
+    const result = await runNode([lazyEmu, 'boot', '--write-through', '--timeout', '1', file], { cwd: emulatorDir, timeoutMs: 120_000 });
+    expect(result.stderr).toContain(`WARNING: Image format was not specified for '${file}' and probing guessed raw.`);
+    // Read-only (the default: writes stay in memory), or with the format given: no warning.
+    for (const args of [['--timeout', '1', file], ['--write-through', '-f', 'raw', '--timeout', '1', file]]) {
+      const quiet = await runNode([lazyEmu, 'boot', ...args], { cwd: emulatorDir, timeoutMs: 120_000 });
+      expect(quiet.stderr).not.toContain('WARNING');
+    }
+  }, 200_000);
 });

@@ -4,7 +4,7 @@
 // independently of the registry's own bookkeeping.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -83,7 +83,30 @@ describe.runIf(requireTool('qemu-img', 'the lazy-loading end-to-end test'))('laz
     expect(missing.stderr).toContain('nope.qcow2');
     const unknown = await runNode([lazyEmu, 'info', '-f', 'nosuchformat', image]);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain("unknown driver 'nosuchformat'");
+    expect(unknown.stderr).toBe(`emu: ${image}: unknown driver 'nosuchformat' (this build has: ${unknown.stderr.split('this build has: ')[1]}`);
+    expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it("a name that starts like a protocol is refused as QEMU refuses it; './' or 'file:' names the file", async () => {
+    const odd = join(dir, 'foo:bar.img');
+    copyFileSync(image, odd);
+    const refused = await runNode([lazyEmu, 'info', 'foo:bar.img'], { cwd: dir });
+    expect([refused.code, refused.stderr]).toEqual([1, "emu: foo:bar.img: Unknown protocol 'foo'\n"]);
+    const nbd = await runNode([lazyEmu, 'info', 'nbd:localhost:10809'], { cwd: dir });
+    expect([nbd.code, nbd.stderr]).toEqual([1, "emu: nbd:localhost:10809: protocol 'nbd' takes names starting with nbd://, nbd+tcp://, nbd+unix://\n"]);
+    for (const name of ['./foo:bar.img', 'file:foo:bar.img', odd]) {
+      const opened = await runNode([lazyEmu, 'info', '--output=json', name], { cwd: dir });
+      expect(opened.stderr).toBe('');
+      expect(JSON.parse(opened.stdout).format).toBe('qcow2');
+    }
+  });
+
+  it('bad usage exits 1 (as qemu-img) with the usage', async () => {
+    for (const args of [[], ['frobnicate'], ['info'], ['info', '--output=xml', image], ['convert', '-O', 'qcow2', image, join(dir, 'x')], ['info', '--bogus', image]]) {
+      const result = await runNode([lazyEmu, ...args]);
+      expect(result.code, args.join(' ')).toBe(1);
+      expect(result.stdout + result.stderr).toContain('usage:');
+    }
   });
 
   it('emu ls lists every driver with kind, state and chunk', async () => {
