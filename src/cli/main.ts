@@ -11,6 +11,7 @@ import { formatDiagnostic } from '../diagnostics/format.js';
 import { parseArgs, UsageError, type CliArgs } from './args.js';
 import { fromCwd, printDiagnostics, relativeTo } from './cli-diagnostics.js';
 import { progressLine, watchAndGenerate } from './watch.js';
+import { toPosixPath } from '../config/posix-path.js';
 
 export const HELP = `gen-modules: generate typed lazy-loading driver tables and probe indexes
 
@@ -67,7 +68,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   } catch (error) {
     if (error instanceof ConfigError) return reportConfigError(error, args?.json ?? argv.includes('--json'), io);
     if (error instanceof WriteError) {
-      if (args?.json ?? argv.includes('--json')) io.stdout.write(`${JSON.stringify({ ok: false, outcome: 'write-error', file: error.file, message: error.message }, null, 2)}\n`);
+      if (args?.json ?? argv.includes('--json')) io.stdout.write(`${JSON.stringify({ ok: false, outcome: 'write-error', file: toPosixPath(relative(io.cwd, error.file)), message: error.message }, null, 2)}\n`);
       else io.stderr.write(`gen-modules: ${error.message}\n`);
       return 2;
     }
