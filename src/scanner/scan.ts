@@ -398,12 +398,7 @@ export class ProjectScanner {
   /** Where `path` is in the config file (a TypeScript config: its last key found, else line 1). */
   private configPlace(path: ConfigPath, display: (absolute: string) => string, at: 'key' | 'value' = 'value'): At {
     const { loaded } = this;
-    let text = '';
-    try {
-      text = this.fs.readText(loaded.file);
-    } catch {
-      // Placed at line 1.
-    }
+    const text = this.configText();
     const where = loaded.file.endsWith('.json') ? locateInJson(text, path, at) : locateInScript(text, path);
     return { file: display(loaded.file), line: where?.line ?? 1, column: where?.column ?? 1, length: where?.length ?? 1 };
   }
@@ -429,8 +424,22 @@ export class ProjectScanner {
     return out;
   }
 
+  /**
+   * The config file's text ('' when unreadable: places fall back to line 1). Read by every scan's
+   * listing, through the scan's file system: the scan cache then knows its hash, and a config
+   * touched but not changed still lets the cache answer.
+   */
+  private configText(): string {
+    try {
+      return this.fs.readText(this.loaded.file);
+    } catch {
+      return '';
+    }
+  }
+
   private async list(display: (absolute: string) => string): Promise<{ files: ListedFile[]; packages: ResolvedPackage[]; diagnostics: Diagnostic[] }> {
     const { loaded } = this;
+    this.configText();
     const configAt = (name: string): At => {
       const index = loaded.config.packages.findIndex((p) => p.name === name);
       return this.configPlace(loaded.file.endsWith('.json') ? ['packages', index] : ['packages'], display);
