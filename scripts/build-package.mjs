@@ -1,6 +1,8 @@
 // Builds the published package into dist/: one ES module per `exports` entry (shared code in
-// chunks), dependencies left external, plus type declarations. Run by `npm ci` (prepare) and
-// `npm pack` (prepare), and by the test suite's global setup so tests see current code.
+// chunks), dependencies left external, plus type declarations. Run by `npm pack` and `npm publish`
+// (prepack), by bin/gen-modules.js in a checkout that has no dist/ yet, and by the test suite's
+// global setup so tests see current code. Not a `prepare` script: npm 11 warns, in every project
+// that installs the package, about an install script it has not approved.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';

@@ -1,9 +1,9 @@
-// As a new user would: `npm pack` the package (prepare builds dist/ and the type declarations),
+// As a new user would: `npm pack` the package (prepack builds dist/ and the type declarations),
 // install the tarball with esbuild, rollup and Vite into an empty project, write a tiny app with
 // two drivers and build it with each bundler through the documented entry points
 // (`gen-modules/esbuild`, `/rollup`, `/vite`, each with no options: the config is found in the
 // working directory), then run each build in Node.
-// The package is packed from a staging copy of the sources, so that its prepare step does not
+// The package is packed from a staging copy of the sources, so that its prepack step does not
 // replace the repository's dist/ while other test files use it.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -18,9 +18,11 @@ import { writeFiles } from '../support/files.js';
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const version = (name: string) => (JSON.parse(readFileSync(`${repoRoot}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version;
 
-function sh(command: string, args: string[], cwd: string): string {
+/** Runs a command; its stdout, and its stderr in `log` (npm's warnings). */
+function sh(command: string, args: string[], cwd: string, log?: string[]): string {
   const result = spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' } });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${result.stdout}\n${result.stderr}`);
+  log?.push(result.stderr);
   return result.stdout;
 }
 
@@ -105,6 +107,7 @@ await build({
 describe('consumer: the packed package in a fresh project', () => {
   let tmp: string | undefined;
   let project: string;
+  const installLog: string[] = [];
 
   beforeAll(() => {
     tmp = mkdtempSync(join(tmpdir(), 'gen-modules-consumer-'));
@@ -119,10 +122,17 @@ describe('consumer: the packed package in a fresh project', () => {
     project = join(tmp, 'project');
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-    sh(npm, ['install', join(tmp, tarball), `esbuild@${version('esbuild')}`, `rollup@${version('rollup')}`, `vite@${version('vite')}`, '--prefer-offline'], project);
+    sh(npm, ['install', join(tmp, tarball), `esbuild@${version('esbuild')}`, `rollup@${version('rollup')}`, `vite@${version('vite')}`, '--prefer-offline'], project, installLog);
     writeFiles(project, files);
   }, 400_000);
   afterAll(() => cleanup(tmp));
+
+  it('installs without an install script for npm to warn about (the package is built before packing)', () => {
+    const pkg = JSON.parse(readFileSync(join(project, 'node_modules/gen-modules/package.json'), 'utf8')) as { scripts?: Record<string, string> };
+    for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) expect(pkg.scripts?.[script], script).toBeUndefined();
+    // (esbuild's own postinstall is listed: that one is esbuild's.)
+    expect(installLog.join('')).not.toMatch(/gen-modules@/);
+  });
 
   it('ships every entry point with its type declarations', () => {
     const pkg = join(project, 'node_modules/gen-modules');
