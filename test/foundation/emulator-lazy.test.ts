@@ -3,8 +3,10 @@
 // and converts it byte-identically to qemu-img. Loaded files are recorded by a Node module hook,
 // independently of the registry's own bookkeeping.
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -98,6 +100,73 @@ describe.runIf(requireTool('qemu-img', 'the lazy-loading end-to-end test'))('laz
       const opened = await runNode([lazyEmu, 'info', '--output=json', name], { cwd: dir });
       expect(opened.stderr).toBe('');
       expect(JSON.parse(opened.stdout).format).toBe('qcow2');
+    }
+  });
+
+  it('convert writes through a symlink and refuses a FIFO or a folder, replacing none of them', async () => {
+    const real = join(dir, 'real.raw');
+    writeFileSync(real, '');
+    const link = join(dir, 'link.raw');
+    symlinkSync(real, link);
+    const through = await runNode([lazyEmu, 'convert', '-q', '-O', 'raw', image, link]);
+    expect([through.code, through.stderr]).toEqual([0, '']);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(statSync(real).size).toBe(8 << 20);
+    const fifo = join(dir, 'out.fifo');
+    execFileSync('mkfifo', [fifo]);
+    for (const [output, why] of [[fifo, 'not a regular file (convert writes a new image file)'], [dir, 'it is a directory']] as const) {
+      const refused = await runNode([lazyEmu, 'convert', '-O', 'raw', image, output]);
+      expect([refused.code, refused.stderr]).toEqual([1, `emu: ${output}: cannot write the converted image: ${why}\n`]);
+    }
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+  });
+
+  it('-f with a protocol name is one line, not a crash', async () => {
+    const result = await runNode([lazyEmu, 'info', '-f', 'file', image]);
+    expect([result.code, result.stderr]).toEqual([1, `emu: ${image}: 'file' is a protocol, not an image format\n`]);
+  });
+
+  it('a reader that goes away ends the output quietly (no EPIPE stack)', async () => {
+    const child = spawn(process.execPath, [lazyEmu, 'info', '--output=json', image], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+
+  it('Ctrl-C during convert leaves no partial file', async () => {
+    // A 64 MiB raw disk over HTTP whose every range answer waits: the convert is still running.
+    const size = 64 << 20;
+    const server = createServer((request, response) => {
+      const range = /bytes=(\d+)-(\d+)/.exec(request.headers.range ?? '');
+      if (!range) {
+        response.writeHead(200, { 'content-length': size, 'accept-ranges': 'bytes' }).end();
+        return;
+      }
+      const [start, end] = [Number(range[1]), Math.min(Number(range[2]), size - 1)];
+      setTimeout(() => {
+        response.writeHead(206, { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
+        response.end(Buffer.alloc(end - start + 1, 0x5a));
+      }, 150);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/disk.raw`;
+      const out = join(dir, 'interrupted.raw');
+      const child = spawn(process.execPath, [lazyEmu, 'convert', '-f', 'raw', '-O', 'raw', url, out], { stdio: 'ignore' });
+      const partial = `${out}.${child.pid}.partial`;
+      for (let i = 0; i < 200 && !existsSync(partial); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(existsSync(partial)).toBe(true);
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code).toBe(130);
+      expect(existsSync(partial)).toBe(false);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
