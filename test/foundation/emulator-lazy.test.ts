@@ -170,6 +170,19 @@ describe.runIf(requireTool('qemu-img', 'the lazy-loading end-to-end test'))('laz
     }
   });
 
+  it('an absolute backing name in the image folder opens whatever the working directory', async () => {
+    const base = join(dir, 'abs-base.raw');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', base, '1M']);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'raw', join(dir, 'abs-top.qcow2')]);
+    for (const [name, cwd] of [[join(dir, 'abs-top.qcow2'), repoRoot], ['abs-top.qcow2', dir]]) {
+      const result = await runNode([lazyEmu, 'info', '--output=json', name!], { cwd });
+      expect(result.stderr).toBe('');
+      const info = JSON.parse(result.stdout) as { 'format-specific': { 'backing-filename': string }; 'loaded-drivers': string[] };
+      expect(info['format-specific']['backing-filename']).toBe(base);
+      expect(info['loaded-drivers']).toContain('raw');
+    }
+  });
+
   it('bad usage exits 1 (as qemu-img) with the usage', async () => {
     for (const args of [[], ['frobnicate'], ['info'], ['info', '--output=xml', image], ['convert', '-O', 'qcow2', image, join(dir, 'x')], ['info', '--bogus', image]]) {
       const result = await runNode([lazyEmu, ...args]);
