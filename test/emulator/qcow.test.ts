@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { deflateRawSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { QcowDriver } from '../../fixtures/emulator/src/drivers/qcow.js';
@@ -177,9 +178,13 @@ describe('qcow bad input', () => {
   }
 
   it('truncated files', async () => {
-    expect(await openError(patched('plain.qcow', () => {}, 40), 'plain.qcow')).toMatch(/too short for a qcow header/);
+    // Cut in half, the tables still read and the clusters past EOF read as zeros, as qemu-img
+    // converts it; a compressed cluster past EOF cannot inflate, so that one still fails.
+    const whole = await openAndReadAll('plain.qcow', { files, format: 'qcow' });
     const half = Math.floor(bytesOf('plain.qcow').length / 2);
-    expect(await openError(patched('plain.qcow', () => {}, half), 'plain.qcow')).toMatch(/past the end of the file/);
+    const cut = await openAndReadAll('plain.qcow', { files: patched('plain.qcow', () => {}, half), format: 'qcow' });
+    expect(firstDifference(cut.subarray(0, 4096), whole.subarray(0, 4096))).toBe(-1);
+    expect(firstDifference(cut, whole)).toBeGreaterThan(0);
     const compressedHalf = Math.floor(bytesOf('compressed.qcow').length / 2);
     expect(await openError(patched('compressed.qcow', () => {}, compressedHalf), 'compressed.qcow')).toMatch(
       /past the end of the file|inflates to less|corrupt/,
@@ -200,9 +205,10 @@ describe('qcow bad input', () => {
       ['crypt method 2', (v) => v.setUint32(36, 2), /invalid encryption method in qcow header/],
       ['size near 2^64', (v) => v.setBigUint64(24, 2n ** 64n - 10n), /Image too large/],
       ['L1 table of 2^47 entries', (v) => (v.setUint8(32, 9), v.setUint8(33, 6), v.setBigUint64(24, 1n << 62n)), /Image too large/],
-      ['L1 table past EOF', (v) => v.setBigUint64(40, 1n << 40n), /L1 table at offset \d+ lies past the end of the file/],
+      ['L1 table ending past BDRV_MAX_LENGTH', (v) => v.setBigUint64(40, 2n ** 63n - 2n ** 30n - 4n), /Could not read the L1 table .*Input\/output error/],
+      ['L1 offset beyond 2^63', (v) => v.setBigUint64(40, 2n ** 63n + 512n), /Could not read the L1 table .*Input\/output error/],
       ['backing file name too long', (v) => (v.setBigUint64(8, 48n), v.setUint32(16, 1024)), /Backing file name too long/],
-      ['backing file name past EOF', (v) => (v.setBigUint64(8, 1n << 40n), v.setUint32(16, 10)), /backing file name .* past the end of the file/],
+      ['backing file name ending past BDRV_MAX_LENGTH', (v) => (v.setBigUint64(8, 2n ** 63n - 2n ** 30n), v.setUint32(16, 1)), /Could not read the backing file name/],
     ];
     for (const [label, edit, message] of cases) {
       const problem = await openError(patched('plain.qcow', edit), 'plain.qcow').catch((error: Error) => `${label}: ${error.message}`);
@@ -212,10 +218,10 @@ describe('qcow bad input', () => {
 
   it('table and cluster pointers past EOF or unaligned, corrupt compressed clusters', async () => {
     const { l1, entry } = firstL2(bytesOf('plain.qcow'));
-    expect(await openError(patched('plain.qcow', (v) => v.setBigUint64(l1, 1n << 40n)), 'plain.qcow')).toMatch(/L2 table at offset \d+ lies past the end/);
-    expect(await openError(patched('plain.qcow', (v) => v.setBigUint64(entry(0), 1n << 40n)), 'plain.qcow')).toMatch(/maps to host offset \d+, past the end of the file/);
+    // (Tables and data clusters past EOF but short of BDRV_MAX_LENGTH read as zeros: below.)
+    expect(await openError(patched('plain.qcow', (v) => v.setBigUint64(l1, 2n ** 63n - 2n ** 30n - 4095n)), 'plain.qcow')).toMatch(/L2 table at offset \d+ cannot be read/);
     expect(await openError(patched('plain.qcow', (v) => v.setBigUint64(entry(0), v.getBigUint64(entry(0)) + 7n)), 'plain.qcow')).toMatch(/unaligned host offset/);
-    expect(await openError(patched('plain.qcow', (v) => v.setBigUint64(entry(0), 0x7fff_ffff_ffff_f000n)), 'plain.qcow')).toMatch(/host offset beyond 2\^53/);
+    expect(await openError(patched('plain.qcow', (v) => v.setBigUint64(entry(0), 0x7fff_ffff_ffff_f000n)), 'plain.qcow')).toMatch(/host offset \d+\) cannot be read/);
 
     const bytes = bytesOf('compressed.qcow');
     const c = firstL2(bytes);
@@ -254,6 +260,119 @@ describe('qcow bad input', () => {
     const missing = new Map(files);
     missing.delete('plain.qcow');
     expect((await rejection(openImage('backing.qcow', { files: missing }))).message).toMatch(/plain.qcow: no such file/);
+  });
+});
+
+describe('qcow as qemu-img reads crafted images', () => {
+  const CLUSTER = 4096;
+
+  /** A qcow header (4 KiB clusters, 512-entry L2 tables) padded to 512 bytes. */
+  function header(size: bigint, l1Offset: bigint): Uint8Array {
+    const bytes = new Uint8Array(512);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(0, 0x514649fb);
+    view.setUint32(4, 1);
+    view.setBigUint64(24, size);
+    view.setUint8(32, 12);
+    view.setUint8(33, 9);
+    view.setBigUint64(40, l1Offset);
+    return bytes;
+  }
+
+  function pattern(length: number, seed: number): Uint8Array {
+    return Uint8Array.from({ length }, (_, i) => (i * 131 + seed * 7 + (i >> 9) * 17) & 0xff);
+  }
+
+  /** Header, L1 table at 512 (one entry: `l2Offset`), L2 table at 1024 of `entries`, then `data`. */
+  function image(size: number, l1Offset: bigint, l2Offset: bigint, entries: Record<number, bigint>, data: Uint8Array): Uint8Array {
+    const bytes = new Uint8Array(1024 + 4096 + data.length);
+    const view = new DataView(bytes.buffer);
+    bytes.set(header(BigInt(size), l1Offset));
+    view.setBigUint64(512, l2Offset);
+    for (const [index, entry] of Object.entries(entries)) view.setBigUint64(1024 + Number(index) * 8, entry);
+    bytes.set(data, 1024 + 4096);
+    return bytes;
+  }
+
+  /** qemu-img's raw conversion of `bytes` (-f qcow), or its error; undefined without qemu-img. */
+  function qemuConvert(bytes: Uint8Array): { raw?: Uint8Array; error?: string } | undefined {
+    if (!requireTool('qemu-img', 'the comparison with qemu-img')) return undefined;
+    const dir = mkdtempSync(join(tmpdir(), 'gm-qcow-crafted-'));
+    try {
+      writeFileSync(join(dir, 'x.qcow'), bytes);
+      const result = spawnSync('qemu-img', ['convert', '-f', 'qcow', '-O', 'raw', 'x.qcow', 'x.raw'], { cwd: dir, encoding: 'utf8' });
+      return result.status === 0 ? { raw: new Uint8Array(readFileSync(join(dir, 'x.raw'))) } : { error: result.stderr };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  const compressed = (offset: number, storedLength: number) => (1n << 63n) | (BigInt(storedLength) << 51n) | BigInt(offset);
+
+  it('decides the kept compressed cluster in guest order, across reads: a stale entry fails as in qemu-img', async () => {
+    // c0 compressed at X, c1 unallocated, c2 compressed at Y, c3 at X again with a 16-byte size (a
+    // truncated stream). qcow_co_preadv inflates c0, then c2 (which replaces the kept cluster), so
+    // c3 misses and its 16 bytes fail to inflate: EIO, however the reads are cut.
+    const zx = deflateRawSync(pattern(CLUSTER, 1), { level: 9, windowBits: 12 });
+    const zy = deflateRawSync(pattern(CLUSTER, 2), { level: 9, windowBits: 12 });
+    const x = 1024 + 4096;
+    const y = x + zx.length;
+    const data = new Uint8Array(zx.length + zy.length);
+    data.set(zx);
+    data.set(zy, zx.length);
+    const bytes = image(16 * CLUSTER, 512n, 1024n, { 0: compressed(x, zx.length), 2: compressed(y, zy.length), 3: compressed(x, 16) }, data);
+    const files = new Map([['stale.qcow', bytes]]);
+    const opened = await openImage('stale.qcow', { files, format: 'qcow' });
+    try {
+      expect(await opened.read(0, CLUSTER)).toEqual(pattern(CLUSTER, 1));
+      // As qemu-img convert reads it: the unallocated c1 splits the disk into two reads.
+      expect((await rejection(opened.read(2 * CLUSTER, 14 * CLUSTER))).message).toMatch(/guest offset 12288\) inflates to less than a cluster/);
+    } finally {
+      await opened.close();
+    }
+    // With no cluster between, c3 is served from the kept c0, as qcow's decompress_cluster does.
+    const kept = image(16 * CLUSTER, 512n, 1024n, { 0: compressed(x, zx.length), 2: compressed(x, 16), 3: compressed(x, 0) }, data);
+    const keptBytes = await openAndReadAll('kept.qcow', { files: new Map([['kept.qcow', kept]]), format: 'qcow' });
+    expect(keptBytes.subarray(2 * CLUSTER, 4 * CLUSTER)).toEqual(new Uint8Array([...pattern(CLUSTER, 1), ...pattern(CLUSTER, 1)]));
+    const qemu = qemuConvert(bytes);
+    if (qemu) expect(qemu.error).toMatch(/error while reading at byte 12288: Input\/output error/);
+    const qemuKept = qemuConvert(kept);
+    if (qemuKept) expect(firstDifference(keptBytes, qemuKept.raw!)).toBe(-1);
+  });
+
+  it('zero-pads a header shorter than its 48 bytes (qemu-img -f qcow opens a 40-byte file)', async () => {
+    // The L1 offset reads as 0: the L1 table is the header itself, its one entry (magic and
+    // version) an L2 offset far past EOF, so every cluster reads as zeros.
+    const bytes = header(1n << 20n, 0n).slice(0, 40);
+    const opened = await openImage('short.qcow', { files: new Map([['short.qcow', bytes]]), format: 'qcow' });
+    try {
+      expect(opened.virtualSize).toBe(1048576);
+      expect(firstDifference(await readAll(opened), new Uint8Array(1048576))).toBe(-1);
+    } finally {
+      await opened.close();
+    }
+    const qemu = qemuConvert(bytes);
+    if (qemu) expect(firstDifference(qemu.raw!, new Uint8Array(1048576))).toBe(-1);
+  });
+
+  it('reads an L1 table, an L2 table and a data cluster past EOF as zeros, as qemu-img does', async () => {
+    const data = pattern(CLUSTER, 3);
+    const cases: [string, Uint8Array][] = [
+      ['L1 table past EOF', image(4 * CLUSTER, 10n ** 9n, 1024n, { 1: 5120n }, data)],
+      ['L2 table past EOF', image(4 * CLUSTER, 512n, 10n ** 9n, { 1: 5120n }, data)],
+      ['data cluster past EOF', image(4 * CLUSTER, 512n, 1024n, { 1: 999999488n }, data)],
+      ['data cluster at 2^62', image(4 * CLUSTER, 512n, 1024n, { 1: 1n << 62n }, data)],
+    ];
+    for (const [label, bytes] of cases) {
+      const read = await openAndReadAll('past.qcow', { files: new Map([['past.qcow', bytes]]), format: 'qcow' });
+      expect(read, label).toEqual(new Uint8Array(4 * CLUSTER));
+      const qemu = qemuConvert(bytes);
+      if (qemu) expect(qemu.raw, `${label}: qemu-img`).toEqual(read);
+    }
+    // Partly past EOF: the head of the cluster, then zeros.
+    const partly = image(4 * CLUSTER, 512n, 1024n, { 1: 5120n }, data.subarray(0, 1000));
+    const read = await openAndReadAll('partly.qcow', { files: new Map([['partly.qcow', partly]]), format: 'qcow' });
+    expect(read.subarray(CLUSTER, 2 * CLUSTER)).toEqual(new Uint8Array([...data.subarray(0, 1000), ...new Uint8Array(CLUSTER - 1000)]));
   });
 });
 
