@@ -30,6 +30,8 @@ const hanging: ServerResponse[] = [];
 let growCalls = 0;
 let resetOnce = false;
 const floodClosed: boolean[] = [];
+/** Answers to /stalls-later.raw left hanging, and whether the client has dropped each since. */
+const stalled: { res: ServerResponse; closed: boolean }[] = [];
 
 function serveRange(req: IncomingMessage, res: ServerResponse, body: Uint8Array, total = body.length): void {
   const match = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
@@ -96,6 +98,18 @@ beforeAll(async () => {
       case '/reset-always.raw':
         req.socket.destroy();
         return;
+      case '/stalls-later.raw': {
+        // The first block comes whole; any later range gets its headers and 10 bytes, then nothing.
+        const match = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+        if (!match || match[1] === '0') return serveRange(req, res, content);
+        const [start, end] = [Number(match[1]), Math.min(Number(match[2]), content.length - 1)];
+        res.writeHead(206, { 'Content-Range': `bytes ${start}-${end}/${content.length}`, 'Content-Length': end - start + 1 });
+        res.write(content.subarray(start, start + 10));
+        const entry = { res, closed: false };
+        res.on('close', () => (entry.closed = true));
+        stalled.push(entry);
+        return;
+      }
       case '/hangs.raw':
         hanging.push(res); // never answers
         return;
@@ -109,6 +123,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const res of hanging) res.destroy();
+  for (const { res } of stalled) res.destroy();
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
@@ -249,6 +264,22 @@ describe('http protocol', () => {
   it('a silent server times out (option timeout, seconds)', async () => {
     const error = await rejection(open('/hangs.raw', { timeout: '0.5' }));
     expect(error.problem).toBe('no answer within 0.5 s');
+  });
+
+  it('close() aborts the requests still on their way (readahead), and reads waiting for them', async () => {
+    const source = await open('/stalls-later.raw');
+    await source.read(0, 4096);
+    await source.read(4096, 4096); // sequential: block 0 is cached, blocks 1-4 are fetched ahead
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
+    for (let i = 0; i < 50 && stalled.length === 0; i++) await pause();
+    expect(stalled).toHaveLength(1);
+    const waiting = rejection(source.read(100_000, 10)); // block 1: inside the stalled readahead
+    await source.close();
+    // Without the abort both would last until the request timeout (30 s by default), and the
+    // open connection would keep a command from exiting.
+    for (let i = 0; i < 50 && !stalled[0]!.closed; i++) await pause();
+    expect(stalled[0]!.closed).toBe(true);
+    expect((await waiting).problem).toBe('closed while a read was in progress');
   });
 
   it('bad options, bad URLs, reads past the end and writing are refused', async () => {

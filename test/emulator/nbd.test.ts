@@ -29,6 +29,15 @@ async function rejection(promise: Promise<unknown>): Promise<ImageError> {
   throw new Error('expected an ImageError, but the call succeeded');
 }
 
+/** `promise`, or a failure when it has not settled within `ms` (a hang fails fast, not at the test timeout). */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still unsettled after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** A port that was free a moment ago (bind port 0, read it, close). */
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -379,5 +388,71 @@ describe('against scripted servers', () => {
     expect((await rejection(source.read(0, 10))).problem).toBe('no answer from the NBD server within 0.5 s');
     const silent = await scripted(async () => new Promise(() => undefined));
     expect((await rejection(open(silent, { timeout: '0.5' }))).problem).toBe('no answer from the NBD server within 0.5 s');
+  });
+
+  /** Answer the first read with its header and half its data, then `then` (hang up, or nothing). */
+  const halfReply = (then: (io: Parameters<Script>[0]) => void): Script =>
+    goServer(async (io) => {
+      const request = await io.read(28);
+      const length = request.readUInt32BE(24);
+      io.write(Buffer.concat([u32(0x67446698), u32(0), request.subarray(8, 16), disk.subarray(0, length >> 1)]));
+      then(io);
+      await new Promise(() => undefined);
+    });
+
+  it('a server that hangs up in the middle of a reply\'s data fails the read', async () => {
+    // The request must still be pending while its data comes in, or nothing ever settles it.
+    const uri = await scripted(halfReply((io) => setTimeout(() => io.socket.destroy(), 50)));
+    const source = await open(uri);
+    expect((await within(3000, rejection(source.read(0, 4096)))).problem).toBe('the server closed the connection');
+  });
+
+  it('a server that stalls in the middle of a reply\'s data times out', async () => {
+    const uri = await scripted(halfReply(() => undefined));
+    const source = await open(uri, { timeout: '0.5' });
+    expect((await within(3000, rejection(source.read(0, 4096)))).problem).toBe('no answer from the NBD server within 0.5 s');
+    await source.close();
+  });
+
+  /** Answer NBD_OPT_GO with `reply` over and over, until the client goes away (or 5 s pass). */
+  const floodGo = (reply: Buffer, seen: number[]): Script => async (io) => {
+    io.write(Buffer.concat([NBDMAGIC, IHAVEOPT, u16(3)]));
+    await io.read(4);
+    await readOption(io);
+    const until = Date.now() + 5000;
+    const pump = (): void => {
+      while (!io.socket.destroyed && Date.now() < until && io.socket.write(reply));
+      if (!io.socket.destroyed && Date.now() < until) io.socket.once('drain', pump);
+    };
+    pump();
+    for (;;) seen.push((await readOption(io))[0]);
+  };
+
+  it('NBD_OPT_GO answered with another reply type fails at once, as in QEMU', async () => {
+    // NBD_REP_SERVER (an NBD_OPT_LIST answer) without end; QEMU's message, then NBD_OPT_ABORT.
+    const seen: number[] = [];
+    const uri = await scripted(floodGo(optReply(7, 2, Buffer.concat([u32(1), Buffer.from('x')])), seen));
+    const error = await within(3000, rejection(open(uri, { timeout: '10' })));
+    expect(error.problem).toBe('NBD protocol error: unexpected reply type 2 (server), expected 3 (info)');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen).toEqual([2]);
+
+    const ackWithData = await scripted(async (io) => {
+      io.write(Buffer.concat([NBDMAGIC, IHAVEOPT, u16(3)]));
+      await io.read(4);
+      await readOption(io);
+      io.write(optReply(7, 3, Buffer.concat([u16(0), u64(BigInt(disk.length)), u16(1)])));
+      io.write(optReply(7, 1, Buffer.from('?')));
+      await readOption(io);
+    });
+    expect((await rejection(open(ackWithData))).problem).toBe('NBD protocol error: server sent invalid NBD_REP_ACK');
+  });
+
+  it('a handshake that never ends is bounded by the timeout, even while the server talks', async () => {
+    // NBD_REP_INFO with an information type nobody asked for (NBD_INFO_DESCRIPTION) is skipped,
+    // so only a deadline on the whole handshake stops this server; the socket is never idle.
+    const uri = await scripted(floodGo(optReply(7, 3, Buffer.concat([u16(2), Buffer.from('chatty')])), []));
+    const error = await within(3000, rejection(open(uri, { timeout: '0.5' })));
+    expect(error.problem).toBe('the NBD server did not finish the handshake within 0.5 s');
   });
 });
