@@ -4,8 +4,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
+import { inflateSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { CloopDriver } from '../../fixtures/emulator/src/drivers/cloop.js';
+import { adler32 } from '../../fixtures/emulator/src/formats/shared/adler32.js';
 import { requireTool } from '../support/system.js';
 import {
   checkScriptSamples,
@@ -100,7 +102,8 @@ describe('cloop bad input', () => {
     return bytes;
   };
   const cases: { name: string; bytes: () => Uint8Array; pattern: RegExp; onRead?: boolean; qemu: 'open' | 'read' | 'none' }[] = [
-    { name: 'short.cloop', bytes: () => sample().slice(0, 100), pattern: /too small for a cloop header/, qemu: 'open' },
+    // QEMU reads the header past the end of the file as zeros: a block size of zero.
+    { name: 'short.cloop', bytes: () => sample().slice(0, 100), pattern: /block size is zero/, qemu: 'open' },
     { name: 'count-2^32.cloop', bytes: () => edited((v) => v.setUint32(132, 0xffffffff)), pattern: /block count 4294967295 is too large/, qemu: 'open' },
     {
       name: 'count-big.cloop',
@@ -111,7 +114,8 @@ describe('cloop bad input', () => {
     {
       name: 'count-past-eof.cloop',
       bytes: () => edited((v) => v.setUint32(132, 1_000_000)),
-      pattern: /offset table of 1000001 entries goes past the end of the file/,
+      // The table runs on into the compressed data, then zeros past the end of the file.
+      pattern: /compressed block 12 is \d+ bytes: the image is corrupt/,
       qemu: 'open',
     },
     { name: 'block-zero.cloop', bytes: () => edited((v) => v.setUint32(128, 0)), pattern: /block size is zero/, qemu: 'open' },
@@ -225,5 +229,123 @@ describe('cloop fuzz', () => {
     if (process.env.FUZZ_REPORT) console.log(report);
     expect(report.opened).toBeGreaterThan(1000);
     expect(report.errors.size).toBeGreaterThan(4);
+  });
+});
+
+/**
+ * A zlib stream of one fixed-Huffman block that uses literal/length code 286: zlib refuses it
+ * ("invalid literal/length code"), fflate reads it as a length. The literals are chosen so that
+ * fflate makes `size` bytes, and the Adler-32 trailer is that of fflate's bytes.
+ */
+function lit286Stream(size: number): Uint8Array {
+  for (let n = 1; n < size; n++) {
+    const bytes: number[] = [];
+    let acc = 0;
+    let bits = 0;
+    const put = (value: number, count: number) => {
+      acc |= value << bits;
+      bits += count;
+      for (; bits >= 8; bits -= 8, acc >>>= 8) bytes.push(acc & 0xff);
+    };
+    const huff = (code: number, count: number) => {
+      for (let i = count - 1; i >= 0; i--) put((code >> i) & 1, 1);
+    };
+    const lit = (s: number) => (s < 144 ? huff(0x30 + s, 8) : s < 256 ? huff(0x190 + s - 144, 9) : s < 280 ? huff(s - 256, 7) : huff(0xc0 + s - 280, 8));
+    put(1, 1); // last block
+    put(1, 2); // fixed codes
+    for (let i = 0; i < n; i++) lit(65 + (i % 26));
+    lit(286);
+    huff(0, 5); // distance 1
+    lit(256);
+    if (bits) bytes.push(acc & 0xff);
+    let out: Uint8Array;
+    try {
+      out = inflateSync(Uint8Array.from(bytes));
+    } catch {
+      continue;
+    }
+    if (out.length !== size) continue;
+    const a = adler32(out);
+    return Uint8Array.from([0x78, 0x9c, ...bytes, a >>> 24, (a >>> 16) & 0xff, (a >>> 8) & 0xff, a & 0xff]);
+  }
+  throw new Error(`no literal count makes fflate inflate code 286 to ${size} bytes`);
+}
+
+describe('cloop: read exactly as QEMU reads', () => {
+  const text = new TextEncoder().encode('cloop block data '.repeat(300)).slice(0, 4096);
+  const z = new Uint8Array(deflateSync(text));
+  const qemuConvert = (name: string, bytes: Uint8Array): number => {
+    const file = join(work, name);
+    writeFileSync(file, bytes);
+    return run('qemu-img', ['convert', '-f', 'cloop', '-O', 'raw', file, `${file}.raw`]).status;
+  };
+
+  it('checks the Adler-32 trailer where the zlib stream ends, not anywhere after it', async () => {
+    // A wrong trailer, then the right checksum: zlib reads only the first ("incorrect data check").
+    const wrong = new Uint8Array(z.length + 4);
+    wrong.set(z);
+    wrong.set([0xde, 0xad, 0xbe, 0xef], z.length - 4);
+    wrong.set(z.subarray(z.length - 4), z.length);
+    const bytes = build(4096, [z, wrong]);
+    const image = await openBytes(driver, 'adler-trailing.cloop', bytes);
+    expect(await image.read(0, 4096)).toEqual(text);
+    await expectImageError(image.read(4096, 4096), 'adler-trailing.cloop', /block 1: zlib data fails its Adler-32 check/);
+    if (!requireTool('qemu-img', 'the comparison')) return;
+    expect(qemuConvert('adler-trailing.cloop', bytes)).not.toBe(0);
+  });
+
+  it('refuses deflate data zlib refuses: literal/length code 286', async () => {
+    const bytes = build(512, [lit286Stream(512)]);
+    const image = await openBytes(driver, 'lit286.cloop', bytes);
+    await expectImageError(readAll(image), 'lit286.cloop', /block 0: invalid zlib data \(invalid literal\/length code\)/);
+    if (!requireTool('qemu-img', 'the comparison')) return;
+    expect(qemuConvert('lit286.cloop', bytes)).not.toBe(0);
+  });
+
+  it('computes the size in sectors with 32-bit arithmetic, as cloop.c does', async () => {
+    // 32769 blocks of 64 MiB: 2^32 + 2^17 sectors, which wrap to 2^17 (one block, the only one
+    // that holds data; the others are empty and never read).
+    const blockSize = 64 << 20;
+    const data = new Uint8Array(blockSize);
+    for (let i = 0; i < blockSize; i += 4096) data.set(text.subarray(0, 64), i + ((i >> 12) % 4000));
+    const first = new Uint8Array(deflateSync(data, { level: 1 }));
+    const bytes = build(blockSize, [first, ...Array.from({ length: 32768 }, () => new Uint8Array(0))]);
+    const image = await openBytes(driver, 'size-wrap.cloop', bytes);
+    expect(image.virtualSize).toBe(67108864);
+    expect(image.details).toMatchObject({ blocks: 32769 });
+    expect(sha256(await image.read(0, blockSize))).toBe(sha256(data));
+    if (!requireTool('qemu-img', 'the comparison')) return;
+    const file = join(work, 'size-wrap.cloop');
+    writeFileSync(file, bytes);
+    expect(qemuInfo(file, 'cloop')['virtual-size']).toBe(67108864);
+    expect(qemuConvert('size-wrap.cloop', bytes)).toBe(0);
+  });
+
+  it('reads an offset table that runs past the end of the file as zeros', async () => {
+    const header = (blocks: number, first: bigint) => {
+      const bytes = new Uint8Array(144);
+      bytes.set(new TextEncoder().encode(MAGIC));
+      const v = new DataView(bytes.buffer);
+      v.setUint32(128, 4096);
+      v.setUint32(132, blocks);
+      v.setBigUint64(136, first);
+      return bytes;
+    };
+    // Offsets 0, then zeros: three empty blocks, which open but do not inflate.
+    const empty = header(3, 0n);
+    const image = await openBytes(driver, 'table-past-eof.cloop', empty);
+    expect(image.virtualSize).toBe(12288);
+    await expectImageError(readAll(image), 'table-past-eof.cloop', /block 0: zlib data ends early/);
+    // An offset that is not zero, then zeros: no longer increasing.
+    const decreasing = header(3, 200n);
+    await expectImageError(openBytes(driver, 'table-decreasing.cloop', decreasing), 'table-decreasing.cloop', /offsets not monotonically increasing at index 1/);
+    if (!requireTool('qemu-img', 'the comparison')) return;
+    const file = join(work, 'table-past-eof.cloop');
+    writeFileSync(file, empty);
+    expect(qemuInfo(file, 'cloop')['virtual-size']).toBe(12288);
+    expect(qemuConvert('table-past-eof.cloop', empty)).not.toBe(0);
+    const other = join(work, 'table-decreasing.cloop');
+    writeFileSync(other, decreasing);
+    expect(run('qemu-img', ['info', '-f', 'cloop', other]).status).not.toBe(0);
   });
 });

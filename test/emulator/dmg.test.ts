@@ -6,8 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
+import { inflateSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { DmgDriver } from '../../fixtures/emulator/src/drivers/dmg.js';
+import { adler32, hasAdler32Trailer } from '../../fixtures/emulator/src/formats/shared/adler32.js';
 import { glibBase64Decode } from '../../fixtures/emulator/src/formats/dmg/glib-base64.js';
 import { requireTool } from '../support/system.js';
 import {
@@ -178,7 +180,9 @@ describe('dmg base64 as glib decodes it', () => {
 describe('dmg bad input', () => {
   const ok = (type: number, count: number, data: Uint8Array): Chunk => ({ type, sector: 0, count, data });
   const cases: { name: string; bytes: () => Uint8Array; pattern: RegExp; onRead?: boolean; qemu: 'open' | 'read' | 'none' }[] = [
-    { name: 'tiny.dmg', bytes: () => new Uint8Array(300), pattern: /at least 512 bytes/, qemu: 'open' },
+    // QEMU rounds the size up to 512 (bdrv_getlength): 300 bytes are long enough, but hold no koly.
+    { name: 'tiny.dmg', bytes: () => new Uint8Array(300), pattern: /could not locate the UDIF trailer/, qemu: 'open' },
+    { name: 'empty.dmg', bytes: () => new Uint8Array(0), pattern: /at least 512 bytes/, qemu: 'open' },
     { name: 'nokoly.dmg', bytes: () => new Uint8Array(4096).fill(3), pattern: /could not locate the UDIF trailer/, qemu: 'open' },
     {
       name: 'truncated.dmg',
@@ -330,5 +334,130 @@ describe('dmg fuzz', () => {
     if (process.env.FUZZ_REPORT) console.log(report);
     expect(report.opened).toBeGreaterThan(1000);
     expect(report.errors.size).toBeGreaterThan(5);
+  });
+});
+
+/**
+ * A zlib stream of one fixed-Huffman block that uses literal/length code 286: zlib refuses it
+ * ("invalid literal/length code"), fflate reads it as a length. The literals are chosen so that
+ * fflate makes `size` bytes, and the Adler-32 trailer is that of fflate's bytes.
+ */
+function lit286Stream(size: number): Uint8Array {
+  for (let n = 1; n < size; n++) {
+    const bytes: number[] = [];
+    let acc = 0;
+    let bits = 0;
+    const put = (value: number, count: number) => {
+      acc |= value << bits;
+      bits += count;
+      for (; bits >= 8; bits -= 8, acc >>>= 8) bytes.push(acc & 0xff);
+    };
+    const huff = (code: number, count: number) => {
+      for (let i = count - 1; i >= 0; i--) put((code >> i) & 1, 1);
+    };
+    const lit = (s: number) => (s < 144 ? huff(0x30 + s, 8) : s < 256 ? huff(0x190 + s - 144, 9) : s < 280 ? huff(s - 256, 7) : huff(0xc0 + s - 280, 8));
+    put(1, 1); // last block
+    put(1, 2); // fixed codes
+    for (let i = 0; i < n; i++) lit(65 + (i % 26));
+    lit(286);
+    huff(0, 5); // distance 1
+    lit(256);
+    if (bits) bytes.push(acc & 0xff);
+    let out: Uint8Array;
+    try {
+      out = inflateSync(Uint8Array.from(bytes));
+    } catch {
+      continue;
+    }
+    if (out.length !== size) continue;
+    const a = adler32(out);
+    return Uint8Array.from([0x78, 0x9c, ...bytes, a >>> 24, (a >>> 16) & 0xff, (a >>> 8) & 0xff, a & 0xff]);
+  }
+  throw new Error(`no literal count makes fflate inflate code 286 to ${size} bytes`);
+}
+
+describe('dmg: read exactly as QEMU reads', () => {
+  const zlibChunk = (data: Uint8Array, count: number): Chunk => ({ type: UDZO, sector: 0, count, data });
+  const qemuConverts = (name: string, bytes: Uint8Array): Uint8Array | undefined => {
+    const file = join(work, name);
+    writeFileSync(file, bytes);
+    const result = run('qemu-img', ['convert', '-f', 'dmg', '-O', 'raw', file, `${file}.raw`]);
+    return result.status === 0 ? new Uint8Array(readFileSync(`${file}.raw`)) : undefined;
+  };
+
+  it('checks the Adler-32 trailer where the zlib stream ends, not anywhere after it', async () => {
+    const z = zlib(text);
+    // A wrong trailer, then the right checksum: zlib reads only the first ("incorrect data check").
+    const wrong = new Uint8Array(z.length + 4);
+    wrong.set(z);
+    wrong.set([0xde, 0xad, 0xbe, 0xef], z.length - 4);
+    wrong.set(z.subarray(z.length - 4), z.length);
+    const bad = buildDmg([zlibChunk(wrong, 16)], 16);
+    await expectImageError(readAll(await openBytes(driver, 'adler-trailing.dmg', bad)), 'adler-trailing.dmg', /chunk 0: zlib data fails its Adler-32 check/);
+    // Bytes after a complete stream are ignored, as zlib ignores them.
+    const trailing = new Uint8Array([...z, ...new TextEncoder().encode('garbage!')]);
+    const good = buildDmg([zlibChunk(trailing, 16)], 16);
+    expect(firstDifference(await readAll(await openBytes(driver, 'zlib-trailing.dmg', good)), text)).toBe(-1);
+    if (!requireTool('qemu-img', 'the comparison')) return;
+    expect(qemuConverts('adler-trailing.dmg', bad)).toBeUndefined();
+    expect(firstDifference(qemuConverts('zlib-trailing.dmg', good)!, text)).toBe(-1);
+  });
+
+  it('hasAdler32Trailer (the check behind fflate, for vmdk grains) looks where the deflate data ends', () => {
+    const z = zlib(text);
+    const sum = adler32(text);
+    expect(hasAdler32Trailer(z, sum)).toBe(true);
+    expect(hasAdler32Trailer(new Uint8Array([...z, 0x55]), sum)).toBe(true); // a byte after the stream
+    const wrong = new Uint8Array([...z, ...z.subarray(z.length - 4)]);
+    wrong.set([0xde, 0xad, 0xbe, 0xef], z.length - 4);
+    expect(hasAdler32Trailer(wrong, sum)).toBe(false);
+    expect(hasAdler32Trailer(z.subarray(0, z.length - 1), sum)).toBe(false);
+    // Code 286: fflate decodes it, zlib does not, so there is no end and no trailer.
+    const lax = lit286Stream(512);
+    expect(hasAdler32Trailer(lax, adler32(inflateSync(lax.subarray(2, lax.length - 4))))).toBe(false);
+  });
+
+  it('refuses deflate data zlib refuses: literal/length code 286', async () => {
+    const bytes = buildDmg([zlibChunk(lit286Stream(512), 1)], 1);
+    const image = await openBytes(driver, 'lit286.dmg', bytes);
+    await expectImageError(readAll(image), 'lit286.dmg', /chunk 0: invalid zlib data \(invalid literal\/length code\)/);
+    if (!requireTool('qemu-img', 'the comparison')) return;
+    expect(qemuConverts('lit286.dmg', bytes)).toBeUndefined();
+  });
+
+  it("looks for 'koly' from the file's size rounded up to 512, as bdrv_getlength() gives it", async () => {
+    const base = buildDmg([zlibChunk(zlib(text), 16)], 16);
+    const r = base.length % 512;
+    expect(r).toBeGreaterThan(0); // else no bytes after the trailer keep it findable
+    const outcomes = new Set<boolean>();
+    for (const extra of [0, 1, 512 - r, 513 - r, 420, 511]) {
+      const bytes = new Uint8Array(base.length + extra).fill(1);
+      bytes.set(base);
+      const name = `koly-plus-${extra}.dmg`;
+      // The 515-byte window ends 508 bytes before the rounded size: the trailer (at base - 512)
+      // is in it while base + extra rounds up to no more than base + 511.
+      const found = Math.ceil((base.length + extra) / 512) * 512 <= base.length + 511;
+      outcomes.add(found);
+      if (found) {
+        expect(firstDifference(await readAll(await openBytes(driver, name, bytes)), text), name).toBe(-1);
+      } else {
+        await expectImageError(openBytes(driver, name, bytes), name, /could not locate the UDIF trailer/);
+      }
+      if (requireTool('qemu-img', 'the comparison')) {
+        const file = join(work, name);
+        writeFileSync(file, bytes);
+        expect(run('qemu-img', ['info', '-f', 'dmg', file]).status === 0, name).toBe(found);
+      }
+    }
+    expect([...outcomes].sort()).toEqual([false, true]);
+  });
+
+  it('reads a raw chunk past the end of the file as zeros', async () => {
+    const raw: Chunk = { type: UDRW, sector: 0, count: 8, data: new Uint8Array(0), offset: 10n ** 9n, length: 4096n };
+    const bytes = buildDmg([raw], 8);
+    const whole = await readAll(await openBytes(driver, 'raw-past-eof.dmg', bytes));
+    expect(whole).toEqual(new Uint8Array(4096));
+    if (!requireTool('qemu-img', 'the comparison')) return;
+    expect(qemuConverts('raw-past-eof.dmg', bytes)).toEqual(new Uint8Array(4096));
   });
 });
