@@ -4,10 +4,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { inflateSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { CloopDriver } from '../../fixtures/emulator/src/drivers/cloop.js';
-import { adler32 } from '../../fixtures/emulator/src/formats/shared/adler32.js';
 import { requireTool } from '../support/system.js';
 import {
   checkScriptSamples,
@@ -16,6 +14,7 @@ import {
   expectSampleAsQemu,
   formatSuite,
   fuzz,
+  lit286Stream,
   openBytes,
   probeScore,
   qemuInfo,
@@ -231,45 +230,6 @@ describe('cloop fuzz', () => {
     expect(report.errors.size).toBeGreaterThan(4);
   });
 });
-
-/**
- * A zlib stream of one fixed-Huffman block that uses literal/length code 286: zlib refuses it
- * ("invalid literal/length code"), fflate reads it as a length. The literals are chosen so that
- * fflate makes `size` bytes, and the Adler-32 trailer is that of fflate's bytes.
- */
-function lit286Stream(size: number): Uint8Array {
-  for (let n = 1; n < size; n++) {
-    const bytes: number[] = [];
-    let acc = 0;
-    let bits = 0;
-    const put = (value: number, count: number) => {
-      acc |= value << bits;
-      bits += count;
-      for (; bits >= 8; bits -= 8, acc >>>= 8) bytes.push(acc & 0xff);
-    };
-    const huff = (code: number, count: number) => {
-      for (let i = count - 1; i >= 0; i--) put((code >> i) & 1, 1);
-    };
-    const lit = (s: number) => (s < 144 ? huff(0x30 + s, 8) : s < 256 ? huff(0x190 + s - 144, 9) : s < 280 ? huff(s - 256, 7) : huff(0xc0 + s - 280, 8));
-    put(1, 1); // last block
-    put(1, 2); // fixed codes
-    for (let i = 0; i < n; i++) lit(65 + (i % 26));
-    lit(286);
-    huff(0, 5); // distance 1
-    lit(256);
-    if (bits) bytes.push(acc & 0xff);
-    let out: Uint8Array;
-    try {
-      out = inflateSync(Uint8Array.from(bytes));
-    } catch {
-      continue;
-    }
-    if (out.length !== size) continue;
-    const a = adler32(out);
-    return Uint8Array.from([0x78, 0x9c, ...bytes, a >>> 24, (a >>> 16) & 0xff, (a >>> 8) & 0xff, a & 0xff]);
-  }
-  throw new Error(`no literal count makes fflate inflate code 286 to ${size} bytes`);
-}
 
 describe('cloop: read exactly as QEMU reads', () => {
   const text = new TextEncoder().encode('cloop block data '.repeat(300)).slice(0, 4096);

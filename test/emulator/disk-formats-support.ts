@@ -7,6 +7,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { inflateSync } from 'fflate';
 import { afterAll, expect } from 'vitest';
 import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js';
 import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
@@ -15,6 +16,7 @@ import { registeredClass, type ProbeSignature, type ProbeTest } from '../../src/
 import { evaluateTest } from '../../src/runtime/probe.js';
 import { emulatorDir, imagesDir } from '../support/paths.js';
 import { runTool } from '../support/system.js';
+import { adler32 } from '../../fixtures/emulator/src/formats/shared/adler32.js';
 import { PatchedSource } from './open-harness.js';
 export { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
 import { firstDifference, prng, readAll, sha256 } from '../support/bytes.js';
@@ -386,4 +388,43 @@ export async function fuzz(
     }
   }
   return report;
+}
+
+/**
+ * A zlib stream of one fixed-Huffman block that uses literal/length code 286: zlib refuses it
+ * ("invalid literal/length code"), fflate reads it as a length. The literals are chosen so that
+ * fflate makes `size` bytes, and the Adler-32 trailer is that of fflate's bytes.
+ */
+export function lit286Stream(size: number): Uint8Array {
+  for (let n = 1; n < size; n++) {
+    const bytes: number[] = [];
+    let acc = 0;
+    let bits = 0;
+    const put = (value: number, count: number) => {
+      acc |= value << bits;
+      bits += count;
+      for (; bits >= 8; bits -= 8, acc >>>= 8) bytes.push(acc & 0xff);
+    };
+    const huff = (code: number, count: number) => {
+      for (let i = count - 1; i >= 0; i--) put((code >> i) & 1, 1);
+    };
+    const lit = (s: number) => (s < 144 ? huff(0x30 + s, 8) : s < 256 ? huff(0x190 + s - 144, 9) : s < 280 ? huff(s - 256, 7) : huff(0xc0 + s - 280, 8));
+    put(1, 1); // last block
+    put(1, 2); // fixed codes
+    for (let i = 0; i < n; i++) lit(65 + (i % 26));
+    lit(286);
+    huff(0, 5); // distance 1
+    lit(256);
+    if (bits) bytes.push(acc & 0xff);
+    let out: Uint8Array;
+    try {
+      out = inflateSync(Uint8Array.from(bytes));
+    } catch {
+      continue;
+    }
+    if (out.length !== size) continue;
+    const a = adler32(out);
+    return Uint8Array.from([0x78, 0x9c, ...bytes, a >>> 24, (a >>> 16) & 0xff, (a >>> 8) & 0xff, a & 0xff]);
+  }
+  throw new Error(`no literal count makes fflate inflate code 286 to ${size} bytes`);
 }
