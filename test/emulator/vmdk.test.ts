@@ -425,7 +425,7 @@ describe('vmdk: bad input', () => {
     ['sparse extent that is not a VMDK', () => ({ 'bad.vmdk': descriptor('twoGbMaxExtentSparse', ['RW 8 SPARSE "x.bin"']), 'x.bin': new Uint8Array(4096) }), /not a VMDK sparse extent/],
     ['seSparse extent', () => ({ 'bad.vmdk': descriptor('seSparse', ['RW 8 SESPARSE "x.bin"']), 'x.bin': new Uint8Array(4096) }), /seSparse extents are not supported/],
     ['parent hint without closing quote', () => ({ 'bad.vmdk': withHint(sparseSample(), 'parentFileNameHint="base.vmdk') }), /no closing quote/],
-    ['missing parent', () => ({ 'bad.vmdk': withHint(sparseSample(), 'parentFileNameHint="base.vmdk"') }), /cannot open its parent "base.vmdk": .*no such file/],
+    ['missing parent', () => ({ 'bad.vmdk': withHint(sparseSample(), 'parentFileNameHint="base.vmdk"') }), /base.vmdk: no such file/],
     ['descriptor naming itself through a capacity-0 header', () => ({ 'bad.vmdk': selfReferencing() }), /nested more than/],
     ['corrupt compressed grain', () => ({ 'bad.vmdk': corruptStream('data') }), /compressed grain/],
     ['compressed grain with an absurd size', () => ({ 'bad.vmdk': corruptStream('size') }), /invalid size/],

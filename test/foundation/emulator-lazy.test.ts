@@ -175,12 +175,20 @@ describe.runIf(requireTool('qemu-img', 'the lazy-loading end-to-end test'))('laz
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', base, '1M']);
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'raw', join(dir, 'abs-top.qcow2')]);
     for (const [name, cwd] of [[join(dir, 'abs-top.qcow2'), repoRoot], ['abs-top.qcow2', dir]]) {
-      const result = await runNode([lazyEmu, 'info', '--output=json', name!], { cwd });
-      expect(result.stderr).toBe('');
-      const info = JSON.parse(result.stdout) as { 'format-specific': { 'backing-filename': string }; 'loaded-drivers': string[] };
-      expect(info['format-specific']['backing-filename']).toBe(base);
-      expect(info['loaded-drivers']).toContain('raw');
+      const result = await runNode([lazyEmu, 'convert', '-O', 'raw', name!, join(dir, 'abs-top.raw')], { cwd });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/loaded drivers: file, qcow2, raw/);
     }
+  });
+
+  it('info describes an image whose backing file is missing, as qemu-img info; convert names both files', async () => {
+    const top = join(dir, 'orphan.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-u', '-b', 'missing-base.raw', '-F', 'raw', top, '1M']);
+    const info = await runNode([lazyEmu, 'info', '--output=json', top]);
+    expect(info.stderr).toBe('');
+    expect(JSON.parse(info.stdout)).toMatchObject({ format: 'qcow2', 'virtual-size': 1 << 20, 'loaded-drivers': ['file', 'qcow2'] });
+    const convert = await runNode([lazyEmu, 'convert', '-O', 'raw', top, join(dir, 'orphan.raw')]);
+    expect([convert.code, convert.stderr]).toEqual([1, `emu: ${top}: could not open backing file ${join(dir, 'missing-base.raw')}: no such file\n`]);
   });
 
   it('bad usage exits 1 (as qemu-img) with the usage', async () => {
