@@ -1,11 +1,13 @@
 // The vhdx driver: committed samples (dynamic, fixed, 4096-byte sectors) against qemu-img's
 // conversion, live qemu-img variants (block sizes 1 to 256 MiB, fixed, log sizes) compared byte
 // for byte, bad input (including a log that needs replay), and 10,000 seeded mutations.
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MemorySource } from '../../fixtures/emulator/src/block/memory-source.js';
 import { VhdxDriver } from '../../fixtures/emulator/src/drivers/vhdx.js';
 import { crc32cWithZeroField } from '../../fixtures/emulator/src/formats/vhdx/crc32c.js';
+import { openVhdx } from '../../fixtures/emulator/src/formats/vhdx/vhdx-image.js';
 import { requireTool } from '../support/system.js';
 import {
   declaredProbe,
@@ -188,6 +190,112 @@ function withDirtyLog(): Uint8Array {
     ev.setUint32(4, crc32cWithZeroField(entry, 4), true);
   });
 }
+
+/**
+ * A copy of the dynamic sample whose header has a log GUID and whose log holds `entries`, each a
+ * log entry header at a log offset (length, sequence, descriptor count; the checksum right or
+ * wrong). The entry's sectors past its header are zeros.
+ */
+function withLogEntries(entries: { at: number; length: number; sequence: bigint; goodCrc: boolean }[]): Uint8Array {
+  return edited('dynamic.vhdx', (l, b) => {
+    const guid = Uint8Array.from({ length: 16 }, (_, i) => 0x10 + i);
+    b.set(guid, l.current + 48);
+    const logOffset = Number(l.v.getBigUint64(l.current + 72, true));
+    for (const e of entries) {
+      const entry = b.subarray(logOffset + e.at, logOffset + e.at + e.length);
+      entry.fill(0);
+      const ev = new DataView(entry.buffer, entry.byteOffset, e.length);
+      ev.setUint32(0, 0x65676f6c, true); // "loge"
+      ev.setUint32(8, e.length, true);
+      ev.setBigUint64(16, e.sequence, true);
+      entry.set(guid, 32);
+      const crc = crc32cWithZeroField(entry, 4);
+      ev.setUint32(4, e.goodCrc ? crc : crc ^ 1, true);
+    }
+  });
+}
+
+describe('vhdx log search (QEMU 7.2 vhdx_log_search)', () => {
+  it('skips the whole span of an entry whose header is valid but checksum is not: a valid entry inside it is never seen', async () => {
+    const inner = { at: 4096, length: 4096, sequence: 10n, goodCrc: true };
+    const skip = withLogEntries([{ at: 0, length: 8192, sequence: 5n, goodCrc: false }, inner]);
+    const image = await openBytes(driver, 'skip.vhdx', skip);
+    expect(image.virtualSize).toBe(9 * MiB + 64 * KiB);
+    // The same valid entry with nothing before it is found, and the image refused.
+    const alone = withLogEntries([inner]);
+    await expectImageError(openBytes(driver, 'alone.vhdx', alone), 'alone.vhdx', /log holds changes that need to be replayed \(entry at log offset 4096\)/);
+    if (!requireTool('qemu-img', 'the log search comparison')) return;
+    for (const [name, bytes, opens] of [['skip.vhdx', skip, true], ['alone.vhdx', alone, false]] as const) {
+      const file = join(work, name);
+      writeFileSync(file, bytes);
+      const result = run('qemu-img', ['info', '-f', 'vhdx', file]);
+      expect(result.status === 0, `${name}: ${result.stderr}`).toBe(opens);
+      if (!opens) expect(result.stderr).toMatch(/contains a log that needs to be replayed/);
+      rmSync(file);
+    }
+  });
+
+  it('reads each log sector about once, even when every sector starts a long entry with a bad checksum', async () => {
+    const sampleLog = layout(sample('dynamic.vhdx'));
+    const logLength = sampleLog.v.getUint32(sampleLog.current + 68, true);
+    const sectors = logLength / 4096;
+    // Every sector claims the rest of the log but one sector: QEMU checks the entry at 0, moves
+    // past its span to the last sector, checks that one, wraps and is done.
+    const bytes = withLogEntries(Array.from({ length: sectors }, (_, i) => ({ at: i * 4096, length: 4096, sequence: 1n, goodCrc: false })));
+    const lv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const logOffset = Number(sampleLog.v.getBigUint64(sampleLog.current + 72, true));
+    for (let i = 0; i < sectors; i++) lv.setUint32(logOffset + i * 4096 + 8, logLength - 4096, true);
+    let reads = 0;
+    let logReads = 0;
+    const memory = new MemorySource('long.vhdx', bytes);
+    const counting = {
+      name: memory.name,
+      size: memory.size,
+      read(offset: number, length: number) {
+        reads++;
+        if (offset >= logOffset && offset < logOffset + logLength) logReads++;
+        return memory.read(offset, length);
+      },
+      close: () => memory.close(),
+    };
+    const image = await openVhdx('long.vhdx', counting);
+    expect(image.virtualSize).toBe(9 * MiB + 64 * KiB);
+    // Checking every sector as an entry would read the log ~sectors^2/2 times (32,000 reads for
+    // a 1 MiB log); the search reads it in a few runs.
+    expect(sectors).toBeGreaterThanOrEqual(256);
+    expect(logReads).toBeLessThanOrEqual(8);
+    expect(reads).toBeLessThan(100);
+    await image.close();
+    if (!requireTool('qemu-img', 'the log search comparison')) return;
+    const file = join(work, 'long.vhdx');
+    writeFileSync(file, bytes);
+    expect(run('qemu-img', ['info', '-f', 'vhdx', file]).status).toBe(0);
+    rmSync(file);
+  });
+});
+
+describe('vhdx file size as QEMU sees it (whole 512-byte sectors)', () => {
+  it('a file that lost its last 100 bytes still holds its last block: it opens and reads as qemu-img converts it', async () => {
+    if (!requireTool('qemu-img', 'the truncated-file comparison')) return;
+    const raw = join(work, 'short.raw');
+    const full = join(work, 'short-full.vhdx');
+    const file = join(work, 'short100.vhdx');
+    makeDiskData(77, 3 * MiB, MiB, raw);
+    runOk('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'block_size=1M', raw, full]);
+    const bytes = new Uint8Array(readFileSync(full));
+    writeFileSync(file, bytes.subarray(0, bytes.length - 100));
+    rmSync(raw);
+    rmSync(full);
+    const image = await openPath(driver, file);
+    try {
+      expect(image.virtualSize).toBe(qemuInfo(file, 'vhdx')['virtual-size']);
+      expect(await differenceFromQemu(image, file, 'vhdx')).toBe(-1);
+    } finally {
+      await image.close();
+      rmSync(file);
+    }
+  });
+});
 
 describe('vhdx bad input', () => {
   const D = 'dynamic.vhdx';

@@ -148,10 +148,44 @@ describe('vpc against qemu-img (live)', () => {
   });
 });
 
+describe('vpc file size as QEMU sees it (whole 512-byte sectors)', () => {
+  it('a fixed VHD with 100 stray bytes before its footer has no footer in its last whole sector: refused, as qemu-img -f vpc refuses it', async () => {
+    const fixed = sample('fixed.vpc');
+    const bytes = new Uint8Array(fixed.length + 100);
+    bytes.set(fixed.subarray(0, fixed.length - 512));
+    bytes.fill(1, fixed.length - 512, fixed.length - 412);
+    bytes.set(fixed.subarray(fixed.length - 512), fixed.length - 412);
+    await expectImageError(openBytes(driver, 'odd.vhd', bytes), 'odd.vhd', /no 'conectix' footer/);
+    if (!requireTool('qemu-img', 'checking that qemu-img refuses it too')) return;
+    const file = join(work, 'odd.vhd');
+    writeFileSync(file, bytes);
+    const result = run('qemu-img', ['info', '-f', 'vpc', file]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/invalid VPC image/);
+  });
+
+  it('a dynamic VHD without its footer copy and its last 100 bytes opens and reads as qemu-img converts it', async () => {
+    const whole = sample('dynamic-4k.vhd');
+    const bytes = whole.slice(0, whole.length - 512 - 100);
+    const image = await openBytes(driver, 'short.vhd', bytes);
+    try {
+      if (!requireTool('qemu-img', 'the truncated-file comparison')) return;
+      const file = join(work, 'short.vhd');
+      writeFileSync(file, bytes);
+      expect(image.virtualSize).toBe(qemuInfo(file, 'vpc')['virtual-size']);
+      expect(await differenceFromQemu(image, file, 'vpc')).toBe(-1);
+    } finally {
+      await image.close();
+    }
+  });
+});
+
 describe('vpc bad input', () => {
   const D = 'dynamic-4k.vhd';
   const cases: { name: string; bytes: () => Uint8Array; pattern: RegExp; qemuRefuses: boolean }[] = [
-    { name: 'tiny.vhd', bytes: () => sample(D).slice(0, 300), pattern: /too small/, qemuRefuses: true },
+    // QEMU sees a 300-byte file as one 512-byte sector (the footer copy, zero-padded) and refuses
+    // it when the dynamic header is not there ("File too small for a VHD header").
+    { name: 'tiny.vhd', bytes: () => sample(D).slice(0, 300), pattern: /dynamic disk header offset 512 is past the end of the file \(512 bytes\)/, qemuRefuses: true },
     { name: 'nocookie.vhd', bytes: () => new Uint8Array(4096).fill(7), pattern: /not a VHD image/, qemuRefuses: true },
     {
       name: 'checksum.vhd',
