@@ -1,13 +1,14 @@
 // The vdi driver against qemu-img 7.2: committed samples (dynamic, static, reordered blocks with
 // discarded entries), live images from qemu-img and qemu-io compared byte for byte with
 // `qemu-img convert -O raw`, every header check of QEMU's vdi_open (each bad header is refused by
-// both), bad block maps, and a seeded fuzz.
+// both, with QEMU's messages for its limits), block maps and blocks cut short by the end of the file
+// (zeros, as QEMU reads them), and a seeded fuzz.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ByteSource } from '../../fixtures/emulator/src/block/types.js';
 import { requireTool } from '../support/system.js';
-import { diskData, expectSameAsQemu, fuzz, imageError, loadSamples, openImage, qemuAccepts, readAll, run, sampleScript, sampleTests, scratchFolder } from './vmdk-family-support.js';
+import { diskData, expectSameAsQemu, fuzz, imageError, loadSamples, openImage, qemuAccepts, qemuRead, readAll, run, sampleScript, sampleTests, scratchFolder } from './vmdk-family-support.js';
 
 const samples = loadSamples('vdi');
 const work = scratchFolder('vdi');
@@ -90,7 +91,6 @@ describe('vdi: bad input', () => {
   const base = () => samples.files.get('dynamic.vdi')!.slice();
   const set32 = (at: number, value: number) => (bytes: Uint8Array) => new DataView(bytes.buffer).setUint32(at, value, true);
   const set64 = (at: number, value: bigint) => (bytes: Uint8Array) => new DataView(bytes.buffer).setBigUint64(at, value, true);
-  const bmap = () => new DataView(base().buffer).getUint32(0x154, true);
 
   // [name, change, message, QEMU refuses it too]
   const cases: [string, (bytes: Uint8Array) => Uint8Array | void, RegExp, boolean][] = [
@@ -103,18 +103,26 @@ describe('vdi: bad input', () => {
     ['block size 2 MiB', set32(0x178, 2 << 20), /block size/, true],
     ['block size 0', set32(0x178, 0), /block size/, true],
     ['disk larger than its blocks', set64(0x170, 6n << 20n), /does not fit/, true],
-    ['disk size beyond the maximum', set64(0x170, 1n << 60n), /unsupported VDI image size/, true],
+    ['disk size beyond the maximum', set64(0x170, 1n << 60n), /: Unsupported VDI image size \(size is 0x1000000000000000, max supported is 0x1fffff8000000\)$/, true],
+    // QEMU 7.2's limits: 536870784 blocks (a block map of one request, 0x7ffffe00 bytes), and disks
+    // of that many 1 MiB blocks, with QEMU's messages.
+    ['disk size one block above the maximum', (b) => {
+      set32(0x180, 536870785)(b);
+      set64(0x170, 536870785n << 20n)(b);
+    }, /: Unsupported VDI image size \(size is 0x1fffff8100000, max supported is 0x1fffff8000000\)$/, true],
+    ['disk size one byte above the maximum', (b) => {
+      set32(0x180, 536870785)(b);
+      set64(0x170, (536870784n << 20n) + 1n)(b);
+    }, /: Unsupported VDI image size \(size is 0x1fffff8000001, max supported is 0x1fffff8000000\)$/, true],
+    ['one block more than the maximum', set32(0x180, 536870785), /: unsupported VDI image \(too many blocks 536870785, max is 536870784\)$/, true],
     ['non-null link UUID', (b) => void b.fill(1, 0x1a8, 0x1b8), /link UUID/, true],
     ['non-null parent UUID', (b) => void b.fill(1, 0x1b8, 0x1c8), /parent UUID/, true],
-    ['too many blocks', set32(0x180, 0x40000000), /too many blocks/, true],
-    ['block map past the end', set32(0x154, 0x7ffffe00), /block map .* past the end/, false],
-    ['block entry past the end', (b) => new DataView(b.buffer).setUint32(bmap(), 0x7fff, true), /past the end of the file/, false],
-    ['block entry 0xfffffffd', (b) => new DataView(b.buffer).setUint32(bmap(), 0xfffffffd, true), /past the end of the file/, false],
+    ['too many blocks', set32(0x180, 0x40000000), /: unsupported VDI image \(too many blocks 1073741824, max is 536870784\)$/, true],
     ['absurd block count and size, tiny file', (b) => {
       set32(0x180, 0x3fffffff)(b);
       set64(0x170, 0x3fffffffn << 20n)(b);
       return b.slice(0, 4096);
-    }, /block map .* past the end/, false],
+    }, /: Unsupported VDI image size \(size is 0x3fffffff00000, max supported is 0x1fffff8000000\)$/, true],
   ];
 
   for (const [name, change, message, qemuRefuses] of cases) {
@@ -137,6 +145,90 @@ describe('vdi: bad input', () => {
       if (haveQemu && qemuRefuses) {
         writeFileSync(join(work(), 'bad.vdi'), changed);
         expect(qemuAccepts(join(work(), 'bad.vdi'), work(), 'vdi').ok).toBe(false);
+      }
+    });
+  }
+});
+
+// QEMU reads the block map and the blocks with zeros past the end of the file (its block layer
+// zero-fills reads there), even a map or a block that starts there, and qemu-img converts the image.
+describe('vdi: bytes past the end of the file read as zeros, like QEMU', () => {
+  const dynamic = () => samples.files.get('dynamic.vdi')!.slice();
+  const fixed = () => samples.files.get('static.vdi')!.slice();
+  const set32 = (at: number, value: number) => (bytes: Uint8Array) => new DataView(bytes.buffer).setUint32(at, value, true);
+  const bmapOf = (bytes: Uint8Array) => new DataView(bytes.buffer).getUint32(0x154, true);
+
+  /** The disk as QEMU reads it (vdi_co_preadv), every byte past the end of the file zero. */
+  const reference = (bytes: Uint8Array): Uint8Array => {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, 512);
+    const u32 = (at: number) => {
+      let value = 0;
+      for (let i = 3; i >= 0; i--) value = value * 256 + (bytes[at + i] ?? 0);
+      return value;
+    };
+    const bmap = view.getUint32(0x154, true);
+    const data = view.getUint32(0x158, true);
+    const size = Math.ceil(Number(view.getBigUint64(0x170, true)) / 512) * 512;
+    const block = 1 << 20;
+    const out = new Uint8Array(size);
+    for (let i = 0; i * block < size; i++) {
+      const entry = u32(bmap + i * 4);
+      if (entry >= 0xfffffffe) continue;
+      const host = data + entry * block;
+      const n = Math.min(block, size - i * block);
+      if (host < bytes.length) out.set(bytes.subarray(host, Math.min(bytes.length, host + n)), i * block);
+    }
+    return out;
+  };
+
+  // [name, image, what the disk holds besides zeros (the test would prove little without data)]
+  const cases: [string, () => Uint8Array, boolean][] = [
+    // Block 4 is stored at 2 MiB of the data area, its data at 1536..2047; block 3, after it, is lost.
+    ['a dynamic image cut inside a block, the next one wholly past the end', () => dynamic().slice(0, 1024 + (2 << 20) + 1800), true],
+    ['a static image cut in the middle of a block', () => fixed().slice(0, 1024 + (1 << 20) + 300_000), true],
+    ['a dynamic image cut inside its block map (entry 2 half there: 0x0000ffff)', () => dynamic().slice(0, 512 + 10), false],
+    ['the block map starting past the end (every entry 0: block 0 everywhere)', () => {
+      const b = dynamic();
+      set32(0x154, 0x7ffffe00)(b);
+      return b;
+    }, true],
+    ['a block entry past the end', () => {
+      const b = dynamic();
+      set32(bmapOf(b), 0x7fff)(b);
+      return b;
+    }, true],
+    ['a block entry of 0xfffffffd (4 PiB into the file)', () => {
+      const b = dynamic();
+      set32(bmapOf(b), 0xfffffffd)(b);
+      return b;
+    }, true],
+    ['536870784 blocks (the maximum) open', () => {
+      const b = dynamic();
+      set32(0x180, 536870784)(b);
+      return b;
+    }, true],
+  ];
+
+  for (const [name, build, hasData] of cases) {
+    it(name, async () => {
+      const bytes = build();
+      const image = await openImage('short.vdi', { format: 'vdi', files: new Map([['short.vdi', bytes]]) });
+      let ours: Uint8Array;
+      try {
+        ours = await readAll(image, 333_333);
+      } finally {
+        await image.close();
+      }
+      const expected = reference(bytes);
+      expect(ours.some((b) => b !== 0)).toBe(hasData);
+      expect(ours.length).toBe(expected.length);
+      expect(Buffer.from(ours).equals(Buffer.from(expected))).toBe(true);
+      if (haveQemu) {
+        const file = join(work(), 'short.vdi');
+        writeFileSync(file, bytes);
+        const qemu = qemuRead(file, work(), 'vdi');
+        expect(qemu.virtualSize).toBe(ours.length);
+        expect(Buffer.from(qemu.raw).equals(Buffer.from(ours))).toBe(true);
       }
     });
   }
