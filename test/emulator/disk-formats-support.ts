@@ -137,6 +137,18 @@ export async function openPath(driver: FormatDriver, path: string, options?: Rec
   return driver.open(source, directContext(path, options));
 }
 
+/** Opens `file` with `driver` and checks its size and every byte against qemu-img; removes the file. */
+export async function expectFileAsQemu(driver: FormatDriver, file: string, format: string): Promise<void> {
+  const image = await openPath(driver, file);
+  try {
+    expect(image.virtualSize).toBe(qemuInfo(file, format)['virtual-size']);
+    expect(await differenceFromQemu(image, file, format)).toBe(-1);
+  } finally {
+    await image.close();
+    rmSync(file);
+  }
+}
+
 /**
  * Compares the whole virtual disk with `qemu-img convert -O raw` of `file`, a piece at a time
  * (images here reach hundreds of MiB); returns the first differing offset or -1.

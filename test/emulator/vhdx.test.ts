@@ -11,14 +11,13 @@ import { openVhdx } from '../../fixtures/emulator/src/formats/vhdx/vhdx-image.js
 import { requireTool } from '../support/system.js';
 import {
   declaredProbe,
-  differenceFromQemu,
+  expectFileAsQemu,
   expectImageError,
   expectSampleAsQemu,
   formatSuite,
   fuzz,
   makeDiskData,
   openBytes,
-  openPath,
   probeScore,
   qemuInfo,
   readAll,
@@ -149,14 +148,7 @@ describe('vhdx against qemu-img (live)', () => {
       makeDiskData(v.size % 997, v.size, v.grain, raw);
       runOk('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', ...(v.options ? ['-o', v.options] : []), raw, file]);
       rmSync(raw);
-      const image = await openPath(driver, file);
-      try {
-        expect(image.virtualSize).toBe(qemuInfo(file, 'vhdx')['virtual-size']);
-        expect(await differenceFromQemu(image, file, 'vhdx')).toBe(-1);
-      } finally {
-        await image.close();
-        rmSync(file);
-      }
+      await expectFileAsQemu(driver, file, 'vhdx');
     });
   }
 
@@ -286,14 +278,7 @@ describe('vhdx file size as QEMU sees it (whole 512-byte sectors)', () => {
     writeFileSync(file, bytes.subarray(0, bytes.length - 100));
     rmSync(raw);
     rmSync(full);
-    const image = await openPath(driver, file);
-    try {
-      expect(image.virtualSize).toBe(qemuInfo(file, 'vhdx')['virtual-size']);
-      expect(await differenceFromQemu(image, file, 'vhdx')).toBe(-1);
-    } finally {
-      await image.close();
-      rmSync(file);
-    }
+    await expectFileAsQemu(driver, file, 'vhdx');
   });
 });
 

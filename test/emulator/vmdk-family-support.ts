@@ -7,7 +7,7 @@
 // the committed-sample tests every suite runs, a scratch folder for live images, qemu-img
 // helpers, seeded randomness and the fuzz loop.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, normalize, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -221,6 +221,32 @@ export function qemuRead(file: string, work: string, format?: string): { format:
   if (convert.status !== 0) throw new Error(`qemu-img convert ${file}: ${convert.stderr}`);
   const raw = new Uint8Array(readFileSync(out));
   return { format: parsed.format, virtualSize: parsed['virtual-size'], raw };
+}
+
+/**
+ * Opens `bytes` as `format`, reads the whole disk in `piece`-byte reads and checks it against the
+ * test's own `reference` reader (and whether it holds data at all), then against qemu-img's
+ * conversion of the same bytes when `work` (a scratch folder) is given.
+ */
+export async function expectReadsAsReference(format: Format, bytes: Uint8Array, expected: { reference: Uint8Array; hasData: boolean; piece: number; work?: string }): Promise<void> {
+  const name = `short.${format}`;
+  const image = await openImage(name, { format, files: new Map([[name, bytes]]) });
+  let ours: Uint8Array;
+  try {
+    ours = await readAll(image, expected.piece);
+  } finally {
+    await image.close();
+  }
+  expect(ours.some((b) => b !== 0)).toBe(expected.hasData);
+  expect(ours.length).toBe(expected.reference.length);
+  expect(Buffer.from(ours).equals(Buffer.from(expected.reference))).toBe(true);
+  if (expected.work !== undefined) {
+    const file = join(expected.work, name);
+    writeFileSync(file, bytes);
+    const qemu = qemuRead(file, expected.work, format);
+    expect(qemu.virtualSize).toBe(ours.length);
+    expect(Buffer.from(qemu.raw).equals(Buffer.from(ours))).toBe(true);
+  }
 }
 
 /** Runs a tool; throws with its stderr when it fails (test/support/system.ts). */
