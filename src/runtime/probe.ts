@@ -10,9 +10,10 @@
 //   cloop prefix is compared in full) or 'exact' (QEMU up to 7.0: buf_size is the number of
 //   bytes the file has, so `minLength` and prefixes see only those). Negative offsets, `suffix`
 //   and tails are not QEMU's and see the file's real tail, never padding.
-// - Signatures are evaluated in one total order: format drivers by name in code-unit order
-//   (plain `<` on UTF-16 code units, so 'Z' < 'a' and 'qcow' < 'qcow2'), then each driver's
-//   probes in declaration order. This order plays the part of QEMU's driver registration order.
+// - Signatures are evaluated in one total order, the index's: the format drivers the config's
+//   `probe.order` lists first, in its order, then the others by name in code-unit order (plain
+//   `<` on UTF-16 code units, so 'Z' < 'a' and 'qcow' < 'qcow2'); each driver's probes in
+//   declaration order. This order plays the part of QEMU's driver registration order.
 // - A signature matches when all its tests hold; with a probe module, when its guard (the tests)
 //   holds and the module then answers a score above 0 (clamped to the declared score; an answer
 //   that is not a finite number, or a module that throws, counts as 0). Like a QEMU probe, a

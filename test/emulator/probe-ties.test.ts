@@ -1,7 +1,6 @@
 // Images that two formats' signatures both claim, decided as qemu-img 7.2 decides them. QEMU gives
 // a tie to the driver it registered earlier; the root config's `probe.order` states that order
-// where it can be seen (the other pairs cannot both match one probe buffer). Each image is also
-// opened: the winner is the format that actually reads it.
+// where name order differs from it (vdi under a vmdk, vpc or vhdx magic is vdi by name too).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +34,9 @@ describe.runIf(haveQemu)('probe ties, as qemu-img decides them', () => {
     ['qcow2', Buffer.from('QFI\xfb\0\0\0\x03', 'latin1')],
     ['qcow', Buffer.from('QFI\xfb\0\0\0\x01', 'latin1')],
     ['luks', Buffer.from('LUKS\xba\xbe\0\x01', 'latin1')],
+    ['vmdk', Buffer.from('KDMV', 'latin1')],
+    ['vpc', Buffer.from('conectix', 'latin1')],
+    ['vhdx', Buffer.from('vhdxfile', 'latin1')],
   ])('a vdi image whose free text starts with the %s magic is vdi', async (other, magic) => {
     const image = join(work(), `${other}-magic.vdi`);
     runTool('qemu-img', ['create', '-q', '-f', 'vdi', image, '1M']);

@@ -112,6 +112,13 @@ describe.runIf(requireTool('qemu-img', 'the lazy-loading end-to-end test'))('laz
     expect([through.code, through.stderr]).toEqual([0, '']);
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(statSync(real).size).toBe(8 << 20);
+    // A link to a file not there yet: the file is made, the link kept.
+    const dangling = join(dir, 'dangling.raw');
+    symlinkSync('made-through-link.raw', dangling);
+    const made = await runNode([lazyEmu, 'convert', '-q', '-O', 'raw', image, dangling]);
+    expect([made.code, made.stderr]).toEqual([0, '']);
+    expect(lstatSync(dangling).isSymbolicLink()).toBe(true);
+    expect(statSync(join(dir, 'made-through-link.raw')).size).toBe(8 << 20);
     const fifo = join(dir, 'out.fifo');
     execFileSync('mkfifo', [fifo]);
     for (const [output, why] of [[fifo, 'not a regular file (convert writes a new image file)'], [dir, 'it is a directory']] as const) {
@@ -121,9 +128,12 @@ describe.runIf(requireTool('qemu-img', 'the lazy-loading end-to-end test'))('laz
     expect(lstatSync(fifo).isFIFO()).toBe(true);
   });
 
-  it('-f with a protocol name is one line, not a crash', async () => {
-    const result = await runNode([lazyEmu, 'info', '-f', 'file', image]);
-    expect([result.code, result.stderr]).toEqual([1, `emu: ${image}: 'file' is a protocol, not an image format\n`]);
+  it("-f file reads the file's bytes as they are (format 'file', as qemu-img); another protocol's name is one line", async () => {
+    const result = await runNode([lazyEmu, 'info', '--output=json', '-f', 'file', image]);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toMatchObject({ format: 'file', 'virtual-size': statSync(image).size });
+    const other = await runNode([lazyEmu, 'info', '-f', 'http', image]);
+    expect([other.code, other.stderr]).toEqual([1, `emu: ${image}: 'http' is a protocol, and this image is not opened through it\n`]);
   });
 
   it('a reader that goes away ends the output quietly (no EPIPE stack)', async () => {
