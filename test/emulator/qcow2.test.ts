@@ -1,6 +1,7 @@
 // The qcow2 driver: committed samples (every qcow2 feature the driver reads) against qemu-img's
 // own conversion, live variants made with qemu-img/qemu-io and compared byte for byte, LUKS
 // encryption, bad input, and a seeded fuzz of 10,000 mutations.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -428,6 +429,93 @@ describe.skipIf(!haveQemu)('qcow2 live variants against qemu-img', { timeout: 24
       } finally {
         await image.close();
       }
+    }
+  });
+
+  it('never serves a compressed cluster from the kept one unless offset and size match: as qemu-img, in one read or two', async () => {
+    // QEMU 7.2's qcow2 keeps no inflated cluster: every compressed entry inflates its own stored
+    // bytes. c0 is compressed at host offset X (a text cluster, about 2.5 KiB of deflate). In
+    // 'truncated' c3 points at X too, with one sector: a cut-short stream, so qemu-img fails at
+    // c3 even right after c0 inflated X. In 'shared' c1 points at X with c0's size: both read.
+    const clusterSize = 4096;
+    const size = 8 * clusterSize;
+    writeFileSync(join(work, 'kept-c0.bin'), seededText(973, clusterSize));
+    run('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', `cluster_size=${clusterSize}`, 'kept-base.qcow2', String(size)], work);
+    qemuIo(work, 'kept-base.qcow2', ['write -c -s kept-c0.bin 0 4096']);
+    const base = new Uint8Array(readFileSync(join(work, 'kept-base.qcow2')));
+    const baseRaw = qemuRead(['kept-base.qcow2'], work).bytes;
+    expect(baseRaw.subarray(0, clusterSize)).toEqual(seededText(973, clusterSize));
+
+    // 4 KiB clusters: x = 62 - (12 - 8) = 58; bits 58..61 hold the sector count less one.
+    const { entry } = firstL2(base);
+    const c0 = new DataView(base.buffer, base.byteOffset).getBigUint64(entry(0));
+    expect(c0 & (1n << 62n)).not.toBe(0n);
+    const x = c0 & ((1n << 58n) - 1n);
+    const sectors = Number((c0 >> 58n) & 15n) + 1;
+    // One sector (512 - X % 512 bytes) is less than the stream needs: else nothing is cut short.
+    expect(sectors).toBeGreaterThan(1);
+    const variant = (name: string, entries: Record<number, bigint>): Uint8Array => {
+      const bytes = base.slice();
+      const view = new DataView(bytes.buffer);
+      for (const [index, value] of Object.entries(entries)) view.setBigUint64(entry(Number(index)), value);
+      writeFileSync(join(work, name), bytes);
+      return bytes;
+    };
+    const truncated = variant('kept-truncated.qcow2', { 3: (1n << 62n) | x });
+    const shared = variant('kept-shared.qcow2', { 1: c0 });
+
+    /** The whole disk read in one call, or in two split at `split`; the bytes or the ImageError. */
+    const readIn = async (name: string, bytes: Uint8Array, split?: number) => {
+      const image = await openImage(name, { files: new Map([[name, bytes]]), format: 'qcow2' });
+      try {
+        if (split === undefined) return { data: await image.read(0, size) };
+        const head = await image.read(0, split);
+        try {
+          return { head, tail: await image.read(split, size - split) };
+        } catch (error) {
+          return { head, error: await rejection(Promise.reject(error)) };
+        }
+      } catch (error) {
+        return { error: await rejection(Promise.reject(error)) };
+      } finally {
+        await image.close();
+      }
+    };
+    const splits = [clusterSize, 2 * clusterSize, 3 * clusterSize];
+
+    // qemu-img: convert fails at c3; qemu-io, one process, reads c0 (X inflated) and still fails c3.
+    const convert = spawnSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', 'kept-truncated.qcow2', 'kept-truncated.raw'], { cwd: work, encoding: 'utf8' });
+    expect(convert.status).not.toBe(0);
+    expect(convert.stderr).toMatch(/error while reading at byte 12288: Input\/output error/);
+    for (const split of splits) {
+      const io = spawnSync('qemu-io', ['-r', '-f', 'qcow2', '-c', `read 0 ${split}`, '-c', `read ${split} ${size - split}`, 'kept-truncated.qcow2'], { cwd: work, encoding: 'utf8' });
+      const out = io.stdout + io.stderr;
+      expect(out, `qemu-io split at ${split}`).toContain(`read ${split}/${split} bytes at offset 0`);
+      expect(out, `qemu-io split at ${split}`).toMatch(/read failed: Input\/output error/);
+    }
+    // Ours, each way the reads are cut: c3 fails as in qemu-img (the old planning-time decision
+    // served c3 from the kept c0 and read the whole disk).
+    const failsAtC3 = new RegExp(`compressed cluster at host offset ${x} \\(guest offset 12288\\)`);
+    const outcome = (result: { error?: Error }) => (result.error ? (failsAtC3.test(result.error.message) ? 'fails at c3' : result.error.message) : 'reads');
+    const outcomes: Record<string, string> = { 'one read': outcome(await readIn('kept-truncated.qcow2', truncated)) };
+    for (const split of splits) {
+      const result = await readIn('kept-truncated.qcow2', truncated, split);
+      outcomes[`split at ${split}`] = outcome(result);
+      expect(result.head, `truncated, split at ${split}: head`).toEqual(baseRaw.subarray(0, split));
+    }
+    expect(outcomes, 'truncated: as qemu-img, each way').toEqual(Object.fromEntries(['one read', ...splits.map((at) => `split at ${at}`)].map((key) => [key, 'fails at c3'])));
+
+    // 'shared': qemu-img reads c0 and c1 as the same cluster; so do we, however the reads are cut.
+    const want = qemuRead(['kept-shared.qcow2'], work).bytes;
+    expect(want.subarray(clusterSize, 2 * clusterSize)).toEqual(want.subarray(0, clusterSize));
+    expect(want.subarray(0, clusterSize)).toEqual(baseRaw.subarray(0, clusterSize));
+    const sharedWhole = await readIn('kept-shared.qcow2', shared);
+    expect(sharedWhole.error).toBeUndefined();
+    expect(firstDifference(sharedWhole.data!, want), 'shared, one read').toBe(-1);
+    for (const split of splits) {
+      const result = await readIn('kept-shared.qcow2', shared, split);
+      expect(result.error, `shared, split at ${split}`).toBeUndefined();
+      expect(firstDifference(new Uint8Array([...result.head!, ...result.tail!]), want), `shared, split at ${split}`).toBe(-1);
     }
   });
 
