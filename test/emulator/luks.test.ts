@@ -15,6 +15,7 @@ import { lookupHash } from '../../fixtures/emulator/src/formats/luks/hashes.js';
 import { isLuks2Header, unlockLuks } from '../../fixtures/emulator/src/formats/luks/luks-volume.js';
 import { pbkdf2 } from '../../fixtures/emulator/src/formats/luks/pbkdf2.js';
 import { createSectorCipher } from '../../fixtures/emulator/src/formats/luks/sector-cipher.js';
+import { SourceWindow } from '../../fixtures/emulator/src/formats/qcow2/qcow2-luks.js';
 import { imagesDir, emulatorDir, lazyEmu } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
 import { declaredMatcher } from './disk-formats-support.js';
@@ -142,9 +143,13 @@ describe('committed LUKS samples', () => {
 describe('bad input', () => {
   const secret = sample.secret;
 
-  it('a wrong passphrase names the slots it tried', async () => {
+  it('a wrong passphrase gets qemu-img\'s message (a qcow2 LUKS header names the slots it tried)', async () => {
     const error = await rejection(openBytes(sampleBytes, 'not the passphrase'));
-    expect(error.message).toMatch(/^test\.luks: wrong passphrase \(no key slot opened; tried active slot 0\)$/);
+    expect(error.message).toBe('test.luks: Invalid password, cannot unlock any keyslot');
+    const window = new SourceWindow('w', new MemorySource('w', sampleBytes), 0, sampleBytes.length);
+    expect((await rejection(unlockLuks(window, 'not the passphrase', 'w', undefined, true))).problem).toBe(
+      'wrong passphrase (no key slot opened; tried active slot 0)',
+    );
   });
 
   it('without a key it opens for info like qemu-img info, and every read asks for the key; an unknown secret is named', async () => {
@@ -188,9 +193,9 @@ describe('bad input', () => {
   });
 
   const cases: [string, () => Uint8Array, RegExp][] = [
-    ['a file cut inside the header', () => sampleBytes.slice(0, 300), /too short for a LUKS header \(300 bytes, need 592\)/],
+    ['a file cut inside the header', () => sampleBytes.slice(0, 300), /Keyslot 1 is corrupted \(stripes 0 != 4000\)/],
     ['a file cut before the payload', () => sampleBytes.slice(0, 1024 * 1024), /payload offset 2068480 lies past the end of the file \(1048576 bytes\)/],
-    ['no magic', () => setU32(sampleBytes, 0, 0x4c554b54), /not in LUKS format/],
+    ['no magic', () => setU32(sampleBytes, 0, 0x4c554b54), /: Volume is not in LUKS format$/],
     ['version 3', () => setU32(sampleBytes, 4, 0xbabe0003), /LUKS version 3 is not supported/],
     ['2^32-1 slot iterations', () => setU32(sampleBytes, 208 + 4, 0xffffffff), /key slot 0 demands 4294967295 PBKDF2 iterations, more than this emulator's cap of 16777216/],
     ['2^32-1 master key iterations', () => setU32(sampleBytes, 164, 0xffffffff), /master key digest demands 4294967295 PBKDF2 iterations/],
@@ -255,8 +260,83 @@ describe('bad input', () => {
   }
 
   it('key material past the end of the header area (the qcow2 case)', async () => {
-    const error = await rejection(unlockLuks(new MemorySource('h', sampleBytes.slice(0, 100_000)), secret, 'h'));
+    const area = new SourceWindow('h', new MemorySource('h', sampleBytes), 0, 100_000);
+    const error = await rejection(unlockLuks(area, secret, 'h', undefined, true));
     expect(error.problem).toMatch(/key slot 0's key material \(256000 bytes at offset 4096\) lies past the end of the LUKS header area \(100000 bytes\)/);
+  });
+
+  // QEMU's block layer reads zeros past EOF: a file shorter than the 592-byte header is checked
+  // zero-padded (qcrypto_block_luks_check_header says what the zeros break), and key material past
+  // EOF decrypts from zeros and opens no slot. qemu-img info and convert answer the same.
+  const pastEof: [string, () => Uint8Array, string][] = [
+    ['an empty file', () => new Uint8Array(0), 'Volume is not in LUKS format'],
+    ['a 4-byte file', () => sampleBytes.slice(0, 4), 'Volume is not in LUKS format'],
+    ['the magic and version only', () => sampleBytes.slice(0, 8), 'LUKS payload is overlapping with the header'],
+    ['a file cut after the payload offset', () => sampleBytes.slice(0, 112), 'LUKS key iteration count is zero'],
+    ['a file cut in slot 0', () => sampleBytes.slice(0, 250), 'Keyslot 0 is corrupted (stripes 0 != 4000)'],
+    // Slots 2..7 read as zeros: empty ranges at sector 0, which QEMU finds overlapping nothing.
+    ['a file cut in slot 1', () => sampleBytes.slice(0, 300), 'Keyslot 1 is corrupted (stripes 0 != 4000)'],
+    ['a file one byte short of the header', () => sampleBytes.slice(0, 591), 'Keyslot 7 is corrupted (stripes 3840 != 4000)'],
+    ['a zeroed slot 2 in a whole header', () => sampleBytes.slice().fill(0, 208 + 96, 208 + 144), 'Keyslot 2 is corrupted (stripes 0 != 4000)'],
+  ];
+  for (const [what, make, problem] of pastEof) {
+    it(`${what}: the header reads zero-padded, as in qemu-img (${problem})`, async () => {
+      const bytes = make();
+      expect((await rejection(openBytes(bytes, secret))).problem).toBe(problem);
+      const withoutKey = new LuksDriver().open(new MemorySource('test.luks', bytes), context('test.luks', {}, {}));
+      expect((await rejection(withoutKey)).problem).toBe(problem);
+      expect((await rejection(unlockLuks(new MemorySource('u', bytes), secret, 'u'))).problem).toBe(problem);
+      if (!requireTool('qemu-img', 'checking the message against qemu-img')) return;
+      const work = mkdtempSync(join(tmpdir(), 'luks-short-'));
+      try {
+        const file = join(work, 'short.luks');
+        writeFileSync(file, bytes);
+        const info = spawnSync('qemu-img', ['info', '-f', 'luks', file], { encoding: 'utf8' });
+        expect(info.status).not.toBe(0);
+        expect(info.stderr.trim()).toBe(`qemu-img: Could not open '${file}': ${problem}`);
+        const opts = `driver=luks,file.filename=${file},key-secret=s`;
+        const convert = spawnSync(
+          'qemu-img',
+          ['convert', '--object', `secret,id=s,data=${secret}`, '--image-opts', opts, '-O', 'raw', join(work, 'out.raw')],
+          { encoding: 'utf8' },
+        );
+        expect(convert.status).not.toBe(0);
+        expect(convert.stderr.trim()).toBe(`qemu-img: Could not open '${opts}': ${problem}`);
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('key material past the end of a .luks file reads as zeros: no slot opens, as in qemu-img', async () => {
+    // Slot 0's key material at sector 2^32 - 504: its end wraps to 0 in QEMU's 32-bit check, so
+    // the header passes, and the material lies about 2 TiB past EOF.
+    const bytes = setU32(sampleBytes, 208 + 40, 0xfffffe08);
+    const problem = 'Invalid password, cannot unlock any keyslot';
+    expect((await rejection(openBytes(bytes, secret))).problem).toBe(problem);
+    expect((await rejection(unlockLuks(new MemorySource('f', bytes), secret, 'f'))).problem).toBe(problem);
+    // Without a key it opens for info, as qemu-img info does.
+    const locked = await new LuksDriver().open(new MemorySource('test.luks', bytes), context('test.luks', {}, {}));
+    expect(locked.virtualSize).toBe(sample['virtual-size']);
+    if (!requireTool('qemu-img', 'checking the message against qemu-img')) return;
+    const work = mkdtempSync(join(tmpdir(), 'luks-far-'));
+    try {
+      const file = join(work, 'far.luks');
+      writeFileSync(file, bytes);
+      const info = spawnSync('qemu-img', ['info', '--output=json', '-f', 'luks', file], { encoding: 'utf8' });
+      expect(info.status).toBe(0);
+      expect(JSON.parse(info.stdout)['virtual-size']).toBe(sample['virtual-size']);
+      const opts = `driver=luks,file.filename=${file},key-secret=s`;
+      const convert = spawnSync(
+        'qemu-img',
+        ['convert', '--object', `secret,id=s,data=${secret}`, '--image-opts', opts, '-O', 'raw', join(work, 'out.raw')],
+        { encoding: 'utf8' },
+      );
+      expect(convert.status).not.toBe(0);
+      expect(convert.stderr.trim()).toBe(`qemu-img: Could not open '${opts}': ${problem}`);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('reads outside the volume are refused', async () => {
@@ -374,7 +454,7 @@ describe('live: every variant qemu-img 7.2 writes', () => {
     expect(await viaSecond.read(0, 8192)).toEqual(await viaFirst.read(0, 8192));
     expect(await viaSecond.read(512, 4096)).toEqual(new Uint8Array(4096).fill(0x5a));
     const wrong = await rejection(openBytes(bytes, 'third'));
-    expect(wrong.problem).toBe('wrong passphrase (no key slot opened; tried active slots 0, 3)');
+    expect(wrong.problem).toBe('Invalid password, cannot unlock any keyslot');
   });
 });
 
