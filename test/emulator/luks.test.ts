@@ -140,6 +140,14 @@ describe('committed LUKS samples', () => {
   });
 });
 
+/** qemu-img convert of the .luks `file` with `secret` fails to open it with `problem`. */
+function expectQemuConvertRefuses(file: string, secret: string, work: string, problem: string): void {
+  const opts = `driver=luks,file.filename=${file},key-secret=s`;
+  const convert = spawnSync('qemu-img', ['convert', '--object', `secret,id=s,data=${secret}`, '--image-opts', opts, '-O', 'raw', join(work, 'out.raw')], { encoding: 'utf8' });
+  expect(convert.status).not.toBe(0);
+  expect(convert.stderr.trim()).toBe(`qemu-img: Could not open '${opts}': ${problem}`);
+}
+
 describe('bad input', () => {
   const secret = sample.secret;
 
@@ -294,14 +302,7 @@ describe('bad input', () => {
         const info = spawnSync('qemu-img', ['info', '-f', 'luks', file], { encoding: 'utf8' });
         expect(info.status).not.toBe(0);
         expect(info.stderr.trim()).toBe(`qemu-img: Could not open '${file}': ${problem}`);
-        const opts = `driver=luks,file.filename=${file},key-secret=s`;
-        const convert = spawnSync(
-          'qemu-img',
-          ['convert', '--object', `secret,id=s,data=${secret}`, '--image-opts', opts, '-O', 'raw', join(work, 'out.raw')],
-          { encoding: 'utf8' },
-        );
-        expect(convert.status).not.toBe(0);
-        expect(convert.stderr.trim()).toBe(`qemu-img: Could not open '${opts}': ${problem}`);
+        expectQemuConvertRefuses(file, secret, work, problem);
       } finally {
         rmSync(work, { recursive: true, force: true });
       }
@@ -326,14 +327,7 @@ describe('bad input', () => {
       const info = spawnSync('qemu-img', ['info', '--output=json', '-f', 'luks', file], { encoding: 'utf8' });
       expect(info.status).toBe(0);
       expect(JSON.parse(info.stdout)['virtual-size']).toBe(sample['virtual-size']);
-      const opts = `driver=luks,file.filename=${file},key-secret=s`;
-      const convert = spawnSync(
-        'qemu-img',
-        ['convert', '--object', `secret,id=s,data=${secret}`, '--image-opts', opts, '-O', 'raw', join(work, 'out.raw')],
-        { encoding: 'utf8' },
-      );
-      expect(convert.status).not.toBe(0);
-      expect(convert.stderr.trim()).toBe(`qemu-img: Could not open '${opts}': ${problem}`);
+      expectQemuConvertRefuses(file, secret, work, problem);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
