@@ -1,6 +1,7 @@
 // The vhdx driver: committed samples (dynamic, fixed, 4096-byte sectors) against qemu-img's
 // conversion, live qemu-img variants (block sizes 1 to 256 MiB, fixed, log sizes) compared byte
 // for byte, bad input (including a log that needs replay), and 10,000 seeded mutations.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -264,6 +265,38 @@ describe('vhdx log search (QEMU 7.2 vhdx_log_search)', () => {
     expect(run('qemu-img', ['info', '-f', 'vhdx', file]).status).toBe(0);
     rmSync(file);
   });
+});
+
+describe('vhdx log entries that run around the whole log', () => {
+  const logLength = (() => {
+    const l = layout(sample('dynamic.vhdx'));
+    return l.v.getUint32(l.current + 68, true);
+  })();
+  // The entries end one sector before the log does: the search steps over that sector (no entry
+  // there) and is back at index 0, where its pass began.
+  const cases = [
+    { what: 'one entry', entries: [{ at: 0, length: logLength - 4096, sequence: 5n, goodCrc: true }] },
+    {
+      what: 'a chain of two',
+      entries: [
+        { at: 0, length: logLength / 2, sequence: 5n, goodCrc: true },
+        { at: logLength / 2, length: logLength / 2 - 4096, sequence: 6n, goodCrc: true },
+      ],
+    },
+  ];
+  for (const { what, entries } of cases) {
+    it(`${what}: refused, where qemu-img searches the log forever`, async () => {
+      const bytes = withLogEntries(entries);
+      await expectImageError(openBytes(driver, 'around.vhdx', bytes), 'around.vhdx', /VHDX log entries from log offset 0 run around the whole log/);
+      if (!requireTool('qemu-img', 'the endless log search')) return;
+      const file = join(work, 'around.vhdx');
+      writeFileSync(file, bytes);
+      // Still searching after two seconds (it never stops); an image it opens takes milliseconds.
+      const result = spawnSync('qemu-img', ['info', '-f', 'vhdx', file], { encoding: 'utf8', timeout: 2000, killSignal: 'SIGKILL' });
+      expect(result.signal).toBe('SIGKILL');
+      rmSync(file);
+    });
+  }
 });
 
 describe('vhdx file size as QEMU sees it (whole 512-byte sectors)', () => {

@@ -183,8 +183,8 @@ describe('vpc file size as QEMU sees it (whole 512-byte sectors)', () => {
 describe('vpc bad input', () => {
   const D = 'dynamic-4k.vhd';
   const cases: { name: string; bytes: () => Uint8Array; pattern: RegExp; qemuRefuses: boolean }[] = [
-    // QEMU sees a 300-byte file as one 512-byte sector (the footer copy, zero-padded) and refuses
-    // it when the dynamic header is not there ("File too small for a VHD header").
+    // QEMU sees a 300-byte file as one 512-byte sector (the footer copy, zero-padded); the dynamic
+    // header it points at reads as zeros, which qemu-img refuses as "Invalid header magic".
     { name: 'tiny.vhd', bytes: () => sample(D).slice(0, 300), pattern: /dynamic disk header offset 512 is past the end of the file \(512 bytes\)/, qemuRefuses: true },
     { name: 'nocookie.vhd', bytes: () => new Uint8Array(4096).fill(7), pattern: /not a VHD image/, qemuRefuses: true },
     {
