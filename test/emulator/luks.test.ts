@@ -458,6 +458,29 @@ describe('live: every variant qemu-img 7.2 writes', () => {
     expect(convert.stderr).toContain("Parameter 'key-secret' is required for cipher");
   }, 60_000);
 
+  it.skipIf(!haveQemu)('emu info with a wrong or unknown key describes the image without unlocking it, as qemu-img info', async () => {
+    const qcow2 = join(dir, 'qcow2-luks.qcow2');
+    const cases = [
+      { file: join(dir, sampleName), opts: (f: string) => `driver=luks,file.filename=${f},key-secret=s` },
+      { file: qcow2, opts: (f: string) => `driver=qcow2,file.filename=${f},encrypt.key-secret=s` },
+    ];
+    for (const { file, opts } of cases) {
+      for (const objects of [['--object', 'secret,id=s,data=not-the-passphrase'], []]) {
+        const args = ['info', '--output=json', ...objects, '--image-opts', opts(file)];
+        const theirs = JSON.parse(qemu('qemu-img', args)) as { 'virtual-size': number };
+        const ours = await runNode([lazyEmu, ...args]);
+        expect(ours.code, `${args.join(' ')}: ${ours.stderr}`).toBe(0);
+        const info = JSON.parse(ours.stdout) as { 'virtual-size': number; 'format-specific'?: Record<string, unknown> };
+        expect(info['virtual-size']).toBe(theirs['virtual-size']);
+        expect(info['format-specific']).not.toHaveProperty('unlocked-slot');
+      }
+    }
+    // convert still needs the right key.
+    const convert = await runNode([lazyEmu, 'convert', '--object', 'secret,id=s,data=not-the-passphrase', '--image-opts', cases[0]!.opts(cases[0]!.file), '-O', 'raw', join(work, 'wrong.raw')]);
+    expect(convert.code).not.toBe(0);
+    expect(convert.stderr).toContain('Invalid password, cannot unlock any keyslot');
+  }, 60_000);
+
   it.skipIf(!haveQemu)('every active key slot is tried: a passphrase in slot 3 opens, each opens only its own', async () => {
     const file = join(work, 'slots.luks');
     const first = 'secret,id=sec0,data=first';
