@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openFileSource } from '../../fixtures/emulator/src/drivers/file.js';
 import { Qcow2Driver } from '../../fixtures/emulator/src/drivers/qcow2.js';
+import { lazyEmu } from '../support/paths.js';
+import { runNode } from '../support/run-node.js';
 import { requireTool } from '../support/system.js';
 import { directContext, expectImageError, qemuInfo, runOk } from './disk-formats-support.js';
 
@@ -15,6 +17,20 @@ const work = mkdtempSync(join(tmpdir(), 'gm-file-protocol-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('file protocol', () => {
+  it('info names a file: image as qemu-img info does, without the prefix', async () => {
+    if (!requireTool('qemu-img', 'the image')) return;
+    const file = join(work, 'named.raw');
+    runOk('qemu-img', ['create', '-q', '-f', 'raw', file, '1M']);
+    for (const name of [`file:${file}`, `file://${file}`, file]) {
+      const theirs = runOk('qemu-img', ['info', name]).split('\n')[0];
+      const ours = await runNode([lazyEmu, 'info', name]);
+      expect(ours.code, ours.stderr).toBe(0);
+      expect(ours.stdout.split('\n')[0]).toBe(theirs);
+      const json = await runNode([lazyEmu, 'info', '--output=json', name]);
+      expect((JSON.parse(json.stdout) as { filename: string }).filename).toBe(theirs!.slice('image: '.length));
+    }
+  });
+
   it('a FIFO is refused as not a regular file, without waiting for a writer', async () => {
     const fifo = join(work, 'pipe');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
