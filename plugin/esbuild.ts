@@ -21,7 +21,8 @@
 // still a lazy chunk with the build id and in the manifest, and the build warns. A removed driver's
 // entry resolves to an empty module whose output is deleted (entry-links.ts: the entries reach
 // esbuild through a symlink of ours, re-pointed at a stub). Recreate the context for stable names.
-import { resolve, sep } from 'node:path';
+import { rmdirSync } from 'node:fs';
+import { dirname, resolve, sep } from 'node:path';
 import type { BuildResult, Metafile, PartialMessage, Plugin, PluginBuild } from 'esbuild';
 import { WriteError } from '../src/codegen/write-file.js';
 import { escapeRegExp } from '../src/config/escape-regexp.js';
@@ -152,7 +153,10 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         const guard = validated.guard ?? 'error';
         if (guard !== 'off') {
           for (const message of guardMessages(result.metafile, metaCwd, abs, userEntrySet, current)) (guard === 'error' ? errors : warnings).push(message);
-          if (errors.length > 0) return { errors, warnings };
+          if (errors.length > 0) {
+            removeOutputs(result.metafile, abs, store, result.outputFiles ? undefined : outdir);
+            return { errors, warnings };
+          }
         }
 
         removeStaleOutputs(result.metafile, abs, store, isStale);
@@ -259,6 +263,30 @@ async function logWhenInactive(build: PluginBuild, messages: EndMessages, cwd: s
   const text = [...warnings, ...errors].join('');
   if (text !== '') process.stderr.write(text);
   return messages;
+}
+
+/**
+ * A failed build leaves no output, as in rollup and Vite, which check before they write: esbuild
+ * has written every file by the time onEnd runs, so they are deleted here, and so are folders that
+ * this leaves empty (up to the output folder; `outdir` undefined under `write: false`, where the
+ * outputs are only in memory). An earlier build in the same folder is not brought
+ * back: where a file of this build had the same name, esbuild had already replaced it.
+ */
+function removeOutputs(metafile: Metafile, abs: (path: string) => string, store: OutputStore, outdir: string | undefined): void {
+  const folders = new Set<string>();
+  for (const output of Object.keys(metafile.outputs)) {
+    const file = abs(output);
+    store.remove(file);
+    if (outdir !== undefined) for (let dir = dirname(file); dir.startsWith(`${outdir}${sep}`); dir = dirname(dir)) folders.add(dir);
+  }
+  // Deepest first; a folder that still holds anything (not ours, or not empty) stays.
+  for (const dir of [...folders].sort((a, b) => b.length - a.length)) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Not empty, or already gone.
+    }
+  }
 }
 
 /** Outputs of entries that resolved to the empty stale module: deleted, and dropped from the metafile. */

@@ -45,6 +45,31 @@ describe('laziness guard', () => {
     expect(frames[bundler]).toBe(`import { AlphaDriver } from '../drivers/alpha.js';`);
   });
 
+  // rollup and Vite check before they write; esbuild has written everything by the time the
+  // plugin's check runs, and the plugin deletes it. What the folder held before stays.
+  it.each(BUNDLERS)('%s: a build the guard fails leaves no output of its own', async (bundler) => {
+    const out = join(app!, `dist-failed-${bundler}`);
+    mkdirSync(join(out, 'drivers'), { recursive: true });
+    writeFileSync(join(out, 'keep.txt'), 'not the build\n');
+    writeFileSync(join(out, 'drivers/notes.txt'), 'not the build either\n');
+    const error = await buildApp(bundler, app!, out, { keepOutdir: true }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toContain(`module driver 'alpha' (src/drivers/alpha.ts) is reachable`);
+    expect(readdirSync(out, { recursive: true, encoding: 'utf8' }).sort()).toEqual(['drivers', 'drivers/notes.txt', 'keep.txt']);
+  });
+
+  it('esbuild: a failed build removes the folders its outputs leave empty, not the output folder', async () => {
+    const out = join(app!, 'dist-failed-folders');
+    const error = await buildApp('esbuild', app!, out).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toContain(`module driver 'alpha' (src/drivers/alpha.ts) is reachable`);
+    expect(readdirSync(out, { recursive: true, encoding: 'utf8' })).toEqual([]);
+  });
+
   // Bundlers that follow symlinks (esbuild's metafile, Vite) name modules by their real paths.
   it.each(BUNDLERS)('%s: the same through a symlinked project folder', async (bundler) => {
     const links = mkdtempSync(join(tmpdir(), 'gen-modules-guard-link-'));
