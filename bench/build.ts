@@ -29,7 +29,7 @@
 // DRIVERS (200). Runs with RUNS=… are rounds of four builds.
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BuildOptions, Plugin as EsbuildPlugin, PluginBuild } from 'esbuild';
@@ -193,6 +193,33 @@ const esbuildOptions = (app: string, outdir: string) =>
 interface Timing {
   wallMs: number;
   cpuMs: number;
+  /** esbuild builds on Linux: CPU time of esbuild's own (Go) service process during the build. */
+  esbuildCpuMs?: number;
+}
+
+/**
+ * CPU time (ms, all threads) of the esbuild service processes started from this process, from
+ * /proc (Linux; undefined elsewhere). Summed over every service: tsx, which runs this benchmark,
+ * has its own (idle while the builds run). Each thread's schedstat is in nanoseconds, where
+ * /proc/PID/stat counts 10 ms ticks.
+ */
+function esbuildProcessCpuMs(): number | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    let ns = 0;
+    let found = false;
+    for (const task of readdirSync('/proc/self/task')) {
+      for (const child of readFileSync(`/proc/self/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
+        if (!readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('--service=')) continue;
+        found = true;
+        for (const thread of readdirSync(`/proc/${child}/task`)) ns += Number(readFileSync(`/proc/${child}/task/${thread}/schedstat`, 'utf8').split(' ')[0]);
+      }
+    }
+    return found ? ns / 1e6 : undefined;
+  } catch {
+    // No /proc, or a process or thread gone while it was read.
+    return undefined;
+  }
 }
 
 type PluginModules = { esbuild: typeof import('../plugin/esbuild.js'); rollup: typeof import('../plugin/rollup.js'); vite: typeof import('../plugin/vite.js') };
@@ -211,11 +238,15 @@ async function build(bundler: Bundler, app: string, outdir: string, withPlugin: 
   const entry = join(app, 'src/main.ts');
   const cpu = process.cpuUsage();
   const start = performance.now();
+  let esbuildCpuMs: number | undefined;
   if (bundler === 'esbuild') {
     const { build: esbuild } = await import('esbuild');
     const plugin = withPlugin ? (await publishedPlugin('esbuild')).default({ cwd: app }) : undefined;
     const plugins = plugin ? [wrap ? wrap(plugin) : plugin] : [];
+    const before = esbuildProcessCpuMs();
     await esbuild({ ...esbuildOptions(app, outdir), plugins });
+    const after = esbuildProcessCpuMs();
+    if (before !== undefined && after !== undefined) esbuildCpuMs = after - before;
   } else if (bundler === 'rollup') {
     const { rollup } = await import('rollup');
     const plugins = [rollupTypeScript(), ...(withPlugin ? [(await publishedPlugin('rollup')).default({ cwd: app })] : [])];
@@ -245,7 +276,7 @@ async function build(bundler: Bundler, app: string, outdir: string, withPlugin: 
   }
   const wallMs = performance.now() - start;
   const used = process.cpuUsage(cpu);
-  return { wallMs, cpuMs: (used.user + used.system) / 1000 };
+  return { wallMs, cpuMs: (used.user + used.system) / 1000, ...(esbuildCpuMs !== undefined ? { esbuildCpuMs } : {}) };
 }
 
 const median = (values: number[]) => {
@@ -470,6 +501,12 @@ type Timed = ReturnType<typeof summarize> & {
   oneDriverEdited: ReturnType<typeof summarize>;
   fullScan: ReturnType<typeof summarize>;
   processCpuMs: Record<'cached' | 'oneDriverEdited' | 'fullScan', CpuOverhead>;
+  /**
+   * esbuild on Linux: the build's whole CPU time, this process plus esbuild's service process:
+   * medians per variant (ms) and the paired ratios plugin / plain. Unlike wall time it does not
+   * depend on how the work spreads over the cores or on what else the machine runs.
+   */
+  totalCpu?: { medianMs: Record<Variant, number>; esbuildProcessMs: Record<Variant, number>; pairedRatio: Record<'cached' | 'oneDriverEdited' | 'fullScan', number> };
 };
 const buildTimes: Partial<Record<Bundler, Timed>> = {};
 for (const bundler of BUNDLERS) {
@@ -487,6 +524,15 @@ for (const bundler of BUNDLERS) {
   const cpu = Object.fromEntries(VARIANTS.map((v) => [v, timings[v].map((t) => t.cpuMs)])) as Record<Variant, number[]>;
   // The plugin's added CPU in this process, per situation: steadier than wall time on a busy machine.
   const cpuOverhead = (plugin: number[]) => ({ plugin: round(median(plugin)), plain: round(median(cpu.plain)), pairedOverhead: round(median(plugin.map((t, i) => t - cpu.plain[i]!))) });
+  const totals = Object.fromEntries(VARIANTS.map((v) => [v, timings[v].map((t) => (t.esbuildCpuMs === undefined ? Number.NaN : t.cpuMs + t.esbuildCpuMs))])) as Record<Variant, number[]>;
+  const pairedCpu = (plugin: number[]) => round(median(plugin.map((t, i) => t / totals.plain[i]!)), 3);
+  const totalCpu = Object.values(totals).flat().some((t) => Number.isNaN(t))
+    ? undefined
+    : {
+        medianMs: Object.fromEntries(VARIANTS.map((v) => [v, round(median(totals[v]))])) as Record<Variant, number>,
+        esbuildProcessMs: Object.fromEntries(VARIANTS.map((v) => [v, round(median(timings[v].map((t) => t.esbuildCpuMs!)))])) as Record<Variant, number>,
+        pairedRatio: { cached: pairedCpu(totals.cached), oneDriverEdited: pairedCpu(totals.edited), fullScan: pairedCpu(totals.scan) },
+      };
   const manifest = manifestOf(outPlugin);
   const lazyChunks = Object.values(manifest.drivers).filter((d) => d.chunk?.startsWith('drivers/')).length;
   if (lazyChunks !== DRIVERS) throw new Error(`${bundler}: expected ${DRIVERS} driver chunks, got ${lazyChunks}`);
@@ -496,11 +542,13 @@ for (const bundler of BUNDLERS) {
     oneDriverEdited: summarize({ plugin: times.edited, plain: times.plain }),
     fullScan: summarize({ plugin: times.scan, plain: times.plain }),
     processCpuMs: { cached: cpuOverhead(cpu.cached), oneDriverEdited: cpuOverhead(cpu.edited), fullScan: cpuOverhead(cpu.scan) },
+    ...(totalCpu ? { totalCpu } : {}),
     loadBefore,
     loadAfter: load(),
   };
   const list = (values: number[]) => values.map((t) => round(t)).join(', ');
   console.error(`${bundler}: plugin (scan cache) ${list(times.cached)} ms, plugin (one driver edited) ${list(times.edited)} ms, plugin (full scan) ${list(times.scan)} ms, plain ${list(times.plain)} ms`);
+  if (totalCpu) console.error(`${bundler}'s process CPU: plugin (scan cache) ${list(timings.cached.map((t) => t.esbuildCpuMs!))} ms, plugin (one driver edited) ${list(timings.edited.map((t) => t.esbuildCpuMs!))} ms, plugin (full scan) ${list(timings.scan.map((t) => t.esbuildCpuMs!))} ms, plain ${list(timings.plain.map((t) => t.esbuildCpuMs!))} ms`);
 }
 
 // Where the esbuild plugin's time goes (separate runs: the timing wrapper stays out of the figures above).
@@ -600,6 +648,12 @@ const rows = [
   `| the plugin's added CPU time in the Node process, paired median (rollup and Vite: with their own threads; esbuild's Go process not counted): sources unchanged / one driver edited / every file scanned | ${Object.entries(buildTimes)
     .map(([b, t]) => `${b} ${signed(t.processCpuMs.cached.pairedOverhead)} / ${signed(t.processCpuMs.oneDriverEdited.pairedOverhead)} / ${signed(t.processCpuMs.fullScan.pairedOverhead)} ms (plain ${t.processCpuMs.cached.plain} ms)`)
     .join('; ')} | steadier than wall time on a busy machine |`,
+  ...Object.entries(buildTimes)
+    .filter(([, t]) => t.totalCpu)
+    .map(([b, t]) => {
+      const c = t.totalCpu!;
+      return `| ${b} build, whole CPU time (this process + esbuild's process), plugin / plain, paired: sources unchanged / one driver edited / every file scanned | ${c.pairedRatio.cached}x / ${c.pairedRatio.oneDriverEdited}x / ${c.pairedRatio.fullScan}x (medians ${c.medianMs.cached} / ${c.medianMs.edited} / ${c.medianMs.scan} vs ${c.medianMs.plain} ms; esbuild's process ${c.esbuildProcessMs.cached} / ${c.esbuildProcessMs.edited} / ${c.esbuildProcessMs.scan} vs ${c.esbuildProcessMs.plain} ms) | the work added, however it spreads over the cores |`;
+    }),
   `| of which (esbuild, every file scanned): plugin setup (config, scan, table) / onEnd (guard, build id, SRI, manifest) | ${esbuildPhases.setupMs} / ${esbuildPhases.onEndMs} ms | |`,
   `| esbuild, one build per fresh Node process: plugin import + build / plain build (${COLD_RUNS} rounds, ratio of the medians) | every file scanned (compiler loaded): ${cold.medianRatio}x (paired ${cold.pairedRatio.median}x; ${cold.plugin.median} / ${cold.plain.median} ms; import ${cold.pluginImportMs} ms); scan cache warm: ${cold.cached.medianRatio}x (${cold.cached.plugin.median} ms); one driver edited: ${cold.edited.medianRatio}x (${cold.edited.plugin.median} ms) | |`,
   `| entry bytes, 10 -> ${DRIVERS} drivers | ${entryBytes.small} -> ${entryBytes.large} B (+${perDriver.entryBytes} B/driver; table source +${perDriver.tableSourceBytes} B/driver; a driver's code is ${perDriver.driverSourceBytes} B) | table entries only ${results.entryBytes.met ? 'met' : 'NOT met'} |`,
