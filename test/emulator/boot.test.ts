@@ -435,8 +435,12 @@ describe.skipIf(!haveBios)('booting the GRUB sample in v86', () => {
     expect(readFileSync(source).includes(saved)).toBe(false);
   }, 240_000);
 
-  it('emu boot from the lazy build prints the serial console and the loaded drivers', async () => {
-    const result = await runNode([lazyEmu, 'boot', '--serial', '--until', lastLine, '--timeout', '90', join(bootDir, 'boot.vmdk')], {
+  const vmdk = join(bootDir, 'boot.vmdk');
+  it.each([
+    ['its file name', vmdk],
+    ['a json: name', `json:{"driver":"vmdk","file":{"driver":"file","filename":${JSON.stringify(vmdk)}}}`],
+  ])('emu boot from the lazy build, the image given by %s, prints the serial console and the loaded drivers', async (_, image) => {
+    const result = await runNode([lazyEmu, 'boot', '--serial', '--until', lastLine, '--timeout', '90', image], {
       cwd: emulatorDir,
       timeoutMs: 150_000,
     });
