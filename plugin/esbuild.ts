@@ -274,10 +274,13 @@ async function logWhenInactive(build: PluginBuild, messages: EndMessages, cwd: s
  */
 function removeOutputs(metafile: Metafile, abs: (path: string) => string, store: OutputStore, outdir: string | undefined): void {
   const folders = new Set<string>();
+  // The metafile's paths are real ones (see metaCwd); the output folder may be named through a link.
+  const roots = outdir === undefined ? [] : [...new Set([outdir, realPath(outdir)])].map((root) => `${root}${sep}`);
+  const inside = (dir: string) => roots.some((root) => dir.startsWith(root));
   for (const output of Object.keys(metafile.outputs)) {
     const file = abs(output);
     store.remove(file);
-    if (outdir !== undefined) for (let dir = dirname(file); dir.startsWith(`${outdir}${sep}`); dir = dirname(dir)) folders.add(dir);
+    if (outdir !== undefined) for (let dir = dirname(file); inside(dir); dir = dirname(dir)) folders.add(dir);
   }
   // Deepest first; a folder that still holds anything (not ours, or not empty) stays.
   for (const dir of [...folders].sort((a, b) => b.length - a.length)) {

@@ -2,7 +2,7 @@
 // alpha statically (src/main.ts:3 -> src/core/boot.ts:5 -> src/drivers/alpha.ts), which every
 // bundler would otherwise bundle eagerly without a word (esbuild, rollup) or with a vague warning
 // (Vite). The build fails with the import chain, each step as file:line.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,9 @@ describe('laziness guard', () => {
       expect(error, 'the build must fail').toBeDefined();
       expect(error!.message).toContain(`module driver 'alpha' (src/drivers/alpha.ts) is reachable from an entry through static imports`);
       expect(error!.message).toContain(`src/core/boot.ts:5: import "../drivers/alpha.js"`);
+      // Nothing of the failed build is left, its folders included (esbuild names the outputs by real paths).
+      const out = join(linked, `dist-link-${bundler}`);
+      expect(existsSync(out) ? readdirSync(out, { recursive: true, encoding: 'utf8' }) : []).toEqual([]);
     } finally {
       cleanup(links);
     }
