@@ -269,8 +269,8 @@ async function logWhenInactive(build: PluginBuild, messages: EndMessages, cwd: s
  * A failed build leaves no output, as in rollup and Vite, which check before they write: esbuild
  * has written every file by the time onEnd runs, so they are deleted here, and so are folders that
  * this leaves empty (up to the output folder; `outdir` undefined under `write: false`, where the
- * outputs are only in memory). An earlier build in the same folder is not brought
- * back: where a file of this build had the same name, esbuild had already replaced it.
+ * outputs are only in memory). An earlier build in the same folder is not brought back: where a
+ * file of this build had the same name, esbuild had already replaced it.
  */
 function removeOutputs(metafile: Metafile, abs: (path: string) => string, store: OutputStore, outdir: string | undefined): void {
   const folders = new Set<string>();
