@@ -6,6 +6,7 @@ import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { KEY_SECRET_OPTIONS } from '../../fixtures/emulator/src/block/format-options.js';
 import { ImageError } from '../../fixtures/emulator/src/block/types.js';
 import { Emulator } from '../../fixtures/emulator/src/emulator.js';
 import { imagesDir } from '../support/paths.js';
@@ -29,7 +30,7 @@ const samples = folders.flatMap((folder) => {
 
 /** Opens a sample as `emu -f <format>` would (a fixed VHD probes as raw, as in QEMU), encrypted ones with their secret. */
 function openSample(folder: string, name: string, secret: string | undefined, format: string) {
-  const key = format === 'luks' ? 'key-secret' : 'encrypt.key-secret';
+  const key = KEY_SECRET_OPTIONS[format as keyof typeof KEY_SECRET_OPTIONS];
   const encrypted = secret === undefined ? {} : { options: { [key]: 'sec0' }, secrets: { sec0: secret } };
   return new Emulator().blockLayer.open(join(work, folder, name), { format, ...encrypted });
 }
