@@ -450,6 +450,12 @@ describe.skipIf(!haveBios)('booting the GRUB sample in v86', () => {
     expect(result.stderr).toMatch(/^loaded drivers: (file, vmdk|vmdk, file)$/m);
   }, 180_000);
 
+  it('emu boot -f wins over the driver a json: name gives, as in info and qemu-img', async () => {
+    const name = `json:{"driver":"vmdk","file":{"filename":${JSON.stringify(vmdk)}}}`;
+    const result = await runNode([lazyEmu, 'boot', '-f', 'raw', '--timeout', '1', name], { cwd: emulatorDir, timeoutMs: 120_000 });
+    expect(result.stderr).toMatch(/^loaded drivers: (file, raw|raw, file)$/m);
+  }, 150_000);
+
   it('emu boot stops at the timeout when the text never appears (status 1)', async () => {
     const result = await runNode([lazyEmu, 'boot', '--until', 'NEVER-PRINTED', '--timeout', '3', join(bootDir, 'boot.vmdk')], {
       cwd: emulatorDir,
