@@ -5,7 +5,8 @@
 // that installs the package, about an install script it has not approved.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -19,6 +20,17 @@ const entries = {
 };
 const entryPoints = Object.fromEntries(Object.entries(entries).filter(([, file]) => existsSync(`${root}/${file}`)));
 
+// The scan cache's key holds this hash of the sources: a cache written by another version of the
+// code is never read (installed files all have npm's fixed mtime; see scan-cache.ts codeId).
+const sources = ['src', 'plugin'].flatMap((folder) =>
+  readdirSync(`${root}/${folder}`, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    .sort()
+    .map((file) => `${folder}/${file}`),
+);
+const codeHash = createHash('sha256');
+for (const file of sources) codeHash.update(`${file}\0`).update(readFileSync(`${root}/${file}`)).update('\0');
+
 rmSync(`${root}/dist`, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
@@ -31,6 +43,7 @@ await build({
   target: 'node20',
   packages: 'external',
   chunkNames: 'chunks/[name]-[hash]',
+  define: { __GEN_MODULES_CODE_ID__: JSON.stringify(codeHash.digest('hex')) },
   logLevel: 'warning',
 });
 

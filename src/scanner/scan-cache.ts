@@ -30,7 +30,7 @@
 // `gen-modules --no-cache`) turns it off. A cache that cannot be read or written is ignored: it can
 // make a run faster, never fail it.
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
@@ -113,17 +113,37 @@ export function scanCacheFile(loaded: LoadedConfig): string | undefined {
   }
 }
 
+/**
+ * The hash of the package's sources, set by scripts/build-package.mjs in the published bundle.
+ * Its files say nothing themselves: npm installs every file with the same mtime (1985), and a
+ * chunk's size can stay the same when the code it holds, or a chunk it names, changed.
+ */
+declare const __GEN_MODULES_CODE_ID__: string | undefined;
+
+/** What made the cached content: a new version of the code never reads another's cache. */
+function codeId(): string {
+  if (typeof __GEN_MODULES_CODE_ID__ === 'string') return __GEN_MODULES_CODE_ID__;
+  // Run from the sources (tests, a checkout): the size and mtime of every source file.
+  try {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const stamps = ['src', 'plugin'].flatMap((folder) =>
+      readdirSync(join(root, folder), { recursive: true, encoding: 'utf8' })
+        .filter((file) => file.endsWith('.ts'))
+        .sort()
+        .map((file) => {
+          const s = statSync(join(root, folder, file));
+          return `${folder}/${file}:${s.size}:${s.mtimeMs}`;
+        }),
+    );
+    return createHash('sha256').update(stamps.join('\n')).digest('hex');
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** What the cached content must have been made from. */
 function cacheKey(loaded: LoadedConfig): string {
-  let code = '';
-  try {
-    // The scanner's own code (this bundle or source file): a new version never reads an old cache.
-    const self = statSync(fileURLToPath(import.meta.url));
-    code = `${self.size}:${self.mtimeMs}`;
-  } catch {
-    code = 'unknown';
-  }
-  return createHash('sha256').update(JSON.stringify([3, loaded.file, loaded.config, process.version, code])).digest('hex');
+  return createHash('sha256').update(JSON.stringify([3, loaded.file, loaded.config, process.version, codeId()])).digest('hex');
 }
 
 /** An input's path, size, mtime and inode. */
