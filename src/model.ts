@@ -130,6 +130,8 @@ export interface DriverInfo {
   prefixes: readonly string[];
   /** Declared probes (format drivers only). */
   probes: readonly ProbeSignature[];
+  /** Option names the driver takes when an image is opened (`openOptions`; block drivers only). */
+  openOptions: readonly string[];
   /** The decorator's options after constant evaluation, for other registries' key fields. */
   options: { readonly [key: string]: ConstValue };
   /** Where the decorator is, for diagnostics. */

@@ -113,6 +113,8 @@ function entryFields(driver: DriverInfo, builtins: readonly DriverInfo[], fromOu
     `exportName: ${q(driver.exportName)}`,
     `prefixes: [${driver.prefixes.map(q).join(', ')}]`,
   ];
+  // Only drivers that declare some: tables without them stay as they were.
+  if (driver.openOptions.length > 0) fields.push(`openOptions: [${driver.openOptions.map(q).join(', ')}]`);
   if (driver.state === 'module') fields.push(`load: () => import(${q(fromOut(driver.file))})`);
   if (driver.state === 'builtin') fields.push(`load: () => Promise.resolve(builtin${builtins.indexOf(driver)})`);
   return fields;

@@ -17,6 +17,12 @@ export interface BlockDriverOptions {
   readonly probe?: ProbeSignature | readonly ProbeSignature[];
   /** One line for `emu ls` and reports. */
   readonly description?: string;
+  /**
+   * The options a user may give when an image is opened with this driver (QEMU's runtime
+   * options: `['key-secret']`). They reach the generated table, so the application can tell a
+   * foreign option from a known one without loading any driver.
+   */
+  readonly openOptions?: readonly string[];
 }
 
 // Typed loosely on purpose: one signature must satisfy both TypeScript decorator modes.

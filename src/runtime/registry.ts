@@ -18,6 +18,8 @@ export interface DriverTableEntry<N extends string = string> {
   readonly source: string;
   readonly exportName: string;
   readonly prefixes: readonly string[];
+  /** The options the driver takes when an image is opened, as declared (absent: none). */
+  readonly openOptions?: readonly string[];
   /** Absent for disabled drivers. */
   readonly load?: () => Promise<unknown>;
 }
@@ -44,6 +46,8 @@ export interface DriverStatus {
   /** The chunk the driver is loaded from (from the build manifest when known, else its source). */
   chunk: string;
   prefixes: readonly string[];
+  /** The options the driver takes when an image is opened (its `openOptions`). */
+  openOptions: readonly string[];
 }
 
 export interface RegistryOptions {
@@ -171,6 +175,7 @@ export function createDriverRegistry<N extends string>(table: DriverTable<N>, op
         status: status.get(entry.name) ?? initialStatus(entry),
         chunk: entry.state === 'disabled' ? '' : chunkOf(entry),
         prefixes: entry.prefixes,
+        openOptions: entry.openOptions ?? [],
       }));
     },
     loadedDrivers: () => [...loadOrder],

@@ -7,7 +7,10 @@ import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { probeList, validateProbes } from '../probe/validate.js';
 import type { FoundDecorator } from './scan-file.js';
 
-export const BLOCK_DRIVER_OPTIONS = ['format', 'protocol', 'prefixes', 'probe', 'description'] as const;
+export const BLOCK_DRIVER_OPTIONS = ['format', 'protocol', 'prefixes', 'probe', 'description', 'openOptions'] as const;
+
+/** 'key-secret', 'encrypt.key-secret', 'force_size_calc': QEMU's option names. */
+export const OPEN_OPTION_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
 
 /** 'nbd://', 'file:', 'nbd+unix://'. */
 export const PREFIX_PATTERN = /^[a-z][a-z0-9+.-]{0,31}:(\/\/)?$/;
@@ -56,6 +59,9 @@ export function toDriverInfo(
   if (options.description !== undefined && typeof options.description !== 'string') {
     problem(d.badOptionType(place('description'), 'description', 'a string', typeName(options.description)));
   }
+  const openOptions = options.openOptions ?? [];
+  const openProblem = openOptionsProblem(openOptions);
+  if (openProblem) problem(d.badOptionType(openProblem.index === undefined ? place('openOptions') : (found.valueLocations[`openOptions[${openProblem.index}]`] ?? place('openOptions')), 'openOptions', `a list of distinct option names matching ${OPEN_OPTION_PATTERN}`, openProblem.got));
   if (options.probe !== undefined) {
     if (hasProtocol) problem(d.badProbe(place('probe'), 'protocol drivers are chosen by prefix, not probed'));
     for (const message of validateProbes(options.probe)) problem(d.badProbe(probePlace(found, message), message));
@@ -70,9 +76,22 @@ export function toDriverInfo(
     exportName: found.exportName,
     prefixes: prefixes as string[],
     probes: probeList(options.probe),
+    openOptions: openOptions as string[],
     options,
     location: found.location,
   };
+}
+
+/** What is wrong with an `openOptions` value, and at which element (undefined: the whole value). */
+function openOptionsProblem(value: ConstValue): { index?: number; got: string } | undefined {
+  if (!Array.isArray(value)) return { got: typeName(value) };
+  const list = value as readonly ConstValue[];
+  for (const [index, item] of list.entries()) {
+    if (typeof item !== 'string') return { index, got: typeName(item) };
+    if (!OPEN_OPTION_PATTERN.test(item)) return { index, got: `string ${JSON.stringify(item)}` };
+    if (list.indexOf(item) !== index) return { index, got: `${JSON.stringify(item)} twice` };
+  }
+  return undefined;
 }
 
 /**

@@ -53,6 +53,7 @@ export function toRegistryDriverInfo(found: FoundDecorator, registry: RegistryCo
     exportName: found.exportName,
     prefixes: [],
     probes: [],
+    openOptions: [],
     options,
     location: found.location,
   };

@@ -6,7 +6,7 @@ import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KEY_SECRET_OPTIONS } from '../../fixtures/emulator/src/block/format-options.js';
+import { KEY_SECRET_OPTIONS } from '../../fixtures/emulator/src/block/key-secret-options.js';
 import { ImageError } from '../../fixtures/emulator/src/block/types.js';
 import { Emulator } from '../../fixtures/emulator/src/emulator.js';
 import { imagesDir } from '../support/paths.js';

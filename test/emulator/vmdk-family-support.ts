@@ -47,6 +47,7 @@ const index = compileProbeIndex(
       file: `fixtures/emulator/src/drivers/${name}.ts`,
       exportName: `${name}Driver`,
       prefixes: [],
+      openOptions: [],
       probes: Array.isArray(options.probe) ? options.probe : [options.probe],
       options: {},
       location: { file: `fixtures/emulator/src/drivers/${name}.ts`, line: 1, column: 1 },

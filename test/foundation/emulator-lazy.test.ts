@@ -209,10 +209,20 @@ describe.runIf(requireTool('qemu-img', 'the lazy-loading end-to-end test'))('laz
     }
   });
 
-  it('emu ls lists every driver with kind, state and chunk', async () => {
+  it('emu ls lists every driver with kind, state, chunk and the open options it declares', async () => {
     const result = await runNode([lazyEmu, 'ls']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^qcow2\s+format\s+module\s+drivers\/qcow2-[A-Z0-9]+\.mjs$/m);
-    expect(result.stdout).toMatch(/^file\s+protocol\s+module\s+drivers\/file-/m);
+    expect(result.stdout).toMatch(/^qcow2\s+format\s+module\s+drivers\/qcow2-[A-Z0-9]+\.mjs\s+encrypt\.key-secret$/m);
+    expect(result.stdout).toMatch(/^http\s+protocol\s+module\s+drivers\/http-[A-Z0-9]+\.mjs\s+timeout,readahead$/m);
+    expect(result.stdout).toMatch(/^file\s+protocol\s+module\s+drivers\/file-[A-Z0-9]+\.mjs\s+-$/m);
+    const json = await runNode([lazyEmu, 'ls', '--output=json']);
+    const rows = JSON.parse(json.stdout) as { name: string; openOptions: string[] }[];
+    expect(Object.fromEntries(rows.filter((r) => r.openOptions.length > 0).map((r) => [r.name, r.openOptions]))).toEqual({
+      luks: ['key-secret'],
+      qcow2: ['encrypt.key-secret'],
+      vpc: ['force_size_calc'],
+      http: ['timeout', 'readahead'],
+      nbd: ['timeout'],
+    });
   });
 });
