@@ -13,8 +13,9 @@ describe('--image-opts', () => {
       format: 'qcow2',
       options: { timeout: '2' },
       secrets: {},
+      protocol: 'http',
     });
-    expect(opts('driver=luks,file.filename=x.luks,key-secret=s0,timeout=5')).toMatchObject({ filename: 'x.luks', format: 'luks', options: { 'key-secret': 's0', timeout: '5' } });
+    expect(opts('driver=luks,file.filename=x.luks,key-secret=s0,timeout=5')).toMatchObject({ filename: 'x.luks', format: 'luks', protocol: 'file', options: { 'key-secret': 's0', timeout: '5' } });
   });
 
   it('refuses an unknown key, naming it', () => {
@@ -34,6 +35,7 @@ describe('json: image names', () => {
       format: 'luks',
       options: { timeout: '2', 'key-secret': 's0' },
       secrets: {},
+      protocol: 'http',
       jsonValues: { driver: 'luks', 'file.driver': 'http', 'file.url': 'http://h/d.luks', 'file.timeout': 2, 'key-secret': 's0' },
     });
     expect(named('json:{"driver":"vpc","file":{"filename":"d.vhd"},"force_size_calc":true}').options).toEqual({ force_size_calc: 'on' });
@@ -54,7 +56,10 @@ describe('json: image names', () => {
     expect(problem('json:null')).toBe('Invalid JSON object given');
     // An array flattens to indexed keys, which no driver takes.
     expect(problem('json:{"file":{"filename":"x","list":[1]}}')).toMatch(/^unknown option 'file\.list\.0'/);
-    expect(problem('json:{"driver":"qcow2"}')).toMatch(/^needs file\.filename=/);
+    expect(problem('json:{"driver":"qcow2"}')).toBe('A block device must be specified for "file"');
+    expect(problem('json:{"filename":"x"}')).toBe('Must specify either driver or file');
+    // The file child with a driver but no name.
+    expect(problem('json:{"file":{"driver":"file"}}')).toMatch(/^needs file\.filename=/);
   });
 
   it('-f goes with a json: name and wins over its driver, as in qemu-img; with --image-opts it is refused', () => {

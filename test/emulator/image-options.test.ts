@@ -57,6 +57,8 @@ describe('images named by their options', () => {
       [...secret, '--image-opts', `driver=luks,file.filename=${luks},key-secret=s`],
       [...secret, '--image-opts', `file.filename=${luks},key-secret=s`],
       ['--image-opts', `driver=vpc,force_size_calc=chs,file.filename=${vhd}`],
+      // A protocol as the driver takes the filename itself (and reads the bytes as they are).
+      ['--image-opts', `driver=file,filename=${qcow2}`],
       // QEMU's escaping: a quote as \", a character outside ASCII as \u00E9.
       ['--image-opts', `driver=qcow2,encrypt.key-secret=s,file.filename=${odd}`],
       // Without a format option the name is the file's.
@@ -107,6 +109,16 @@ describe('images named by their options', () => {
       { args: ['--image-opts', `driver=raw,file.filename=${qcow2},key-secret=s`], problem: /: Block format 'raw' does not support the option 'key-secret'$/ },
       { args: ['--image-opts', `file.filename=${qcow2},force_size_calc=chs`], problem: /: Block format 'qcow2' does not support the option 'force_size_calc'$/ },
       { args: [`json:{"driver":"file","filename":"${qcow2}","key-secret":"s"}`], problem: /: Block protocol 'file' doesn't support the option 'key-secret'$/ },
+      // Which node names the file: a format (or no driver) needs the `file` child; a top-level
+      // filename belongs to a protocol given as the driver.
+      { args: ['--image-opts', `filename=${qcow2}`], problem: /: Must specify either driver or file$/ },
+      { args: [`json:{"filename":"${qcow2}"}`], problem: /: Must specify either driver or file$/ },
+      { args: ['--image-opts', `file.url=http://127.0.0.1:9/x`], problem: /: Must specify either driver or file$/ },
+      { args: ['--image-opts', `driver=qcow2,filename=${qcow2}`], problem: /: A block device must be specified for "file"$/ },
+      { args: ['--image-opts', `file.driver=bogus,file.filename=${qcow2}`], problem: /: Unknown driver 'bogus'$/ },
+      // `file.filename` is a path for the file protocol, never read for a protocol prefix: no
+      // connection is tried.
+      { args: ['--image-opts', 'file.filename=nbd://127.0.0.1:9/x'], problem: /nbd:\/\/127\.0\.0\.1:9\/x'?: no such file/i },
     ];
     for (const { args, problem } of cases) {
       const theirs = await runProgram('qemu-img', ['info', ...args]);
@@ -118,6 +130,25 @@ describe('images named by their options', () => {
       expect(ours.stderr.trim().split('\n'), ours.stderr).toHaveLength(1);
       expect(ours.stderr.trim()).toMatch(problem);
     }
+  }, 60_000);
+
+  it.skipIf(!haveQemu)("the user's options are the top image's: an encrypted backing file does not get the top's key", async () => {
+    const base = join(work, 'enc-base.qcow2');
+    const top = join(work, 'enc-top.qcow2');
+    const encrypt = 'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10';
+    runOk('qemu-img', ['create', '-q', '-f', 'qcow2', ...secret, '-o', encrypt, base, '1M']);
+    runOk('qemu-img', ['create', '-q', '-f', 'qcow2', ...secret, '-o', encrypt, '-b', base, '-F', 'qcow2', top, '1M']);
+    const args = [...secret, '--image-opts', `driver=qcow2,encrypt.key-secret=s,file.filename=${top}`];
+    const problem = /ould not open backing file.*: Parameter 'encrypt\.key-secret' is required for cipher/;
+    const theirs = await runProgram('qemu-img', ['convert', '-O', 'raw', ...args, join(work, 'theirs-enc.raw')]);
+    expect(theirs.code).toBe(1);
+    expect(theirs.stderr).toMatch(problem);
+    const ours = await runNode([lazyEmu, 'convert', '-O', 'raw', ...args, join(work, 'ours-enc.raw')]);
+    expect(ours.code, ours.stderr).toBe(1);
+    expect(ours.stderr).toMatch(problem);
+    // The backing file opened on its own, with the key, reads: the refusal above is about whose options.
+    const both = [...secret, '--image-opts', `driver=qcow2,encrypt.key-secret=s,file.filename=${base}`];
+    expect((await runNode([lazyEmu, 'convert', '-O', 'raw', ...both, join(work, 'ours-base.raw')])).code).toBe(0);
   }, 60_000);
 
   it.skipIf(!haveQemu)('convert reads a json: name as qemu-img convert does', async () => {

@@ -27,6 +27,8 @@ export interface OpenSettings {
   /** Wraps every source opened (to count reads). */
   wrap?: (source: ByteSource) => ByteSource;
   writable?: boolean;
+  /** Open only to describe, as qemu-img info does (an encrypted image is then not unlocked). */
+  describeOnly?: boolean;
 }
 
 const DRIVERS: Record<string, () => FormatDriver> = {
@@ -61,6 +63,7 @@ export async function openImage(filename: string, settings: OpenSettings = {}, c
       options: settings.options ?? {},
       secrets: settings.secrets ?? {},
       writable: settings.writable ?? false,
+      describeOnly: settings.describeOnly ?? false,
       // Backing files get neither the user's format nor the encryption options, as in QEMU.
       openImage: (name, backingFormat) =>
         openImage(resolve(name), { files: settings.files, wrap: settings.wrap, format: backingFormat }, [...chain, filename]),

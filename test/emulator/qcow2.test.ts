@@ -247,12 +247,15 @@ describe('qcow2 with LUKS encryption', () => {
     }
     await image.close();
 
-    // Without a passphrase it opens (info works) but reading says what to pass.
-    const locked = await openImage(sampleName, { files: luksFiles });
-    const error = await rejection(locked.read(0, 512));
-    expect(error.message).toContain(sampleName);
-    expect(error.message).toMatch(/--object secret,id=\w+,data=.*encrypt\.key-secret=/);
+    // Without a passphrase it opens only to be described (qemu-img info); opened for I/O it is
+    // refused at once, as QEMU's qcow2 refuses it, saying what to pass.
+    const locked = await openImage(sampleName, { files: luksFiles, describeOnly: true });
+    expect(locked.details).toMatchObject({ encrypted: true });
+    expect((await rejection(locked.read(0, 512))).message).toContain(sampleName);
     await locked.close();
+    const error = await rejection(openImage(sampleName, { files: luksFiles }));
+    expect(error.message).toMatch(new RegExp(`^${sampleName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: Parameter 'encrypt\\.key-secret' is required for cipher`));
+    expect(error.message).toMatch(/--object secret,id=\w+,data=.*encrypt\.key-secret=/);
     expect((await rejection(openImage(sampleName, { ...settings, secrets: { sec0: 'not the passphrase' } }))).message).toMatch(
       /wrong passphrase/,
     );
