@@ -66,6 +66,8 @@ describe('json: image names', () => {
     const name = 'json:{"driver":"qcow2","file":{"filename":"x"}}';
     expect(imageArgs(parseArgs(['-f', 'raw', name], ['-f']), name).format).toBe('raw');
     expect(() => imageArgs(parseArgs(['-f', 'raw', '--image-opts', 'file.filename=x'], ['-f', '--image-opts']), 'file.filename=x')).toThrow(/--image-opts and --format are mutually exclusive/);
+    // Before the options are read: with a name that has no file child, too.
+    expect(() => imageArgs(parseArgs(['-f', 'raw', '--image-opts', 'filename=x'], ['-f', '--image-opts']), 'filename=x')).toThrow(/--image-opts and --format are mutually exclusive/);
   });
 
   it('is only a name: with --image-opts the argument is key=value text', () => {
