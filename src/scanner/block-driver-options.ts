@@ -61,7 +61,11 @@ export function toDriverInfo(
   }
   const openOptions = options.openOptions ?? [];
   const openProblem = openOptionsProblem(openOptions);
-  if (openProblem) problem(d.badOptionType(openProblem.index === undefined ? place('openOptions') : (found.valueLocations[`openOptions[${openProblem.index}]`] ?? place('openOptions')), 'openOptions', `a list of distinct option names matching ${OPEN_OPTION_PATTERN}`, openProblem.got));
+  if (openProblem) {
+    // At the offending element when there is one, else at the option.
+    const element = openProblem.index === undefined ? undefined : found.valueLocations[`openOptions[${openProblem.index}]`];
+    problem(d.badOptionType(element ?? place('openOptions'), 'openOptions', `a list of distinct option names matching ${OPEN_OPTION_PATTERN}`, openProblem.got));
+  }
   if (options.probe !== undefined) {
     if (hasProtocol) problem(d.badProbe(place('probe'), 'protocol drivers are chosen by prefix, not probed'));
     for (const message of validateProbes(options.probe)) problem(d.badProbe(probePlace(found, message), message));
