@@ -6,8 +6,8 @@
 // The cache lives in the user's cache folder (never a shared temporary folder, where another user
 // could plant bytecode): $GEN_MODULES_CODE_CACHE, else $XDG_CACHE_HOME/gen-modules, else
 // ~/.cache/gen-modules. GEN_MODULES_CODE_CACHE=0 turns it off. A cache file's name holds the
-// source's path, size and mtime and Node's version, since V8 itself checks only the source's length
-// (and its own version and flags: a rejected cache is rebuilt). Written once, after the first use
+// source's path, size, mtime, ctime and inode and Node's version, since V8 itself checks only the
+// source's length (and its own version and flags: a rejected cache is rebuilt). Written once, after the first use
 // (so that it holds the functions that use compiled, not just the top level), atomically
 // (write-file.ts): concurrent runs never read a torn cache. Every failure falls back to a plain
 // require: the cache can make a run faster, never make it fail. Every install of the compiler
@@ -48,7 +48,12 @@ export function requireWithCodeCache(file: string): unknown {
     source = readSource(file);
     if (dir) {
       const stat = statSync(file);
-      const key = createHash('sha256').update(`${file}\0${stat.size}\0${stat.mtimeMs}\0${process.version}\0${process.arch}`).digest('hex').slice(0, 24);
+      // V8 accepts cached bytecode for any source of the same length, so the key must change with
+      // the text. Size and mtime do not suffice: npm dates every installed file 1985, so a
+      // reinstall of another version at the same path keeps them when the length matches. The
+      // ctime (set by the system on every write, and by every install) and the inode do.
+      const stamp = [file, stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, process.version, process.arch].join('\0');
+      const key = createHash('sha256').update(stamp).digest('hex').slice(0, 24);
       cacheFile = join(dir, `${basename(file).replace(/\W/g, '_')}-${key}.v8`);
     }
   } catch {

@@ -4,9 +4,10 @@
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { codeCacheDir, KEPT_CACHES } from '../../src/scanner/code-cache.js';
-import { genModulesBin, repoRoot } from '../support/paths.js';
+import { genModulesBin, repoRoot, tsxLoader } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
 
 const temporary: string[] = [];
@@ -88,6 +89,36 @@ describe('code cache of the TypeScript compiler', () => {
     const blocker = join(tempDir('blocked'), 'not-a-folder');
     writeFileSync(blocker, '');
     expect(await generate(cwd, { GEN_MODULES_CODE_CACHE: blocker })).toBe(expected);
+  });
+
+  it('never runs the bytecode of other text at the same path, with the same size and npm\'s mtime', async () => {
+    // V8 accepts cached bytecode for any source of the same length: a reinstall of another version
+    // (npm dates every file 1985) must not be answered by the old version's cache.
+    const dir = tempDir('same-size');
+    const cache = join(dir, 'cache');
+    const file = join(dir, 'compiler.cjs');
+    const npmDate = new Date('1985-10-26T08:15:00Z');
+    // One process per load, as runs are: the source module through tsx's loader.
+    const runner = join(dir, 'load.mts');
+    const module = pathToFileURL(join(repoRoot, 'src/scanner/code-cache.ts')).href;
+    writeFileSync(
+      runner,
+      `import { requireWithCodeCache, saveCodeCaches } from ${JSON.stringify(module)};\n` +
+        `const value = (requireWithCodeCache(process.argv[2]) as { value(): string }).value();\nsaveCodeCaches();\nconsole.log(value);\n`,
+    );
+    const run = async () => {
+      const result = await runNode(['--import', tsxLoader, runner, file], { env: { ...process.env, GEN_MODULES_CODE_CACHE: cache } });
+      expect(result.code, result.stderr).toBe(0);
+      return result.stdout.trim();
+    };
+    writeFileSync(file, 'exports.value = function () { return "aaaa"; };\n');
+    utimesSync(file, npmDate, npmDate);
+    expect(await run()).toBe('aaaa');
+    expect(await run(), 'from the cache').toBe('aaaa');
+    expect(cacheFiles(cache)).toHaveLength(1);
+    writeFileSync(file, 'exports.value = function () { return "bbbb"; };\n');
+    utimesSync(file, npmDate, npmDate);
+    expect(await run()).toBe('bbbb');
   });
 
   it('lives in the user cache folder by default', () => {
