@@ -4,9 +4,11 @@
 //
 // Validity is decided from file metadata, as eslint's and Jest's caches do: the listing must be
 // the same; every input (listed file, module a declaration led to, config, tsconfig, package.json)
-// must have the same size, mtime and inode; and every folder the scan looked in (to resolve an
-// import, to find a package) must have the same mtime, so that a file created where a resolution
-// would now find it invalidates the cache too. Only scans without any diagnostic are kept: a run
+// must have the same size, mtime, inode and ctime (the system sets the ctime on every write: a
+// package reinstalled by npm, whose files all carry the mtime 1985, may get a freed inode back and
+// keep the sizes); and every folder the scan looked in (to resolve an import, to find a package)
+// must have the same mtime, so that a file created where a resolution would now find it
+// invalidates the cache too. Only scans without any diagnostic are kept: a run
 // with problems always reports them from a real scan. An input or folder that changed just before
 // the scan (an edit saved as the build starts, `rm -rf dist && build`) has an mtime that cannot be
 // trusted yet: it is kept to be compared again, by the hash of its text or by asking its paths.
@@ -75,8 +77,8 @@ interface CacheRecord {
   details: string;
   /** Listed files, absolute. */
   listing: string[];
-  /** Absolute path, size, mtime, inode of each input. */
-  stamps: [string, number, number, number][];
+  /** Absolute path, size, mtime, inode and ctime of each input. */
+  stamps: Stamp[];
   /** The hash of each input's text as the scan read it (textHash), by the index of its stamp; null: not known. */
   hashes?: (string | null)[];
   /** Absolute folder and its mtime (-1: did not exist). */
@@ -146,13 +148,13 @@ function cacheKey(loaded: LoadedConfig): string {
   return createHash('sha256').update(JSON.stringify([3, loaded.file, loaded.config, process.version, codeId()])).digest('hex');
 }
 
-/** An input's path, size, mtime and inode. */
-export type Stamp = [string, number, number, number];
+/** An input's path, size, mtime, inode and ctime. */
+export type Stamp = [string, number, number, number, number];
 /** Stamps of inputs by path (taken by readScanCache or when a file is read, for prepareScanCache). */
 export type ScanCacheStamps = ReadonlyMap<string, Stamp>;
 const stampOf = (path: string): Stamp | undefined => {
   const s = statSync(path, { throwIfNoEntry: false });
-  return s ? [path, s.size, s.mtimeMs, s.ino] : undefined;
+  return s ? [path, s.size, s.mtimeMs, s.ino, s.ctimeMs] : undefined;
 };
 const folderTime = (path: string): number => statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? -1;
 
@@ -191,11 +193,11 @@ export function readScanCache(loaded: LoadedConfig, listing: readonly string[]):
   const same = new Map<string, Stamp>();
   const hashes = new Map<string, string>();
   let restamped = false;
-  record.stamps.forEach(([path, size, mtime, ino], i) => {
+  record.stamps.forEach(([path, size, mtime, ino, ctime], i) => {
     const hash = record.hashes?.[i];
     if (hash) hashes.set(path, hash);
     const now = stampOf(path);
-    if (now && now[1] === size && now[2] === mtime && now[3] === ino) same.set(path, now);
+    if (now && now[1] === size && now[2] === mtime && now[3] === ino && now[4] === ctime) same.set(path, now);
     // Touched without a change (git checkout of another branch and back, git stash pop): a new
     // stamp, the same text. The stamp was taken before the read, so it describes this text.
     else if (now && hash && now[1] === size && hashOfFile(path) === hash) {
@@ -342,7 +344,7 @@ export function prepareScanCache(
       if (!stamp) return undefined;
       if (stamp[2] >= settled) {
         if (!seen.hashes.has(path)) return undefined;
-        stamps.push([path, stamp[1], UNSETTLED, stamp[3]]);
+        stamps.push([path, stamp[1], UNSETTLED, stamp[3], stamp[4]]);
       } else stamps.push(stamp);
       stamped.add(path);
       folders.add(dirname(path));
@@ -352,7 +354,7 @@ export function prepareScanCache(
     const folderTimes: CacheRecord['folders'] = [...folders].sort().map((f) => [f, folderTime(f)]);
     const unsettled = new Set(folderTimes.filter(([, mtime]) => mtime >= settled).map(([folder]) => folder));
     // In a settled folder every answer now is the answer the scan got. An input needs none: its
-    // stamp (size, mtime and inode of what the path leads to) is checked anyway.
+    // stamp (size, mtime, inode and ctime of what the path leads to) is checked anyway.
     const answers: CacheDetails['answers'] = [];
     for (const path of asked) {
       if (stamped.has(path)) continue;

@@ -273,6 +273,22 @@ describe('scan cache', () => {
     await asWithoutCache(added);
   });
 
+  // npm reinstalling a package: every file dated 1985, and a freed inode may come back. Here the
+  // same inode (written in place), size and mtime, another text: only the ctime tells.
+  it('an input rewritten with the same size, inode and mtime is scanned again', async () => {
+    const root = project();
+    expect((await scanned(root)).magic).toContain('ALPH');
+    const shared = join(root, 'src/shared/index.ts');
+    const before = statSync(shared);
+    writeFileSync(shared, readFileSync(shared, 'utf8').replace("'ALPH'", "'ALPX'"));
+    utimesSync(shared, before.atime, before.mtime);
+    const after = statSync(shared);
+    expect([after.size, after.mtimeMs, after.ino]).toEqual([before.size, before.mtimeMs, before.ino]);
+    const again = await scanned(root);
+    expect(again.fresh).toBe(true);
+    expect(again.magic).toContain('ALPX');
+  });
+
   // git checkout of another branch and back, git stash and pop, touch: a new stamp, the same text.
   it('inputs touched without a change keep the cache (compared by the hash of their text), and the record takes their new stamps', async () => {
     const root = project();
