@@ -93,6 +93,8 @@ describe('images named by their options', () => {
         ['--image-opts', `driver=qcow2,encrypt.key-secret=s,file.driver=http,file.url=${url},file.timeout=7`],
         ['--image-opts', `driver=qcow2,file.driver=http,file.url=${url},file.timeout=7,file.readahead=65536`],
         [`json:{"driver":"qcow2","encrypt.key-secret":"s","file":{"driver":"http","url":"${url}"}}`],
+        // The protocol as the driver: curl's drivers take the URL as `url`.
+        ['--image-opts', `driver=http,url=${url}`],
       ]) {
         const { theirs, ours } = await bothInfos(args);
         expect(ours, args.join(' ')).toEqual(theirs);
