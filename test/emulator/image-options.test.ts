@@ -134,7 +134,7 @@ describe('images named by their options', () => {
     }
   }, 60_000);
 
-  it.skipIf(!haveQemu)("the user's options are the top image's: an encrypted backing file does not get the top's key", async () => {
+  it.skipIf(!haveQemu)("the user's options are the top image's, backing.* ones its backing file's: an encrypted backing file does not get the top's key", async () => {
     const base = join(work, 'enc-base.qcow2');
     const top = join(work, 'enc-top.qcow2');
     const encrypt = 'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10';
@@ -148,9 +148,35 @@ describe('images named by their options', () => {
     const ours = await runNode([lazyEmu, 'convert', '-O', 'raw', ...args, join(work, 'ours-enc.raw')]);
     expect(ours.code, ours.stderr).toBe(1);
     expect(ours.stderr).toMatch(problem);
-    // The backing file opened on its own, with the key, reads: the refusal above is about whose options.
-    const both = [...secret, '--image-opts', `driver=qcow2,encrypt.key-secret=s,file.filename=${base}`];
-    expect((await runNode([lazyEmu, 'convert', '-O', 'raw', ...both, join(work, 'ours-base.raw')])).code).toBe(0);
+
+    // Its own options: `backing.<option>`, as in QEMU; the chain then reads as qemu-img reads it.
+    runOk('qemu-io', [...secret, '--image-opts', `driver=qcow2,encrypt.key-secret=s,file.filename=${base}`, '-c', 'write -P 0x33 0 65536']);
+    const withBacking = [...secret, '--image-opts', `driver=qcow2,encrypt.key-secret=s,file.filename=${top},backing.encrypt.key-secret=s`];
+    runOk('qemu-img', ['convert', '-O', 'raw', ...withBacking, join(work, 'theirs-chain.raw')]);
+    const chain = await runNode([lazyEmu, 'convert', '-O', 'raw', ...withBacking, join(work, 'ours-chain.raw')]);
+    expect(chain.code, chain.stderr).toBe(0);
+    const raw = readFileSync(join(work, 'ours-chain.raw'));
+    expect(raw.equals(readFileSync(join(work, 'theirs-chain.raw')))).toBe(true);
+    expect(raw[0]).toBe(0x33);
+
+    // Refused by both: backing options where backing files are not opened (info), options for a
+    // backing file that the base image does not have, a foreign option for the backing file.
+    for (const [command, options, problem] of [
+      ['info', `driver=qcow2,encrypt.key-secret=s,file.filename=${top},backing.encrypt.key-secret=s`, /: Block format 'qcow2' does not support the option 'backing\.encrypt\.key-secret'$/],
+      ['convert', `driver=qcow2,encrypt.key-secret=s,file.filename=${top},backing.encrypt.key-secret=s,backing.backing.encrypt.key-secret=s`, /ould not open backing file.*: Must specify either driver or file$/],
+      ['convert', `driver=qcow2,encrypt.key-secret=s,file.filename=${top},backing.key-secret=s`, undefined],
+    ] as const) {
+      const args = [command, ...(command === 'convert' ? ['-O', 'raw'] : []), ...secret, '--image-opts', options, ...(command === 'convert' ? [join(work, 'refused.raw')] : [])];
+      const theirs = await runProgram('qemu-img', args);
+      expect(theirs.code, `qemu-img ${args.join(' ')}`).toBe(1);
+      const ours = await runNode([lazyEmu, ...args]);
+      expect(ours.code, ours.stderr).toBe(1);
+      expect(ours.stderr.trim().split('\n')).toHaveLength(1);
+      if (problem) {
+        expect(theirs.stderr.trim()).toMatch(problem);
+        expect(ours.stderr.trim()).toMatch(problem);
+      }
+    }
   }, 60_000);
 
   it.skipIf(!haveQemu)('convert reads a json: name as qemu-img convert does', async () => {
