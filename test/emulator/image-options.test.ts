@@ -11,11 +11,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lazyEmu } from '../support/paths.js';
 import { runNode, runProgram } from '../support/run-node.js';
+import { freePort, serveQemuNbd, stopQemuNbd } from '../support/qemu-nbd.js';
 import { requireTool } from '../support/system.js';
 import { runOk } from './disk-formats-support.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gm-image-options-'));
 const haveQemu = requireTool('qemu-img', 'comparing image names with qemu-img info');
+const haveNbd = haveQemu && requireTool('qemu-nbd', 'comparing nbd image names with qemu-img info');
 const qcow2 = join(work, 'disk.qcow2');
 const vhd = join(work, 'disk.vhd');
 const luks = join(work, 'disk.luks');
@@ -101,6 +103,43 @@ describe('images named by their options', () => {
       }
     } finally {
       await new Promise((resolve) => server.close(resolve));
+    }
+  }, 60_000);
+
+  it.skipIf(!haveNbd)('over nbd given by its options (server.*, export): the node named as qemu-img names it', async () => {
+    const port = await freePort();
+    const server = await serveQemuNbd(['--bind=127.0.0.1', `--port=${port}`, '-x', 'exp', '-f', 'raw', vhd], { port });
+    try {
+      const inet = (order: string[]) => order.map((key) => ({ type: 'file.server.type=inet', host: 'file.server.host=127.0.0.1', port: `file.server.port=${port}`, export: 'file.export=exp' })[key]!);
+      for (const args of [
+        // No format option: the URL QEMU makes of the address.
+        ['--image-opts', ['driver=vpc', 'file.driver=nbd', ...inet(['type', 'host', 'port', 'export'])].join(',')],
+        ['--image-opts', `driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${port},export=exp`],
+        // A format option: json:{...}, the node's keys in QEMU's order (server.host and
+        // server.port share a hash bucket: their order follows the way they were given).
+        ['--image-opts', ['driver=vpc', 'force_size_calc=chs', 'file.driver=nbd', ...inet(['type', 'host', 'port', 'export'])].join(',')],
+        ['--image-opts', ['driver=vpc', 'force_size_calc=chs', ...inet(['port', 'export', 'host', 'type']), 'file.driver=nbd'].join(',')],
+        [`json:{"driver":"vpc","force_size_calc":"chs","file":{"driver":"nbd","server":{"port":"${port}","type":"inet","host":"127.0.0.1"},"export":"exp"}}`],
+        [`json:{"driver":"vpc","force_size_calc":"chs","file":{"server.port":"${port}","driver":"nbd","server.host":"127.0.0.1","server.type":"inet","export":"exp"}}`],
+        [`json:{"driver":"vpc","force_size_calc":"chs","file":{"server.host":"127.0.0.1","driver":"nbd","server.port":${port},"server.type":"inet","export":"exp"}}`],
+      ]) {
+        const { theirs, ours } = await bothInfos(args);
+        expect(ours, args.join(' ')).toEqual(theirs);
+      }
+      // What is missing, in QEMU's words; a file name is not what nbd as a driver takes.
+      for (const [options, problem] of [
+        [`driver=vpc,file.driver=nbd,file.server.host=127.0.0.1,file.server.port=${port}`, /: Parameter 'type' is missing$/],
+        [`driver=vpc,file.driver=nbd,file.server.type=inet,file.server.port=${port}`, /: Parameter 'host' is missing$/],
+        [`driver=vpc,file.driver=nbd,file.filename=nbd://127.0.0.1:${port}/exp`, /: NBD server address missing$/],
+      ] as const) {
+        const theirs = await runProgram('qemu-img', ['info', '--image-opts', options]);
+        expect(theirs.stderr.trim()).toMatch(problem);
+        const ours = await runNode([lazyEmu, 'info', '--image-opts', options]);
+        expect(ours.code).toBe(1);
+        expect(ours.stderr.trim()).toMatch(problem);
+      }
+    } finally {
+      await stopQemuNbd([server]);
     }
   }, 60_000);
 

@@ -2,10 +2,10 @@
 // export, qcow2 served as raw, a LUKS volume read through NBD, a unix socket), and against small
 // scripted servers for the protocol paths qemu-nbd does not take (NBD_OPT_EXPORT_NAME fallback,
 // old-style handshake, error replies, a server that hangs up or stalls).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { LuksDriver } from '../../fixtures/emulator/src/drivers/luks.js';
 import { NbdProtocol } from '../../fixtures/emulator/src/drivers/nbd.js';
 import { NBD_DEFAULT_PORT, parseNbdUri } from '../../fixtures/emulator/src/formats/nbd/nbd-uri.js';
 import { imagesDir } from '../support/paths.js';
+import { freePort, serveQemuNbd, stopQemuNbd } from '../support/qemu-nbd.js';
 import { requireTool } from '../support/system.js';
 import { prng } from '../support/bytes.js';
 
@@ -36,15 +37,6 @@ function within<T>(ms: number, promise: Promise<T>): Promise<T> {
     timer = setTimeout(() => reject(new Error(`still unsettled after ${ms} ms`)), ms);
   });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
-/** A port that was free a moment ago (bind port 0, read it, close). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function open(uri: string, options: Record<string, string> = {}): Promise<ByteSource> {
@@ -86,24 +78,7 @@ describe('against qemu-nbd', () => {
 
   /** Start qemu-nbd and wait until it accepts connections. */
   async function serve(args: string[], endpoint: { port: number } | { path: string }): Promise<void> {
-    const child = spawn('qemu-nbd', ['--read-only', '--persistent', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    servers.push(child);
-    for (let attempt = 0; attempt < 200; attempt++) {
-      if (child.exitCode !== null) throw new Error(`qemu-nbd ${args.join(' ')} exited: ${stderr}`);
-      const ready = await new Promise<boolean>((resolve) => {
-        const socket: Socket = 'port' in endpoint ? connect(endpoint.port, '127.0.0.1') : connect(endpoint.path);
-        socket.once('connect', () => {
-          socket.destroy();
-          resolve(true);
-        });
-        socket.once('error', () => resolve(false));
-      });
-      if (ready) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`qemu-nbd ${args.join(' ')} did not start: ${stderr}`);
+    servers.push(await serveQemuNbd(args, endpoint));
   }
 
   beforeAll(async () => {
@@ -122,13 +97,7 @@ describe('against qemu-nbd', () => {
   });
 
   afterAll(async () => {
-    for (const child of servers) {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
-    }
+    await stopQemuNbd(servers);
     rmSync(work, { recursive: true, force: true });
   });
 

@@ -1,41 +1,20 @@
 // Any format over any protocol, through the lazy build: the protocol comes from the filename
 // prefix, the format is probed over the network, and exactly those two drivers load. And convert
 // streams: a sparse image of several GiB converts in memory bounded by a few clusters.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, mkdtempSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lazyEmu, repoRoot } from '../support/paths.js';
 import { runNode } from '../support/run-node.js';
+import { freePort, serveQemuNbd } from '../support/qemu-nbd.js';
 import { requireTool } from '../support/system.js';
 
 const rssHook = join(repoRoot, 'test/support/print-rss.mjs');
 const maxRssKiB = (stderr: string) => Number(/\[max-rss-kib\] (\d+)/.exec(stderr)?.[1] ?? NaN);
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`qemu-nbd exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on port ${port}`);
-}
 
 describe.runIf(requireTool('qemu-img', 'the protocol end-to-end tests'))('lazy emulator over protocols', () => {
   let dir: string;
@@ -53,8 +32,7 @@ describe.runIf(requireTool('qemu-img', 'the protocol end-to-end tests'))('lazy e
     beforeAll(async () => {
       port = await freePort();
       // The export serves the qcow2 file's bytes; the emulator probes the format over the network.
-      nbd = spawn('qemu-nbd', ['--read-only', '--persistent', '--bind=127.0.0.1', `--port=${port}`, '-f', 'raw', image], { stdio: 'ignore' });
-      await waitForPort(port, nbd);
+      nbd = await serveQemuNbd(['--bind=127.0.0.1', `--port=${port}`, '-f', 'raw', image], { port });
     });
     afterAll(() => {
       nbd?.kill();
