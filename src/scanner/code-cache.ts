@@ -7,12 +7,12 @@
 // could plant bytecode): $GEN_MODULES_CODE_CACHE, else $XDG_CACHE_HOME/gen-modules, else
 // ~/.cache/gen-modules. GEN_MODULES_CODE_CACHE=0 turns it off. A cache file's name holds the
 // source's path, size, mtime, ctime and inode and Node's version, since V8 itself checks only the
-// source's length (and its own version and flags: a rejected cache is rebuilt). Written once, after the first use
-// (so that it holds the functions that use compiled, not just the top level), atomically
-// (write-file.ts): concurrent runs never read a torn cache. Every failure falls back to a plain
-// require: the cache can make a run faster, never make it fail. Every install of the compiler
-// (each `npm ci`, each project) has its own key, so a write also removes all but the newest few
-// caches of that file: about 2.6 MB each, they would otherwise pile up.
+// source's length (and its own version and flags: a rejected cache is rebuilt). Written once, after
+// the first use (so that it holds the functions that use compiled, not just the top level),
+// atomically (write-file.ts): concurrent runs never read a torn cache. Every failure falls back to
+// a plain require: the cache can make a run faster, never make it fail. Every install of the
+// compiler (each `npm ci`, each project) has its own key, so a write also removes all but the
+// newest few caches of that file: about 2.6 MB each, they would otherwise pile up.
 import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';

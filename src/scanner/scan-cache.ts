@@ -8,10 +8,10 @@
 // package reinstalled by npm, whose files all carry the mtime 1985, may get a freed inode back and
 // keep the sizes); and every folder the scan looked in (to resolve an import, to find a package)
 // must have the same mtime, so that a file created where a resolution would now find it
-// invalidates the cache too. Only scans without any diagnostic are kept: a run
-// with problems always reports them from a real scan. An input or folder that changed just before
-// the scan (an edit saved as the build starts, `rm -rf dist && build`) has an mtime that cannot be
-// trusted yet: it is kept to be compared again, by the hash of its text or by asking its paths.
+// invalidates the cache too. Only scans without any diagnostic are kept: a run with problems
+// always reports them from a real scan. An input or folder that changed just before the scan (an
+// edit saved as the build starts, `rm -rf dist && build`) has an mtime that cannot be trusted yet:
+// it is kept to be compared again, by the hash of its text or by asking its paths.
 //
 // When only some driver files, or modules they import, changed (an edited driver: the usual case
 // after a save), the rest of the scan still holds. A second file, read only then, keeps for each
@@ -125,7 +125,16 @@ declare const __GEN_MODULES_CODE_ID__: string | undefined;
 /** What made the cached content: a new version of the code never reads another's cache. */
 function codeId(): string {
   if (typeof __GEN_MODULES_CODE_ID__ === 'string') return __GEN_MODULES_CODE_ID__;
-  // Run from the sources (tests, a checkout): the size and mtime of every source file.
+  // Run from the sources (tests, a checkout): the size and mtime of every source file, taken once
+  // per process (the code that runs does not change under it).
+  sourceCodeId ??= sourceStamp();
+  return sourceCodeId;
+}
+
+let sourceCodeId: string | undefined;
+
+/** The same set of files as scripts/build-package.mjs hashes: the .ts files under src/ and plugin/. */
+function sourceStamp(): string {
   try {
     const root = fileURLToPath(new URL('../../', import.meta.url));
     const stamps = ['src', 'plugin'].flatMap((folder) =>
