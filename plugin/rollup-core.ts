@@ -9,7 +9,8 @@ import { writeAtomic } from '../src/codegen/write-file.js';
 import { watchTargets } from '../src/config/config.js';
 import { clearGuardSourceCache, findViolations, formatViolation, lineTextOf } from './laziness-guard.js';
 import { outputStore } from './output-store.js';
-import { finalizeBuild, finishChunks, staticClosure, type BuiltChunk } from './build-manifest.js';
+import { finalizeBuild, finishChunks, rememberable, staticClosure, type BuiltChunk } from './build-manifest.js';
+import { finishCache } from './finish-cache.js';
 import { clearRealPaths, followFileLink, realFile } from './real-paths.js';
 import {
   DEFAULT_MANIFEST,
@@ -56,6 +57,8 @@ interface PendingChunks {
   entries: string[];
   lazy: LazyChunk[];
   drivers: PreparedBuild['result']['drivers'];
+  /** The build's config (where the finish cache lives). */
+  loaded: PreparedBuild['loaded'];
 }
 
 /** State shared with the Vite adapter. */
@@ -351,7 +354,7 @@ export function createCore(core: CoreOptions) {
         for (const file of [...new Set(files.flatMap((f) => f.css ?? []))].sort()) files.push({ file, imports: [], hashedName: false });
         if ((options.guard ?? 'error') !== 'off') guard(this, items, entries, lazy);
         if (core.chunksOnDisk && isWrite === true) {
-          pendingWrites.set(outputDir(output), { chunks: files, entries, lazy, drivers: current.result.drivers });
+          pendingWrites.set(outputDir(output), { chunks: files, entries, lazy, drivers: current.result.drivers, loaded: current.loaded });
           return;
         }
         const chunks: BuiltChunk[] = files.map((file) => {
@@ -384,9 +387,10 @@ export function createCore(core: CoreOptions) {
         const pending = pendingWrites.get(dir);
         if (pending === undefined) return;
         pendingWrites.delete(dir);
-        const text = typeof pending === 'string' ? pending : finishOnDisk(this, dir, pending);
+        const manifestPath = resolve(dir, options.manifest ?? DEFAULT_MANIFEST);
+        const text = typeof pending === 'string' ? pending : finishOnDisk(this, dir, pending, manifestPath);
         // Atomically, as the esbuild plugin does (output-store.ts).
-        writeAtomic(resolve(dir, options.manifest ?? DEFAULT_MANIFEST), text, { durable: false });
+        writeAtomic(manifestPath, text, { durable: false });
       },
     },
   };
@@ -396,12 +400,12 @@ export function createCore(core: CoreOptions) {
    * generateBundle would from `code`), the build id statement written into each lazy chunk in
    * place (build-manifest.ts: finishChunks). Returns the manifest's text.
    */
-  function finishOnDisk(context: Pick<PluginContext, 'error'>, dir: string, pending: PendingChunks): string {
+  function finishOnDisk(context: Pick<PluginContext, 'error'>, dir: string, pending: PendingChunks, manifestPath: string): string {
     const lazyFiles = new Set(pending.lazy.map((l) => l.chunk));
-    const { buildId, finished } = finishChunks(
-      outputStore(undefined),
-      pending.chunks.map((chunk) => ({ file: chunk.file, path: resolve(dir, chunk.file), lazy: lazyFiles.has(chunk.file), hashedName: chunk.hashedName })),
-    );
+    const toFinish = pending.chunks.map((chunk) => ({ file: chunk.file, path: resolve(dir, chunk.file), lazy: lazyFiles.has(chunk.file), hashedName: chunk.hashedName }));
+    // The last build into this folder spares hashing the chunks it already measured.
+    const cache = finishCache(pending.loaded, bundler, manifestPath);
+    const { buildId, finished } = finishChunks(outputStore(undefined), toFinish, cache.previous);
     // A chunk of the bundle that is not on disk (a plugin removed it) would silently be missing
     // from the manifest: the build fails instead, naming it.
     const missing = pending.chunks.filter((chunk) => !finished.has(chunk.file)).map((chunk) => chunk.file);
@@ -410,7 +414,9 @@ export function createCore(core: CoreOptions) {
       context.error(projectError({ message: `gen-modules: chunks of the bundle are not on disk in ${relativePosix(state.cwd, dir) || '.'}: ${missing.slice(0, 3).join(', ')}${more}; no manifest was written` }));
     }
     const chunks: BuiltChunk[] = pending.chunks.map((chunk) => ({ ...chunk, final: finished.get(chunk.file) }));
-    return finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers, buildId }).text;
+    const { text } = finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers, buildId });
+    cache.remember(buildId, rememberable(toFinish, finished));
+    return text;
   }
 
   return { hooks, state, prepare, beforeBundlerStarts, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };

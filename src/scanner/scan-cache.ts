@@ -123,7 +123,7 @@ export function scanCacheFile(loaded: LoadedConfig): string | undefined {
 declare const __GEN_MODULES_CODE_ID__: string | undefined;
 
 /** What made the cached content: a new version of the code never reads another's cache. */
-function codeId(): string {
+export function codeId(): string {
   if (typeof __GEN_MODULES_CODE_ID__ === 'string') return __GEN_MODULES_CODE_ID__;
   // Run from the sources (tests, a checkout): the size and mtime of every source file, taken once
   // per process (the code that runs does not change under it).

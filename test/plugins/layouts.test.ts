@@ -11,10 +11,11 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseManifest, type BuildManifest } from '../../src/runtime/manifest.js';
+import { parseManifest } from '../../src/runtime/manifest.js';
 import { runNode } from '../support/run-node.js';
 import { BUNDLERS, buildApp, cleanup } from './support/build-app.js';
 import { writeFiles } from '../support/files.js';
+import { expectManifestMatchesDisk } from './support/manifest-on-disk.js';
 
 const files: Record<string, string> = {
   'gen-modules.config.json': JSON.stringify({
@@ -349,17 +350,3 @@ describe('plugin source layouts', () => {
     expect(manifestText).toBe(readFileSync(join(onDisk, 'gen-modules-manifest.json'), 'utf8'));
   });
 });
-
-/** Every chunk the manifest names exists with the size and SRI value the manifest gives. */
-function expectManifestMatchesDisk(manifest: BuildManifest, out: string): void {
-  for (const [file, chunk] of Object.entries(manifest.chunks)) {
-    const bytes = readFileSync(join(out, file));
-    expect(chunk.bytes, file).toBe(bytes.length);
-    expect(chunk.integrity, file).toBe(`sha384-${createHash('sha384').update(bytes).digest('base64')}`);
-  }
-  for (const [key, driver] of Object.entries(manifest.drivers)) {
-    if (!driver.chunk) continue;
-    expect(driver.integrity, key).toBe(manifest.chunks[driver.chunk]!.integrity);
-    expect(driver.bytes, key).toBe([driver.chunk, ...driver.imports].reduce((sum, f) => sum + manifest.chunks[f]!.bytes, 0));
-  }
-}

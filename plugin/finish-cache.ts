@@ -1,0 +1,76 @@
+// The finish cache: the final size and SRI value of each lazy chunk of the last build into an
+// output folder, and that build's id, so that the next build with the same id (sources unchanged,
+// or changed in ways the output does not show) takes them instead of hashing every chunk again
+// (build-manifest.ts: finishChunks). Kept beside the scan cache, in node_modules/.cache/gen-modules/
+// (scan-cache.ts), one file per bundler and manifest path; its content is keyed by the plugins'
+// own code, so a version that writes the build id differently never reads another's values.
+// Not the manifest itself: that is the application's output, which other tools (or a hand) may
+// change, and it is not a cache. GEN_MODULES_CACHE=0 turns it off with the scan cache. A cache
+// that cannot be read or written is ignored: it can make a build faster, never fail it.
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import type { LoadedConfig } from '../src/config/config.js';
+import { readIfExists, writeAtomic } from '../src/codegen/write-file.js';
+import { codeId, scanCacheEnabled, scanCacheFile } from '../src/scanner/scan-cache.js';
+import type { FinishedChunk, PreviousBuild } from './build-manifest.js';
+import type { BundlerName } from './shared.js';
+
+export interface FinishCache {
+  /** The last build into this output folder, if one was recorded by this code. */
+  readonly previous: PreviousBuild | undefined;
+  /** Records this build's lazy chunks (written only when they are not what the record holds). */
+  remember(buildId: string, chunks: Iterable<readonly [string, FinishedChunk]>): void;
+}
+
+const NO_CACHE: FinishCache = { previous: undefined, remember: () => {} };
+
+const SRI_SHA384 = /^sha384-[A-Za-z0-9+/]{64}$/;
+
+/** The finish cache of the build that writes its manifest to `manifestPath`. */
+export function finishCache(loaded: LoadedConfig, bundler: BundlerName, manifestPath: string): FinishCache {
+  const scanFile = scanCacheEnabled() ? scanCacheFile(loaded) : undefined;
+  if (scanFile === undefined) return NO_CACHE;
+  const id = createHash('sha256').update(`${bundler}\0${manifestPath}`).digest('hex').slice(0, 16);
+  const file = join(dirname(scanFile), `finish-${id}.json`);
+  const key = createHash('sha256').update(JSON.stringify([1, bundler, manifestPath, codeId()])).digest('hex');
+  const previous = readRecord(file, key);
+  return {
+    previous,
+    remember(buildId, chunks) {
+      const record: Record<string, [number, string]> = {};
+      let same = buildId === previous?.buildId;
+      let count = 0;
+      for (const [chunk, { bytes, integrity }] of chunks) {
+        record[chunk] = [bytes, integrity];
+        const known = previous?.chunks.get(chunk);
+        same &&= known?.bytes === bytes && known.integrity === integrity;
+        count++;
+      }
+      if (same && count === previous!.chunks.size) return;
+      try {
+        writeAtomic(file, JSON.stringify({ key, buildId, chunks: record }), { durable: false });
+      } catch {
+        // A cache that cannot be written only makes the next build slower.
+      }
+    },
+  };
+}
+
+function readRecord(file: string, key: string): PreviousBuild | undefined {
+  const text = readIfExists(file);
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const record = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!record(value) || value.key !== key || typeof value.buildId !== 'string' || !record(value.chunks)) return undefined;
+  const chunks = new Map<string, FinishedChunk>();
+  for (const [chunk, entry] of Object.entries(value.chunks)) {
+    if (!Array.isArray(entry) || !Number.isSafeInteger(entry[0]) || typeof entry[1] !== 'string' || !SRI_SHA384.test(entry[1])) return undefined;
+    chunks.set(chunk, { bytes: entry[0] as number, integrity: entry[1] });
+  }
+  return { buildId: value.buildId, chunks };
+}
