@@ -1,6 +1,7 @@
 // Loading lazy chunks through the build manifest: a driver's chunk and every shared chunk it needs
 // are requested at once (no request waterfall), a failed load is retried once with the same URL,
-// and a chunk of another build is refused.
+// and a chunk of another build is refused. A driver's own chunk is requested with the build id in
+// its URL (lazyUrlOf).
 // - Browsers: `<link rel="modulepreload" integrity="sha384-...">` for each chunk, all at once; once
 //   they have loaded (integrity checked), import() of the driver chunk.
 // - Node (and anything without a document): import() of the shared chunks in parallel, level by
@@ -64,9 +65,9 @@ export interface ChunkOwner {
 
 export interface ManifestLoader {
   readonly manifest: BuildManifest;
-  /** Absolute URL of a file of the build. */
+  /** Absolute URL of a file of the build (a driver's or probe module's own chunk is requested with `?build=<build id>` added). */
   urlOf(file: string): string;
-  /** The URLs a driver's first load requests: its chunk and its shared chunks. */
+  /** The URLs a driver's first load requests: its chunk (with the build id) and its shared chunks. */
   driverUrls(name: string): { chunk: string; shared: string[] } | undefined;
   /**
    * Loads a module driver's chunk (`name`: its key in the manifest); resolves to its module
@@ -90,6 +91,20 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
   if (mode === 'modulepreload' && !doc) throw new TypeError(`gen-modules: preload 'modulepreload' needs a document`);
   const preloaded = new Map<string, Promise<void>>();
   const urlOf = (file: string) => new URL(file, base).href;
+  /**
+   * A lazy chunk's URL carries the build id as a query: the chunk's bytes carry it (every build
+   * has its own), while its name follows its code only (the bundler's hash, taken before the id
+   * was added). Under the name alone, an HTTP cache still holding the chunk of an earlier build
+   * (hashed names invite `immutable` caching; browsers cache heuristically without it) would
+   * answer with bytes that fail the integrity check or the build id, on every retry; and a Node
+   * process that loads a newer manifest would get its module map's instance of the old chunk.
+   * Shared chunks do not carry the id: their names stand for their bytes.
+   */
+  const lazyUrlOf = (file: string) => {
+    const url = new URL(file, base);
+    url.searchParams.set('build', manifest.buildId);
+    return url.href;
+  };
 
   /**
    * A modulepreload link per chunk (a stylesheet link per stylesheet), settled by its load or
@@ -98,8 +113,7 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
    * driver and does not happen when one failed. A stylesheet applies once loaded, as Vite's own
    * preloading does for the CSS of a dynamic import.
    */
-  function preloadLink(file: string, rel: 'modulepreload' | 'stylesheet'): Promise<void> {
-    const href = urlOf(file);
+  function preloadLink(file: string, href: string, rel: 'modulepreload' | 'stylesheet'): Promise<void> {
     let done = preloaded.get(href);
     if (done) return done;
     done = new Promise<void>((resolve, reject) => {
@@ -121,12 +135,16 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
 
   /** One attempt: all chunks requested at once; rejects with the URL that failed first. */
   async function attempt(chunk: string, shared: readonly string[], css: readonly string[]): Promise<unknown> {
-    const url = urlOf(chunk);
+    const url = lazyUrlOf(chunk);
     if (mode === 'modulepreload') {
-      const links = [...[...shared, chunk].map((file) => ({ file, rel: 'modulepreload' as const })), ...css.map((file) => ({ file, rel: 'stylesheet' as const }))];
-      const settled = await Promise.allSettled(links.map((link) => preloadLink(link.file, link.rel)));
+      const links = [
+        ...shared.map((file) => ({ file, href: urlOf(file), rel: 'modulepreload' as const })),
+        { file: chunk, href: url, rel: 'modulepreload' as const },
+        ...css.map((file) => ({ file, href: urlOf(file), rel: 'stylesheet' as const })),
+      ];
+      const settled = await Promise.allSettled(links.map((link) => preloadLink(link.file, link.href, link.rel)));
       const failed = settled.findIndex((s) => s.status === 'rejected');
-      if (failed !== -1) throw new ChunkFailure(urlOf(links[failed]!.file), (settled[failed] as PromiseRejectedResult).reason, links[failed]!.rel === 'stylesheet');
+      if (failed !== -1) throw new ChunkFailure(links[failed]!.href, (settled[failed] as PromiseRejectedResult).reason, links[failed]!.rel === 'stylesheet');
       return importChunk(url).catch((error: unknown) => Promise.reject(new ChunkFailure(url, error)));
     }
     if (mode === 'parallel-import') {
@@ -158,7 +176,7 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
   }
 
   async function load(owner: ChunkOwner, chunk: string, shared: readonly string[], css: readonly string[] = []): Promise<unknown> {
-    const url = urlOf(chunk);
+    const url = lazyUrlOf(chunk);
     let module: unknown;
     try {
       module = await attempt(chunk, shared, css);
@@ -197,7 +215,7 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
     driverUrls(name) {
       const info = manifest.drivers[name];
       if (!info?.chunk) return undefined;
-      return { chunk: urlOf(info.chunk), shared: info.imports.map(urlOf) };
+      return { chunk: lazyUrlOf(info.chunk), shared: info.imports.map(urlOf) };
     },
     loadDriver(name, owner) {
       const who: ChunkOwner = typeof owner === 'object' ? owner : { name, describe: owner ?? `driver '${name}'` };

@@ -72,7 +72,7 @@ describe('createDriverRegistry: what a load reports', () => {
     const registry = createDriverRegistry(oneDriver('charDriver', 'serial-rm'), { manifest, baseUrl: 'https://example.test/app/', importChunk: () => Promise.reject(new Error('404')) });
     const error = await registry.load('serial-rm').then(() => undefined, (e: unknown) => e as DriverError);
     expect(error).toBeInstanceOf(DriverError);
-    expect(error).toMatchObject({ code: 'load-failed', driver: 'serial-rm', chunk: 'https://example.test/app/charDriver/serial-rm.mjs' });
+    expect(error).toMatchObject({ code: 'load-failed', driver: 'serial-rm', chunk: `https://example.test/app/charDriver/serial-rm.mjs?build=${manifest.buildId}` });
     expect(error!.message).toContain(`driver 'serial-rm'`);
     const refused = createDriverRegistry(oneDriver('charDriver', 'serial-rm'), { manifest, baseUrl: 'https://example.test/app/', importChunk: async () => ({ __genModulesBuildId: 'build-0' }) });
     await expect(refused.load('serial-rm')).rejects.toMatchObject({ code: 'wrong-build', driver: 'serial-rm' });

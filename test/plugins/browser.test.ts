@@ -2,7 +2,8 @@
 // preloaded at once with <link rel="modulepreload" integrity="sha384-...">, so the shared chunk
 // is requested before the driver chunk has even arrived (no waterfall), and a chunk whose bytes do
 // not match the manifest's SRI value is refused. A driver's stylesheet is linked with its SRI
-// value and applied before the load resolves; a missing one fails the load, naming it. The app is
+// value and applied before the load resolves; a missing one fails the load, naming it. A new build
+// served over an HTTP cache that keeps hashed names for good still gets its own driver chunk. The app is
 // fixtures/plugin-apps/basic's browser entry, built for the browser with esbuild and with a Vite
 // client build (Vite's defaults: chunks under assets/, its own preload helper and modulepreload
 // polyfill), served from 127.0.0.1.
@@ -70,6 +71,9 @@ describe.runIf(available).each(['esbuild', 'vite'] as const)('modulepreload in C
   const slow = new Set<string>();
   const tampered = new Set<string>();
   const missing = new Set<string>();
+  /** The output folder served; with `immutable`, files with hashed names are served to be cached for good, as deployments do. */
+  let serving: string;
+  let immutable = false;
 
   beforeAll(async () => {
     app = copyApp('basic');
@@ -79,6 +83,7 @@ describe.runIf(available).each(['esbuild', 'vite'] as const)('modulepreload in C
     writeFileSync(join(app, 'src/drivers/alpha.ts'), `import './alpha.css';\n${readFileSync(join(app, 'src/drivers/alpha.ts'), 'utf8')}`);
     out = join(app, 'dist-browser');
     await buildForBrowser(bundler, app, out);
+    serving = out;
     manifest = JSON.parse(readFileSync(join(out, 'gen-modules-manifest.json'), 'utf8')) as BuildManifest;
     server = createServer((req, res) => {
       const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).slice(1) || 'index.html';
@@ -94,14 +99,16 @@ describe.runIf(available).each(['esbuild', 'vite'] as const)('modulepreload in C
             return;
           }
           try {
-            body = readFileSync(join(out, path));
+            body = readFileSync(join(serving, path));
           } catch {
             res.writeHead(404).end();
             return;
           }
           if (tampered.has(path)) body = Buffer.concat([body, Buffer.from('\n// changed after the build\n')]);
           const type = path.endsWith('.json') ? 'application/json' : path.endsWith('.css') ? 'text/css' : 'text/javascript';
-          res.writeHead(200, { 'content-type': type }).end(body);
+          const hashed = /-[\w-]{8,}\.(js|css)$/.test(path);
+          const cache = immutable ? { 'cache-control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache' } : {};
+          res.writeHead(200, { 'content-type': type, ...cache }).end(body);
         }
         log.push({ path, event: 'response', at: performance.now() });
       };
@@ -151,7 +158,11 @@ describe.runIf(available).each(['esbuild', 'vite'] as const)('modulepreload in C
     slow.clear();
     expect(result).toEqual({ ok: true, marker: 'alpha-driver-code' });
     expect(links).toEqual(
-      expect.arrayContaining([...alpha.imports, alpha.chunk!].map((f) => ({ href: `${origin}/${f}`, integrity: manifest.chunks[f]!.integrity }))),
+      expect.arrayContaining([
+        ...alpha.imports.map((f) => ({ href: `${origin}/${f}`, integrity: manifest.chunks[f]!.integrity })),
+        // The driver's own chunk carries the build id (manifest-loader.ts: lazyUrlOf).
+        { href: `${origin}/${alpha.chunk}?build=${manifest.buildId}`, integrity: manifest.chunks[alpha.chunk!]!.integrity },
+      ]),
     );
     // Its stylesheet: in the manifest with its SRI value, linked, applied by the time load() resolves.
     expect(alpha.css).toEqual([expect.stringMatching(/\.css$/)]);
@@ -175,6 +186,45 @@ describe.runIf(available).each(['esbuild', 'vite'] as const)('modulepreload in C
     expect((result as { message: string }).message).toContain(`format driver 'alpha'`);
     expect((result as { message: string }).message).toContain(`(stylesheet ${origin}/${css} failed)`);
     expect(log.filter((e) => e.path === css && e.event === 'request')).toHaveLength(2);
+  });
+
+  // A lazy chunk's bytes carry the build id, while its name follows its code only: a later build
+  // of other sources has other bytes under the same name. Served with hashed names cached for
+  // good (`immutable`, as deployments serve them), the browser must not answer the new build's
+  // request with the old build's chunk (its integrity and build id would fail, on every retry).
+  it('a new build served over an immutable HTTP cache: the driver chunk is fetched again, not taken from the cache', async () => {
+    const beta = join(app!, 'src/drivers/beta.ts');
+    const source = readFileSync(beta, 'utf8');
+    const out2 = join(app!, 'dist-browser-2');
+    writeFileSync(beta, source.replace("'beta-driver-code'", "'beta-driver-code, again'"));
+    try {
+      await buildForBrowser(bundler, app!, out2);
+    } finally {
+      writeFileSync(beta, source);
+    }
+    const manifest2 = JSON.parse(readFileSync(join(out2, 'gen-modules-manifest.json'), 'utf8')) as BuildManifest;
+    const alpha = manifest.drivers.alpha!.chunk!;
+    expect(manifest2.buildId).not.toBe(manifest.buildId);
+    expect(manifest2.drivers.alpha!.chunk, 'same code, same name').toBe(alpha);
+    expect(manifest2.chunks[alpha]!.integrity, 'other bytes (the build id)').not.toBe(manifest.chunks[alpha]!.integrity);
+    const load = (page: import('playwright-core').Page) => page.evaluate(() => (globalThis as unknown as { loadDriver: (n: string) => Promise<unknown> }).loadDriver('alpha'));
+    immutable = true;
+    try {
+      const [first, second] = await withPage(async (page) => {
+        const first = await load(page);
+        serving = out2;
+        log.length = 0;
+        await page.reload();
+        await page.waitForFunction(() => (globalThis as { appReady?: boolean }).appReady === true);
+        return [first, await load(page)];
+      });
+      expect(first).toEqual({ ok: true, marker: 'alpha-driver-code' });
+      expect(second).toEqual({ ok: true, marker: 'alpha-driver-code' });
+      expect(log.filter((e) => e.path === alpha && e.event === 'request'), 'the new build asked the server for it').toHaveLength(1);
+    } finally {
+      immutable = false;
+      serving = out;
+    }
   });
 
   it('refuses a chunk whose bytes differ from the build (SRI), with a DriverError naming the driver', async () => {

@@ -1,8 +1,9 @@
 // Failed loads through the build manifest, on a real esbuild build of fixtures/plugin-apps/basic
 // run in Node: a missing chunk is retried once with the same URL and then reported naming the
 // driver and the chunk URL, with the registry still usable; a corrupt chunk is reported the same
-// way; a chunk from another build is refused naming both build ids; and the shared chunks of a
-// driver are requested at once, level by level where they import each other.
+// way; a chunk from another build is refused naming both build ids, and a process given a newer
+// build's manifest loads that build's chunk (its URL carries the build id); and the shared chunks
+// of a driver are requested at once, level by level where they import each other.
 import { cpSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -63,16 +64,18 @@ describe('failed loads through the build manifest (esbuild build, Node)', () => 
   }
 
   const url = (outdir: string, file: string) => pathToFileURL(join(outdir, file)).href;
+  /** A driver's own chunk is requested with its build's id (manifest-loader.ts: lazyUrlOf). */
+  const lazyUrl = (outdir: string, file: string, of: BuildManifest = manifest) => `${url(outdir, file)}?build=${of.buildId}`;
 
   it('missing driver chunk: one retry of the same URL, then DriverError naming driver and URL; a later load succeeds', async () => {
     const dir = freshCopy();
     const chunk = manifest.drivers.alpha!.chunk!;
     renameSync(join(dir, chunk), join(dir, `${chunk}.away`));
     const [failed, again, beta, final] = await run(dir, [{ load: 'alpha' }, { copy: [join(dir, `${chunk}.away`), join(dir, chunk)] }, { load: 'alpha' }, { load: 'beta' }]);
-    expect(failed).toMatchObject({ ok: false, errorName: 'DriverError', code: 'load-failed', driver: 'alpha', chunk: url(dir, chunk) });
+    expect(failed).toMatchObject({ ok: false, errorName: 'DriverError', code: 'load-failed', driver: 'alpha', chunk: lazyUrl(dir, chunk) });
     expect(failed!.message).toContain(`format driver 'alpha'`);
-    expect(failed!.message).toContain(url(dir, chunk));
-    expect(failed!.calls!.filter((c) => c === url(dir, chunk))).toHaveLength(2);
+    expect(failed!.message).toContain(lazyUrl(dir, chunk));
+    expect(failed!.calls!.filter((c) => c === lazyUrl(dir, chunk))).toHaveLength(2);
     // Registry still usable: the same driver loads once the chunk is back, and others load.
     expect(again).toMatchObject({ ok: true, marker: 'alpha-driver-code' });
     expect(beta).toMatchObject({ ok: true, marker: 'beta-driver-code' });
@@ -85,7 +88,7 @@ describe('failed loads through the build manifest (esbuild build, Node)', () => 
     expect(manifest.drivers.beta!.imports).toContain(shared);
     renameSync(join(dir, shared), join(dir, `${shared}.away`));
     const [failed, again] = await run(dir, [{ load: 'alpha' }, { copy: [join(dir, `${shared}.away`), join(dir, shared)] }, { load: 'alpha' }]);
-    expect(failed).toMatchObject({ ok: false, code: 'load-failed', driver: 'alpha', chunk: url(dir, manifest.drivers.alpha!.chunk!) });
+    expect(failed).toMatchObject({ ok: false, code: 'load-failed', driver: 'alpha', chunk: lazyUrl(dir, manifest.drivers.alpha!.chunk!) });
     expect(failed!.message).toContain(`shared chunk ${url(dir, shared)} failed`);
     expect(failed!.calls!.filter((c) => c === url(dir, shared))).toHaveLength(2);
     expect(again).toMatchObject({ ok: true, marker: 'alpha-driver-code' });
@@ -96,10 +99,10 @@ describe('failed loads through the build manifest (esbuild build, Node)', () => 
     const chunk = manifest.drivers.beta!.chunk!;
     writeFileSync(join(dir, chunk), 'export const broken = ;\n');
     const [failed, alpha, final] = await run(dir, [{ load: 'beta' }, { load: 'alpha' }]);
-    expect(failed).toMatchObject({ ok: false, code: 'load-failed', driver: 'beta', chunk: url(dir, chunk) });
+    expect(failed).toMatchObject({ ok: false, code: 'load-failed', driver: 'beta', chunk: lazyUrl(dir, chunk) });
     expect(failed!.message).toMatch(/SyntaxError|Unexpected token/);
-    expect(failed!.message).toContain(url(dir, chunk));
-    expect(failed!.calls!.filter((c) => c === url(dir, chunk))).toHaveLength(2);
+    expect(failed!.message).toContain(lazyUrl(dir, chunk));
+    expect(failed!.calls!.filter((c) => c === lazyUrl(dir, chunk))).toHaveLength(2);
     expect(alpha).toMatchObject({ ok: true, marker: 'alpha-driver-code' });
     expect(Object.fromEntries(final!.status!)).toMatchObject({ alpha: 'loaded', beta: 'failed', gamma: 'builtin', delta: 'unavailable' });
   });
@@ -112,11 +115,25 @@ describe('failed loads through the build manifest (esbuild build, Node)', () => 
     const dir = freshCopy();
     cpSync(join(other, chunk), join(dir, chunk));
     const [refused, beta] = await run(dir, [{ load: 'alpha' }, { load: 'beta' }]);
-    expect(refused).toMatchObject({ ok: false, errorName: 'DriverError', code: 'wrong-build', driver: 'alpha', chunk: url(dir, chunk) });
+    expect(refused).toMatchObject({ ok: false, errorName: 'DriverError', code: 'wrong-build', driver: 'alpha', chunk: lazyUrl(dir, chunk) });
     expect(refused!.message).toContain(otherManifest.buildId);
     expect(refused!.message).toContain(manifest.buildId);
-    expect(refused!.message).toContain(url(dir, chunk));
+    expect(refused!.message).toContain(lazyUrl(dir, chunk));
     expect(beta).toMatchObject({ ok: true });
+  });
+
+  // Node keeps a module per URL for the life of the process: a registry opened on a newer build's
+  // manifest (same folder, same chunk name, other bytes: the build id) loads that build's chunk,
+  // because the URL carries the build id, instead of the module already loaded from the old one.
+  it('a process that loaded a driver loads it again from a newer build in the same folder', async () => {
+    const chunk = manifest.drivers.alpha!.chunk!;
+    expect(otherManifest.drivers.alpha!.chunk).toBe(chunk);
+    const dir = freshCopy();
+    const newer = [join(other, chunk), join(other, 'gen-modules-manifest.json')].map((from) => ({ copy: [from, join(dir, from.slice(other.length + 1))] }));
+    const [first, second, final] = await run(dir, [{ load: 'alpha' }, ...newer, { reopen: true }, { load: 'alpha' }]);
+    expect(first).toMatchObject({ ok: true, calls: [...manifest.drivers.alpha!.imports.map((f) => url(dir, f)), lazyUrl(dir, chunk)] });
+    expect(second).toMatchObject({ ok: true, marker: 'alpha-driver-code', calls: [...otherManifest.drivers.alpha!.imports.map((f) => url(dir, f)), lazyUrl(dir, chunk, otherManifest)] });
+    expect(final).toMatchObject({ loaded: ['alpha'], buildId: otherManifest.buildId });
   });
 
   // Shared chunks that import each other: Node 20 keeps a module whose static import failed failed
@@ -157,7 +174,7 @@ describe('failed loads through the build manifest (esbuild build, Node)', () => 
       cpSync(nested, dir, { recursive: true });
       renameSync(join(dir, bits), join(dir, `${bits}.away`));
       const [failed, again, final] = await run(dir, [{ load: 'alpha' }, { copy: [join(dir, `${bits}.away`), join(dir, bits)] }, { load: 'alpha' }]);
-      expect(failed).toMatchObject({ ok: false, code: 'load-failed', driver: 'alpha', chunk: url(dir, alpha) });
+      expect(failed).toMatchObject({ ok: false, code: 'load-failed', driver: 'alpha', chunk: lazyUrl(dir, alpha, nestedManifest) });
       expect(failed!.message).toContain(`shared chunk ${url(dir, bits)} failed`);
       expect(again).toMatchObject({ ok: true, marker: 'alpha-driver-code' });
       expect(final!.loaded).toEqual(['alpha']);
@@ -168,7 +185,7 @@ describe('failed loads through the build manifest (esbuild build, Node)', () => 
       const [gated] = await run(nested, [{ gated: 'alpha' }]);
       expect(gated).toMatchObject({ ok: true, marker: 'alpha-driver-code' });
       expect(gated!.requestedBeforeAnyLoad).toEqual([url(nested, bits)]);
-      expect(gated!.calls).toEqual([url(nested, bits), url(nested, codec), url(nested, alpha)]);
+      expect(gated!.calls).toEqual([url(nested, bits), url(nested, codec), lazyUrl(nested, alpha, nestedManifest)]);
     });
   });
 
@@ -180,7 +197,7 @@ describe('failed loads through the build manifest (esbuild build, Node)', () => 
     // Every shared chunk was requested at once (none imports another here), while none could have
     // loaded yet; the driver chunk follows as soon as they are in.
     expect(new Set(gated!.requestedBeforeAnyLoad)).toEqual(new Set(beta.imports.map((f) => url(pristine, f))));
-    expect(gated!.calls).toEqual([...gated!.requestedBeforeAnyLoad!, url(pristine, beta.chunk!)]);
+    expect(gated!.calls).toEqual([...gated!.requestedBeforeAnyLoad!, lazyUrl(pristine, beta.chunk!)]);
     // The bundle's own path: probe -> probe module chunk -> driver chunk, all from the manifest.
     const image = join(app!, 'text.img');
     writeFileSync(image, 'beta-text\nsome text\n');

@@ -1,5 +1,6 @@
 // A Node module hook that records every ES module file the process loads, independently of the
 // registry's own bookkeeping: `node --import ./log-loads.mjs emu.mjs ...` prints the list on exit.
+// Files, not URLs: the query a lazy chunk is loaded with (`?build=<build id>`) is left out.
 import { register } from 'node:module';
 
 const channel = new MessageChannel();
@@ -12,7 +13,7 @@ register(
       let port;
       export function initialize(data) { port = data.port; }
       export async function load(url, context, next) {
-        if (url.startsWith('file:')) port.postMessage(url);
+        if (url.startsWith('file:')) port.postMessage(url.replace(/[?#].*$/, ''));
         return next(url, context);
       }
     `),
