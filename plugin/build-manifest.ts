@@ -156,9 +156,9 @@ export interface PreviousBuild {
  * same names, whose hashes stand for the same contents, and the same other chunks), so its size
  * and SRI value are taken from there instead of hashing it again (most of the bytes of a build
  * whose sources did not change: 200 driver chunks, 2.4 MB, about 4 ms of SHA-384). Its size is
- * still checked against the bytes it has now. `reused` counts the chunks that were.
+ * still checked against the bytes it has now.
  */
-export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[], previous?: PreviousBuild): { buildId: string; finished: Map<string, FinishedChunk>; reused: number } {
+export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[], previous?: PreviousBuild): { buildId: string; finished: Map<string, FinishedChunk> } {
   const finished = new Map<string, FinishedChunk>();
   const integrity = (hash: Hash) => `sha384-${hash.digest('base64')}`;
   const parts: BuildIdPart[] = [];
@@ -186,7 +186,6 @@ export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[]
   }
   const buildId = buildIdOfParts(parts);
   const known = previous?.buildId === buildId ? previous.chunks : undefined;
-  let reused = 0;
   for (const chunk of byName) {
     const done = store.patch(chunk.path, (bytes) => buildIdInsertion(bytes, buildId), chunk.size);
     if (!done) continue;
@@ -194,7 +193,6 @@ export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[]
     const same = known?.get(chunk.file);
     if (same !== undefined && same.bytes === code.length + inserted.bytes.length) {
       finished.set(chunk.file, same);
-      reused++;
       continue;
     }
     const hash = createHash('sha384').update(code.subarray(0, inserted.at)).update(inserted.bytes).update(code.subarray(inserted.at));
@@ -205,7 +203,7 @@ export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[]
     store.writeFrom(chunk.path, at, [added, tail]);
     finished.set(chunk.file, { bytes: bytes + added.length, integrity: integrity(hash.update(added).update(tail)) });
   }
-  return { buildId, finished, reused };
+  return { buildId, finished };
 }
 
 /** The finished chunks a later build with the same id may take over (finishChunks' `previous`): lazy ones with hashed names. */

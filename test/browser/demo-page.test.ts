@@ -12,6 +12,7 @@ import { serveFolder } from '../support/static-server.js';
 import { requireTool } from '../support/system.js';
 
 interface Manifest {
+  buildId: string;
   entries: string[];
   entryImports: string[];
   drivers: Record<string, { chunk?: string; imports: string[] }>;
