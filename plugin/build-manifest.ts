@@ -134,6 +134,9 @@ export interface ChunkToFinish {
   hashedName?: boolean;
 }
 
+/** A lazy chunk whose name carries the bundler's hash of its contents: the name stands for it in the build id. */
+const idByName = (chunk: ChunkToFinish): boolean => chunk.lazy && chunk.hashedName === true;
+
 /** The last build into the same output folder, as the finish cache (finish-cache.ts) kept it. */
 export interface PreviousBuild {
   buildId: string;
@@ -165,7 +168,7 @@ export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[]
   const byName: ChunkToFinish[] = [];
   const pending: { chunk: ChunkToFinish; bytes: number; hash: Hash; at: number; newline: boolean; tail: Buffer }[] = [];
   for (const chunk of chunks) {
-    if (chunk.lazy && chunk.hashedName) {
+    if (idByName(chunk)) {
       parts.push({ file: chunk.file });
       byName.push(chunk);
       continue;
@@ -210,7 +213,7 @@ export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[]
 export function rememberable(chunks: readonly ChunkToFinish[], finished: ReadonlyMap<string, FinishedChunk>): [string, FinishedChunk][] {
   const kept: [string, FinishedChunk][] = [];
   for (const chunk of chunks) {
-    const final = chunk.lazy && chunk.hashedName ? finished.get(chunk.file) : undefined;
+    const final = idByName(chunk) ? finished.get(chunk.file) : undefined;
     if (final) kept.push([chunk.file, final]);
   }
   return kept;

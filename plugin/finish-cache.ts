@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { LoadedConfig } from '../src/config/config.js';
 import { readIfExists, writeAtomic } from '../src/codegen/write-file.js';
+import { isRecord } from '../src/runtime/manifest.js';
 import { codeId, scanCacheEnabled, scanCacheFile } from '../src/scanner/scan-cache.js';
 import type { FinishedChunk, PreviousBuild } from './build-manifest.js';
 import type { BundlerName } from './shared.js';
@@ -65,8 +66,7 @@ function readRecord(file: string, key: string): PreviousBuild | undefined {
   } catch {
     return undefined;
   }
-  const record = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (!record(value) || value.key !== key || typeof value.buildId !== 'string' || !record(value.chunks)) return undefined;
+  if (!isRecord(value) || value.key !== key || typeof value.buildId !== 'string' || !isRecord(value.chunks)) return undefined;
   const chunks = new Map<string, FinishedChunk>();
   for (const [chunk, entry] of Object.entries(value.chunks)) {
     if (!Array.isArray(entry) || !Number.isSafeInteger(entry[0]) || typeof entry[1] !== 'string' || !SRI_SHA384.test(entry[1])) return undefined;

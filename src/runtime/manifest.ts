@@ -129,6 +129,7 @@ export function parseManifest(input: unknown, source = 'build manifest'): BuildM
   return value as unknown as BuildManifest;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+/** A plain object (not null, not an array): what a JSON object parses to. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -14,7 +14,7 @@ type Bundler = 'esbuild' | 'vite';
 const ON_DISK: readonly Bundler[] = ['esbuild', 'vite'];
 const FORGED = `sha384-${'A'.repeat(64)}`;
 
-interface Record {
+interface FinishRecord {
   key: string;
   buildId: string;
   chunks: { [file: string]: [number, string] };
@@ -41,8 +41,8 @@ describe('finish cache', () => {
     expect(files).toHaveLength(1);
     return join(folder, files[0]!);
   };
-  const readRecord = (): Record => JSON.parse(readFileSync(recordFile(), 'utf8'));
-  const writeRecord = (change: (record: Record) => void) => {
+  const readRecord = (): FinishRecord => JSON.parse(readFileSync(recordFile(), 'utf8'));
+  const writeRecord = (change: (record: FinishRecord) => void) => {
     const record = readRecord();
     change(record);
     writeFileSync(recordFile(), JSON.stringify(record));
