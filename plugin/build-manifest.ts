@@ -4,7 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { DriverInfo } from '../src/model.js';
 import { BUILD_ID_EXPORT, MANIFEST_VERSION, type BuildManifest, type ManifestChunk, type ManifestDriver, type ManifestProbe } from '../src/runtime/manifest.js';
-import { memoryFiles, type ChunkFiles, type Insertion } from './output-store.js';
+import { memoryFiles, type ChunkFiles } from './output-store.js';
 import { manifestKey, type BundlerName, type LazyEntry } from './shared.js';
 import { byCodeUnit } from '../src/by-code-unit.js';
 
@@ -90,12 +90,6 @@ export function withBuildId(code: string, buildId: string): string {
   return `${code}${code.endsWith('\n') || code === '' ? '' : '\n'}${statement}`;
 }
 
-/** `withBuildId` for bytes: what to insert where (the same result, as an insertion). */
-export function buildIdInsertion(bytes: Uint8Array, buildId: string): Insertion {
-  const { at, newline } = insertionPoint(bytes);
-  return { at, bytes: buildIdBytes(buildId, newline) };
-}
-
 /** The statement's bytes, after a newline when `insertionPoint` asks for one. */
 export function buildIdBytes(buildId: string, newline: boolean): Buffer {
   const statement = buildIdStatement(buildId);
@@ -145,6 +139,22 @@ export interface PreviousBuild {
 }
 
 /**
+ * A lazy chunk with a hashed name as the bundler wrote it, kept in memory after it was finished:
+ * enough to finish the same chunk again, under any build id, without reading or hashing it.
+ */
+export interface ChunkState {
+  /** Its size as the bundler wrote it. */
+  bytes: number;
+  /** Where the build id statement goes (insertionPoint), and whether a newline goes first. */
+  at: number;
+  newline: boolean;
+  /** Its bytes after that point (a sourceMappingURL comment, or none). */
+  tail: Buffer;
+  /** SHA-384 of its bytes before that point, not yet digested (copied for each use). */
+  prefix: Hash;
+}
+
+/**
  * Gives the lazy chunks their build id statement and measures every chunk's final bytes (size and
  * SRI value), reading each chunk once and keeping none (on disk: see output-store.ts). The build
  * id (buildIdOfParts) comes from the chunks whose names do not carry a content hash, read and
@@ -160,8 +170,21 @@ export interface PreviousBuild {
  * and SRI value are taken from there instead of hashing it again (most of the bytes of a build
  * whose sources did not change: 200 driver chunks, 2.4 MB, about 4 ms of SHA-384). Its size is
  * still checked against the bytes it has now.
+ *
+ * `states`: what this process kept of the lazy chunks with hashed names it finished last, by path (a watch, a dev server,
+ * an esbuild context, a script that builds more than once). A lazy chunk at the same path (whose
+ * name carries the bundler's hash of its contents) with the size the bundler reports for it now
+ * holds the same bytes, so it is neither read nor hashed again, whatever the build id: the
+ * statement is written at its place (over whatever follows it, so a file the bundler did not
+ * rewrite still ends up right) and the SRI value comes from the kept SHA-384 state. One edited
+ * driver then costs the 199 others a write each instead of reading and hashing 2.4 MB.
  */
-export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[], previous?: PreviousBuild): { buildId: string; finished: Map<string, FinishedChunk> } {
+export function finishChunks(
+  store: ChunkFiles,
+  chunks: readonly ChunkToFinish[],
+  previous?: PreviousBuild,
+  states?: ReadonlyMap<string, ChunkState>,
+): { buildId: string; finished: Map<string, FinishedChunk>; states: Map<string, ChunkState> } {
   const finished = new Map<string, FinishedChunk>();
   const integrity = (hash: Hash) => `sha384-${hash.digest('base64')}`;
   const parts: BuildIdPart[] = [];
@@ -189,24 +212,37 @@ export function finishChunks(store: ChunkFiles, chunks: readonly ChunkToFinish[]
   }
   const buildId = buildIdOfParts(parts);
   const known = previous?.buildId === buildId ? previous.chunks : undefined;
-  for (const chunk of byName) {
-    const done = store.patch(chunk.path, (bytes) => buildIdInsertion(bytes, buildId), chunk.size);
-    if (!done) continue;
-    const { code, inserted } = done;
+  const statements = [buildIdBytes(buildId, false), buildIdBytes(buildId, true)] as const;
+  const nextStates = new Map<string, ChunkState>();
+  /** The final size and SRI value: the last build's when it had this id and this size, else hashed (`hash`). */
+  const finish = (chunk: ChunkToFinish, bytes: number, hash: () => Hash) => {
     const same = known?.get(chunk.file);
-    if (same !== undefined && same.bytes === code.length + inserted.bytes.length) {
-      finished.set(chunk.file, same);
+    finished.set(chunk.file, same !== undefined && same.bytes === bytes ? same : { bytes, integrity: integrity(hash()) });
+  };
+  for (const chunk of byName) {
+    const kept = chunk.size === undefined ? undefined : states?.get(chunk.path);
+    if (kept !== undefined && kept.bytes === chunk.size) {
+      const added = statements[kept.newline ? 1 : 0];
+      if (!store.writeFrom(chunk.path, kept.at, [added, kept.tail])) continue;
+      finish(chunk, kept.bytes + added.length, () => kept.prefix.copy().update(added).update(kept.tail));
+      nextStates.set(chunk.path, kept);
       continue;
     }
-    const hash = createHash('sha384').update(code.subarray(0, inserted.at)).update(inserted.bytes).update(code.subarray(inserted.at));
-    finished.set(chunk.file, { bytes: code.length + inserted.bytes.length, integrity: integrity(hash) });
+    let point = { at: 0, newline: false };
+    const done = store.patch(chunk.path, (bytes) => ((point = insertionPoint(bytes)), { at: point.at, bytes: statements[point.newline ? 1 : 0] }), chunk.size);
+    if (!done) continue;
+    const { code, inserted } = done;
+    const tail = Buffer.from(code.subarray(inserted.at));
+    let prefix: Hash | undefined;
+    finish(chunk, code.length + inserted.bytes.length, () => (prefix = createHash('sha384').update(code.subarray(0, inserted.at))).copy().update(inserted.bytes).update(tail));
+    if (prefix !== undefined) nextStates.set(chunk.path, { bytes: code.length, ...point, tail, prefix });
   }
   for (const { chunk, bytes, hash, at, newline, tail } of pending) {
-    const added = buildIdBytes(buildId, newline);
-    store.writeFrom(chunk.path, at, [added, tail]);
+    const added = statements[newline ? 1 : 0];
+    if (!store.writeFrom(chunk.path, at, [added, tail])) continue;
     finished.set(chunk.file, { bytes: bytes + added.length, integrity: integrity(hash.update(added).update(tail)) });
   }
-  return { buildId, finished };
+  return { buildId, finished, states: nextStates };
 }
 
 /** The finished chunks a later build with the same id may take over (finishChunks' `previous`): lazy ones with hashed names. */

@@ -206,7 +206,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         // build into this folder spares hashing the chunks it already measured (on disk only).
         const manifestPath = resolve(outdir, validated.manifest ?? DEFAULT_MANIFEST);
         const cache = result.outputFiles ? undefined : finishCache(current.loaded, 'esbuild', manifestPath);
-        const finished = finishChunks(store, toFinish, cache?.previous);
+        const finished = finishChunks(store, toFinish, cache?.previous, cache?.states);
         // esbuild wrote every output its metafile lists; one that is not there (another plugin's
         // onEnd removed it, or the paths were misread) would silently be missing from the manifest.
         const missing = toFinish.filter((c) => !finished.finished.has(c.file));
@@ -226,7 +226,7 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         }
         const finalized = finalizeBuild({ bundler: 'esbuild', chunks, entries, lazy: lazyChunks, drivers: current.result.drivers, buildId: finished.buildId });
         store.write(manifestPath, finalized.text);
-        cache?.remember(finished.buildId, rememberable(toFinish, finished.finished));
+        cache?.remember(finished.buildId, rememberable(toFinish, finished.finished), finished.states);
         return { errors, warnings };
       }
     },

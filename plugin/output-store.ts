@@ -28,8 +28,8 @@ export interface OutputStore {
   write(path: string, contents: string | Uint8Array): void;
   /** Inserts the bytes `insertionFor` asks for into the output; returns its contents before (valid as `read`'s) and the insertion. */
   patch(path: string, insertionFor: (contents: Uint8Array) => Insertion, size?: number): { code: Uint8Array; inserted: Insertion } | undefined;
-  /** Replaces the output's bytes from offset `at` on with `parts`. */
-  writeFrom(path: string, at: number, parts: readonly Uint8Array[]): void;
+  /** Replaces the output's bytes from offset `at` on with `parts`; false when there is no such output. */
+  writeFrom(path: string, at: number, parts: readonly Uint8Array[]): boolean;
   rename(from: string, to: string): void;
   remove(path: string): void;
 }
@@ -91,12 +91,12 @@ export function outputStore(outputFiles: OutputFile[] | undefined): OutputStore 
           writeParts(fd, inserted.at, [inserted.bytes, code.subarray(inserted.at)]);
           return { code, inserted };
         }),
-      writeFrom: (path, at, parts) => {
+      writeFrom: (path, at, parts) =>
         withFile(path, 'r+', (fd) => {
           // The file is never shorter than the end written; longer only if the new bytes are fewer than the old.
           ftruncateSync(fd, writeParts(fd, at, parts));
-        });
-      },
+          return true;
+        }) ?? false,
       rename: (from, to) => {
         if (existsSync(from)) renameSync(from, to);
       },
@@ -159,6 +159,7 @@ function inMemory(get: (path: string) => Uint8Array | undefined, put: (path: str
     writeFrom: (path, at, parts) => {
       const code = get(path);
       if (code !== undefined) put(path, Buffer.concat([code.subarray(0, at), ...parts]));
+      return code !== undefined;
     },
   };
 }

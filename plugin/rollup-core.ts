@@ -382,13 +382,13 @@ export function createCore(core: CoreOptions) {
     // First, so that other plugins' writeBundle (compression, say) see the final files.
     writeBundle: {
       order: 'pre' as const,
-      handler(this: PluginContext, output: NormalizedOutputOptions) {
+      handler(this: PluginContext, output: NormalizedOutputOptions, bundle: OutputBundle) {
         const dir = outputDir(output);
         const pending = pendingWrites.get(dir);
         if (pending === undefined) return;
         pendingWrites.delete(dir);
         const manifestPath = resolve(dir, options.manifest ?? DEFAULT_MANIFEST);
-        const text = typeof pending === 'string' ? pending : finishOnDisk(this, dir, pending, manifestPath);
+        const text = typeof pending === 'string' ? pending : finishOnDisk(this, dir, pending, manifestPath, bundle);
         // Atomically, as the esbuild plugin does (output-store.ts).
         writeAtomic(manifestPath, text, { durable: false });
       },
@@ -400,12 +400,22 @@ export function createCore(core: CoreOptions) {
    * generateBundle would from `code`), the build id statement written into each lazy chunk in
    * place (build-manifest.ts: finishChunks). Returns the manifest's text.
    */
-  function finishOnDisk(context: Pick<PluginContext, 'error'>, dir: string, pending: PendingChunks, manifestPath: string): string {
+  function finishOnDisk(context: Pick<PluginContext, 'error'>, dir: string, pending: PendingChunks, manifestPath: string, bundle: OutputBundle): string {
     const lazyFiles = new Set(pending.lazy.map((l) => l.chunk));
-    const toFinish = pending.chunks.map((chunk) => ({ file: chunk.file, path: resolve(dir, chunk.file), lazy: lazyFiles.has(chunk.file), hashedName: chunk.hashedName }));
+    // A lazy chunk's size as written (the bundle's code): with it, a chunk this process finished
+    // before, under the same name, is finished again without reading it (finishChunks' states).
+    const sizeOf = (file: string) => {
+      const item = bundle[file];
+      return item?.type === 'chunk' ? Buffer.byteLength(item.code) : undefined;
+    };
+    const toFinish = pending.chunks.map((chunk) => {
+      const lazy = lazyFiles.has(chunk.file);
+      const size = lazy && chunk.hashedName ? sizeOf(chunk.file) : undefined;
+      return { file: chunk.file, path: resolve(dir, chunk.file), lazy, hashedName: chunk.hashedName, ...(size !== undefined ? { size } : {}) };
+    });
     // The last build into this folder spares hashing the chunks it already measured.
     const cache = finishCache(pending.loaded, bundler, manifestPath);
-    const { buildId, finished } = finishChunks(outputStore(undefined), toFinish, cache.previous);
+    const { buildId, finished, states } = finishChunks(outputStore(undefined), toFinish, cache.previous, cache.states);
     // A chunk of the bundle that is not on disk (a plugin removed it) would silently be missing
     // from the manifest: the build fails instead, naming it.
     const missing = pending.chunks.filter((chunk) => !finished.has(chunk.file)).map((chunk) => chunk.file);
@@ -415,7 +425,7 @@ export function createCore(core: CoreOptions) {
     }
     const chunks: BuiltChunk[] = pending.chunks.map((chunk) => ({ ...chunk, final: finished.get(chunk.file) }));
     const { text } = finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers, buildId });
-    cache.remember(buildId, rememberable(toFinish, finished));
+    cache.remember(buildId, rememberable(toFinish, finished), states);
     return text;
   }
 
