@@ -11,7 +11,8 @@
 // A process that builds into the same folder again (a watch, a dev server, an esbuild context)
 // also keeps, in memory, each lazy chunk's SHA-384 state before its build id statement
 // (build-manifest.ts: ChunkState): a chunk whose name and size did not change is then finished
-// under a new build id without being read or hashed. Only the last build's, per folder.
+// under a new build id without being read or hashed. Only the last build's, per folder, for the
+// few folders built into last.
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { LoadedConfig } from '../src/config/config.js';
@@ -32,8 +33,13 @@ export interface FinishCache {
 
 const NO_CACHE: FinishCache = { previous: undefined, states: undefined, remember: () => {} };
 
-/** This process's chunk states of the last build per output folder (the record's id). */
+/**
+ * This process's chunk states of the last build per output folder (the record's id), for the
+ * folders built into most recently: a process that builds into ever new folders (a test runner)
+ * does not keep them all.
+ */
 const kept = new Map<string, ReadonlyMap<string, ChunkState>>();
+const KEPT_FOLDERS = 8;
 
 const SRI_SHA384 = /^sha384-[A-Za-z0-9+/]{64}$/;
 
@@ -49,7 +55,9 @@ export function finishCache(loaded: LoadedConfig, bundler: BundlerName, manifest
     previous: stored,
     states: kept.get(id),
     remember(buildId, chunks, states) {
+      kept.delete(id);
       kept.set(id, states);
+      if (kept.size > KEPT_FOLDERS) kept.delete(kept.keys().next().value!);
       if (file === undefined) return;
       const record: Record<string, [number, string]> = {};
       let same = buildId === stored?.buildId;

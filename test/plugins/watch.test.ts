@@ -3,7 +3,7 @@
 // a warning: esbuild cannot add entry points after setup). rollup: watch() rebuilds on its own
 // when a driver file appears or goes. Vite: the dev server regenerates the table, and the next
 // load of the table has the new set, with standard decorators lowered.
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -48,12 +48,19 @@ describe('watch and dev pick up added and removed drivers', () => {
 
   // Lazy entries reach esbuild through a symlink of the plugin's (entry-links.ts); with
   // preserveSymlinks the plugin uses an onResolve hook instead. Both must survive a removed driver.
-  it.each([false, true])('esbuild (preserveSymlinks: %s): ctx.rebuild() after adding and after removing a driver', async (preserveSymlinks) => {
+  // With a node_modules folder the scan cache tells each rebuild what changed (a fresh scanner
+  // reads it); without one the context's scanner scans everything again.
+  it.each([
+    [false, false],
+    [true, false],
+    [false, true],
+  ])('esbuild (preserveSymlinks: %s, scan cache: %s): ctx.rebuild() after an edit, after adding and after removing a driver', async (preserveSymlinks, scanCache) => {
     const linkFolders = () => readdirSync(tmpdir()).filter((f) => f.startsWith('gen-modules-entries-'));
     // Folders of this context's links that hold a mirror (made when a driver goes away).
     const mirrored = () => linkFolders().filter((f) => existsSync(join(tmpdir(), f, 'mirror')));
     const foldersBefore = mirrored();
     app = copyApp('basic');
+    if (scanCache) mkdirSync(join(app, 'node_modules'));
     const out = join(app, 'dist');
     const { context } = await import('esbuild');
     const { default: genModules } = await import('gen-modules/esbuild');
@@ -66,6 +73,15 @@ describe('watch and dev pick up added and removed drivers', () => {
     try {
       await ctx.rebuild();
       expect(Object.keys(drivers(readManifest(out))).sort()).toEqual(['alpha', 'beta', 'gamma']);
+      expect(existsSync(join(app, 'node_modules/.cache/gen-modules'))).toBe(scanCache);
+
+      // A probe signature edited at once, the file's size unchanged: the next rebuild sees it.
+      const alpha = join(app, 'src/drivers/alpha.ts');
+      writeFileSync(alpha, readFileSync(alpha, 'utf8').replace("bytes: 'ALPHA001'", "bytes: 'ALPHA002'"));
+      expect((await ctx.rebuild()).errors).toEqual([]);
+      expect(await read(out, app, 'ALPHA002')).toMatchObject({ format: 'alpha', loaded: ['alpha'] });
+      writeFileSync(alpha, readFileSync(alpha, 'utf8').replace("bytes: 'ALPHA002'", "bytes: 'ALPHA001'"));
+      await ctx.rebuild();
 
       writeFileSync(join(app, 'src/drivers/epsilon.ts'), EPSILON);
       const added = await ctx.rebuild();
