@@ -18,7 +18,8 @@
 //    Both are reported.
 //    For esbuild also: where the plugin's time goes (setup = config + scan + table, onEnd = guard,
 //    build id, SRI, manifest) and the same comparison in a fresh Node process per build (what a
-//    one-off `node build.mjs` costs: the plugin's import, TypeScript's load and a cold scan).
+//    one-off `node build.mjs` costs: the plugin's import, TypeScript's load and a cold scan), and
+//    rebuilds of an esbuild context after one driver edit each (watch mode, a dev loop).
 // 2. entry bytes (entry chunk plus the chunks it imports statically) with 10 vs 200 drivers
 //    (target: grows only by the table entries);
 // 3. Node start-up to the first read of an image: lazy build vs eager build (every driver builtin);
@@ -392,6 +393,30 @@ function phaseTimer(phases: { setup: number[]; onEnd: number[] }) {
  * One build per fresh Node process (esbuild; the plugin bundled like the published package, so
  * no TypeScript loader is involved): each child prints the plugin's import time and the build's.
  */
+/** Rebuild times of a plain esbuild context and a plugin context after each edit, paired. */
+async function contextComparison(app: string, runs: number) {
+  const { context } = await import('esbuild');
+  const plugin = (await publishedPlugin('esbuild')).default({ cwd: app });
+  const plain = await context(esbuildOptions(app, join(work, 'out-esbuild-context-plain')));
+  const withPlugin = await context({ ...esbuildOptions(app, join(work, 'out-esbuild-context-plugin')), plugins: [plugin] });
+  const times = { plugin: [] as number[], plain: [] as number[] };
+  try {
+    for (let i = -2; i < runs; i++) {
+      editOneDriver(app);
+      const order = i % 2 === 0 ? (['plain', 'plugin'] as const) : (['plugin', 'plain'] as const);
+      for (const which of order) {
+        const start = performance.now();
+        await (which === 'plain' ? plain : withPlugin).rebuild();
+        if (i >= 0) times[which].push(performance.now() - start);
+      }
+    }
+  } finally {
+    await plain.dispose();
+    await withPlugin.dispose();
+  }
+  return { runs, ...summarize(times) };
+}
+
 function coldComparison(app: string, runs: number) {
   const pkg = join(work, 'pkg');
   spawnSync(process.execPath, ['-e', `require('esbuild').buildSync(${JSON.stringify({ absWorkingDir: root, entryPoints: { esbuild: 'plugin/esbuild.ts' }, outdir: pkg, outExtension: { '.js': '.mjs' }, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'error' })})`], { stdio: 'inherit' });
@@ -561,6 +586,11 @@ const esbuildPhases = { setupMs: round(median(phases.setup)), onEndMs: round(med
 // The same comparison, one build per fresh process.
 const cold = coldComparison(apps.lazy, COLD_RUNS);
 
+// esbuild contexts (watch mode, a dev loop): one driver file edited before each rebuild of a plain
+// context and of a plugin context, in alternating order. Nobody tells the plugin what changed;
+// it regenerates the table (the scan cache answers for the unchanged files) on every rebuild.
+const contextRebuild = await contextComparison(apps.lazy, Math.min(runsOf('esbuild'), 20));
+
 // Where the plugin's time goes: regenerating the table (config, scan of every driver file, probe
 // compilation, emit) with a fresh scanner, as every build does.
 const { prepareBuild } = await import('../plugin/shared.js');
@@ -616,6 +646,7 @@ const results = {
   ),
   esbuildPhasesMs: esbuildPhases,
   esbuildColdProcessMs: { runs: COLD_RUNS, ...cold, note: 'one build per fresh Node process; plugin = its import + the build' },
+  esbuildContextRebuildMs: { ...contextRebuild, note: 'esbuild contexts, one driver file edited before each rebuild; plugin context / plain context' },
   entryBytes: {
     drivers10: entryBytes.small,
     [`drivers${DRIVERS}`]: entryBytes.large,
@@ -658,6 +689,7 @@ const rows = [
     }),
   `| of which (esbuild, every file scanned): plugin setup (config, scan, table) / onEnd (guard, build id, SRI, manifest) | ${esbuildPhases.setupMs} / ${esbuildPhases.onEndMs} ms | |`,
   `| esbuild, one build per fresh Node process: plugin import + build / plain build (${COLD_RUNS} rounds, ratio of the medians) | every file scanned (compiler loaded): ${cold.medianRatio}x (paired ${cold.pairedRatio.median}x; ${cold.plugin.median} / ${cold.plain.median} ms; import ${cold.pluginImportMs} ms); scan cache warm: ${cold.cached.medianRatio}x (${cold.cached.plugin.median} ms); one driver edited: ${cold.edited.medianRatio}x (${cold.edited.plugin.median} ms) | |`,
+  `| esbuild context rebuild after one driver edit, plugin / plain context (${contextRebuild.runs} rounds) | ${contextRebuild.pairedRatio.median}x paired (quartiles ${contextRebuild.pairedRatio.q1}-${contextRebuild.pairedRatio.q3}; ${contextRebuild.plugin.median} / ${contextRebuild.plain.median} ms, ${signed(contextRebuild.medianPairOverheadMs)} ms paired) | |`,
   `| entry bytes, 10 -> ${DRIVERS} drivers | ${entryBytes.small} -> ${entryBytes.large} B (+${perDriver.entryBytes} B/driver; table source +${perDriver.tableSourceBytes} B/driver; a driver's code is ${perDriver.driverSourceBytes} B) | table entries only ${results.entryBytes.met ? 'met' : 'NOT met'} |`,
   `| Node start-up to first read, lazy / eager | ${results.startupToFirstReadMs.ratio}x (${lazyStart.firstReadMs} / ${eagerStart.firstReadMs} ms) | lower is better |`,
   `| regenerating the table alone (fresh scanner, ${DRIVERS} driver files) | ${regenerateMs} ms | |`,
