@@ -171,13 +171,14 @@ export interface ChunkState {
  * whose sources did not change: 200 driver chunks, 2.4 MB, about 4 ms of SHA-384). Its size is
  * still checked against the bytes it has now.
  *
- * `states`: what this process kept of the lazy chunks with hashed names it finished last, by path (a watch, a dev server,
- * an esbuild context, a script that builds more than once). A lazy chunk at the same path (whose
- * name carries the bundler's hash of its contents) with the size the bundler reports for it now
- * holds the same bytes, so it is neither read nor hashed again, whatever the build id: the
- * statement is written at its place (over whatever follows it, so a file the bundler did not
- * rewrite still ends up right) and the SRI value comes from the kept SHA-384 state. One edited
- * driver then costs the 199 others a write each instead of reading and hashing 2.4 MB.
+ * `states`: what this process kept of the lazy chunks with hashed names it last finished into this
+ * folder, by path (a watch, a dev server, an esbuild context, a script that builds more than once).
+ * A lazy chunk at the same path (whose name carries the bundler's hash of its contents) with the
+ * size the bundler reports for it now holds the same bytes, so it is neither read nor hashed
+ * again, whatever the build id: the statement is written at its place (over whatever follows it,
+ * so a file the bundler did not rewrite still ends up right) and the SRI value comes from the kept
+ * SHA-384 state. One edited driver then costs the 199 others a write each instead of reading and
+ * hashing 2.4 MB. A chunk whose values came from `previous` was not hashed and leaves no state.
  */
 export function finishChunks(
   store: ChunkFiles,
