@@ -8,7 +8,8 @@
 //    the app's node_modules/.cache answers), one driver file edited since (that file scanned
 //    again), and every driver file scanned (GEN_MODULES_CACHE=0).
 //    Per bundler: two warm-up rounds, then RUNS rounds of the four builds, order rotating, in one
-//    warm process; medians, the quartiles, the overhead in ms (difference of the medians). The
+//    warm process, each timed build after the same untimed plain build (see compareVariants);
+//    medians, the quartiles, the overhead in ms (difference of the medians). The
 //    plugins are the published entry points (dist/, built first), as a user's build imports them.
 //    The target is judged on the paired ratio: each plugin build over the plain build of the same
 //    round (seconds apart), the median of those ratios. This machine is shared: other jobs move a
@@ -329,11 +330,19 @@ function summarize({ plugin, plain }: Comparison) {
  */
 type Variant = 'plain' | 'cached' | 'edited' | 'scan';
 const VARIANTS: readonly Variant[] = ['plain', 'cached', 'edited', 'scan'];
-async function compareVariants(rounds: number, run: (variant: Variant) => Promise<Timing>): Promise<Record<Variant, Timing[]>> {
+async function compareVariants(rounds: number, run: (variant: Variant) => Promise<Timing>, spacer: () => Promise<unknown>): Promise<Record<Variant, Timing[]>> {
   const result: Record<Variant, Timing[]> = { plain: [], cached: [], edited: [], scan: [] };
   for (let i = 0; i < rounds; i++) {
     for (let k = 0; k < VARIANTS.length; k++) {
       const variant = VARIANTS[(i + k) % VARIANTS.length]!;
+      // Every timed build follows the same untimed plain build: what a build leaves behind
+      // (garbage to collect, in this process and in esbuild's, caches it took over) then weighs
+      // on every variant alike. Without it the rotation put the plain build after the build that
+      // scans every file in three rounds of four, and the plugin build with the scan cache after
+      // the plain build: esbuild, 20 rounds each, paired 1.152x / 1.168x / 1.284x without the
+      // spacer and 1.103-1.125x / 1.108-1.124x / 1.206-1.248x with it (plain 262 vs 288-293 ms: a
+      // plain build that follows the full scan, which leaves esbuild idle while it scans, is faster).
+      await spacer();
       result[variant].push(await run(variant));
     }
   }
@@ -543,10 +552,11 @@ for (const bundler of BUNDLERS) {
     if (variant === 'edited') editOneDriver(apps.lazy);
     return withScanCache(variant !== 'scan', () => build(bundler, apps.lazy, variant === 'plain' ? outPlain : outPlugin, variant !== 'plain'));
   };
+  const spacer = () => build(bundler, apps.lazy, join(work, `out-${bundler}-spacer`), false);
   const loadBefore = load();
-  await compareVariants(2, run); // warm-up
+  await compareVariants(2, run, spacer); // warm-up
   const runs = runsOf(bundler);
-  const timings = await compareVariants(runs, run);
+  const timings = await compareVariants(runs, run, spacer);
   const times = Object.fromEntries(VARIANTS.map((v) => [v, timings[v].map((t) => t.wallMs)])) as Record<Variant, number[]>;
   const cpu = Object.fromEntries(VARIANTS.map((v) => [v, timings[v].map((t) => t.cpuMs)])) as Record<Variant, number[]>;
   // The plugin's added CPU in this process, per situation: steadier than wall time on a busy machine.
@@ -637,7 +647,7 @@ const eagerEntry = manifestOf(outEager);
 const results = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadAverage: load() },
   app: { drivers: DRIVERS, sourceBytes, decorators: 'experimentalDecorators (so Vite without the plugin lowers them too)' },
-  method: 'per bundler: 2 warm-up rounds, then `runs` rounds of plain / plugin with its scan cache / plugin after one driver file was edited / plugin scanning every file (GEN_MODULES_CACHE=0), in one process, order rotating; a fresh plugin (the published dist/ entry point) every build; medians; pairedRatio: median over rounds of plugin / plain of the same round (the target is judged on it)',
+  method: 'per bundler: 2 warm-up rounds, then `runs` rounds of plain / plugin with its scan cache / plugin after one driver file was edited / plugin scanning every file (GEN_MODULES_CACHE=0), in one process, order rotating, each timed build after the same untimed plain build; a fresh plugin (the published dist/ entry point) every build; medians; pairedRatio: median over rounds of plugin / plain of the same round (the target is judged on it)',
   pluginImportMs,
   freshProcessImportMs: freshImportMs,
   tableRegenerationMs: regenerateMs,
