@@ -398,10 +398,6 @@ function phaseTimer(phases: { setup: number[]; onEnd: number[] }) {
   });
 }
 
-/**
- * One build per fresh Node process (esbuild; the plugin bundled like the published package, so
- * no TypeScript loader is involved): each child prints the plugin's import time and the build's.
- */
 /** Rebuild times of a plain esbuild context and a plugin context after each edit, paired. */
 async function contextComparison(app: string, runs: number) {
   const { context } = await import('esbuild');
@@ -426,6 +422,10 @@ async function contextComparison(app: string, runs: number) {
   return { runs, ...summarize(times) };
 }
 
+/**
+ * One build per fresh Node process (esbuild; the plugin bundled like the published package, so
+ * no TypeScript loader is involved): each child prints the plugin's import time and the build's.
+ */
 function coldComparison(app: string, runs: number) {
   const pkg = join(work, 'pkg');
   spawnSync(process.execPath, ['-e', `require('esbuild').buildSync(${JSON.stringify({ absWorkingDir: root, entryPoints: { esbuild: 'plugin/esbuild.ts' }, outdir: pkg, outExtension: { '.js': '.mjs' }, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'error' })})`], { stdio: 'inherit' });
