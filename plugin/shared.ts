@@ -132,9 +132,9 @@ export async function prepareBuild(options: GenModulesPluginOptions, cwd: string
   let scanner: ProjectScanner;
   // A rebuild (an esbuild context, rollup or Vite watch) is not told what changed. The scan cache
   // knows, by the stamps of every input: a fresh scanner that reads it scans again only what
-  // changed since the last scan (an esbuild context rebuild of the 200-driver bench app after
-  // one driver edit: onStart 35 -> 8 ms, the rebuild +75-93 -> +40-52 ms). Without a cache file to read
-  // (GEN_MODULES_CACHE=0, no node_modules folder, a cache that could not be written), the
+  // changed since the last scan (an esbuild context rebuild of the 200-driver bench app after one
+  // driver edit: onStart 35 -> 8 ms, the rebuild +75-93 -> +40-52 ms). Without a cache file to
+  // read (GEN_MODULES_CACHE=0, no node_modules folder, a cache that could not be written), the
   // previous scanner is told that everything may have changed.
   const cacheFile = scanCacheEnabled() ? scanCacheFile(loaded) : undefined;
   const cached = cacheFile !== undefined && existsSync(cacheFile);
