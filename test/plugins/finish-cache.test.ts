@@ -81,6 +81,30 @@ describe('finish cache', () => {
     expect(readRecord().buildId).toBe(edited.buildId);
   });
 
+  // The chunk states this process keeps (finishChunks' `states`): after an edit, the chunks whose
+  // name and size did not change are finished from them, their build id statement written before
+  // a trailing sourceMappingURL comment, as when they are read.
+  it('esbuild with linked source maps: a rebuild after an edit finishes every chunk right, the statement before the map comment', async () => {
+    appWithCacheFolder();
+    const build = async () => {
+      await buildApp('esbuild', app!, out(), { keepOutdir: true, esbuild: { sourcemap: 'linked' } });
+      return parseManifest(readFileSync(join(out(), 'gen-modules-manifest.json'), 'utf8'));
+    };
+    const first = await build();
+    const alpha = join(app!, 'src/drivers/alpha.ts');
+    writeFileSync(alpha, readFileSync(alpha, 'utf8').replace("'alpha-driver-code'", "'alpha-driver-CODE'"));
+    const edited = await build();
+    expect(edited.buildId).not.toBe(first.buildId);
+    expectManifestMatchesDisk(edited, out());
+    // beta's chunk kept its name: finished from its state under the new id.
+    expect(edited.drivers.beta!.chunk).toBe(first.drivers.beta!.chunk);
+    for (const chunk of new Set(Object.values(edited.drivers).flatMap((d) => (d.chunk ? [d.chunk] : [])))) {
+      const lines = readFileSync(join(out(), chunk), 'utf8').trimEnd().split('\n');
+      expect(lines.at(-2), chunk).toBe(`export const __genModulesBuildId = ${JSON.stringify(edited.buildId)};`);
+      expect(lines.at(-1), chunk).toMatch(/^\/\/# sourceMappingURL=[\w.-]+\.map$/);
+    }
+  });
+
   it.each(ON_DISK)('%s: a record of other code, a size that does not match, a broken record or GEN_MODULES_CACHE=0: the chunks are hashed', async (bundler) => {
     appWithCacheFolder();
     const first = await build(bundler, false);
