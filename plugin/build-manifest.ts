@@ -213,33 +213,46 @@ export function finishChunks(
   }
   const buildId = buildIdOfParts(parts);
   const known = previous?.buildId === buildId ? previous.chunks : undefined;
-  const statements = [buildIdBytes(buildId, false), buildIdBytes(buildId, true)] as const;
+  const withNewline = buildIdBytes(buildId, true);
+  const withoutNewline = buildIdBytes(buildId, false);
+  const statement = (newline: boolean) => (newline ? withNewline : withoutNewline);
   const nextStates = new Map<string, ChunkState>();
-  /** The final size and SRI value: the last build's when it had this id and this size, else hashed (`hash`). */
-  const finish = (chunk: ChunkToFinish, bytes: number, hash: () => Hash) => {
+  /** Takes the last build's size and SRI value when it had this id and the chunk this size. */
+  const fromRecord = (chunk: ChunkToFinish, bytes: number): boolean => {
     const same = known?.get(chunk.file);
-    finished.set(chunk.file, same !== undefined && same.bytes === bytes ? same : { bytes, integrity: integrity(hash()) });
+    if (same?.bytes !== bytes) return false;
+    finished.set(chunk.file, same);
+    return true;
   };
   for (const chunk of byName) {
     const kept = chunk.size === undefined ? undefined : states?.get(chunk.path);
     if (kept !== undefined && kept.bytes === chunk.size) {
-      const added = statements[kept.newline ? 1 : 0];
+      const added = statement(kept.newline);
       if (!store.writeFrom(chunk.path, kept.at, [added, kept.tail])) continue;
-      finish(chunk, kept.bytes + added.length, () => kept.prefix.copy().update(added).update(kept.tail));
+      const bytes = kept.bytes + added.length;
+      if (!fromRecord(chunk, bytes)) finished.set(chunk.file, { bytes, integrity: integrity(kept.prefix.copy().update(added).update(kept.tail)) });
       nextStates.set(chunk.path, kept);
       continue;
     }
-    let point = { at: 0, newline: false };
-    const done = store.patch(chunk.path, (bytes) => ((point = insertionPoint(bytes)), { at: point.at, bytes: statements[point.newline ? 1 : 0] }), chunk.size);
+    const done = store.patch(
+      chunk.path,
+      (code) => {
+        const { at, newline } = insertionPoint(code);
+        return { at, bytes: statement(newline) };
+      },
+      chunk.size,
+    );
     if (!done) continue;
     const { code, inserted } = done;
+    const bytes = code.length + inserted.bytes.length;
+    if (fromRecord(chunk, bytes)) continue;
+    const prefix = createHash('sha384').update(code.subarray(0, inserted.at));
     const tail = Buffer.from(code.subarray(inserted.at));
-    let prefix: Hash | undefined;
-    finish(chunk, code.length + inserted.bytes.length, () => (prefix = createHash('sha384').update(code.subarray(0, inserted.at))).copy().update(inserted.bytes).update(tail));
-    if (prefix !== undefined) nextStates.set(chunk.path, { bytes: code.length, ...point, tail, prefix });
+    finished.set(chunk.file, { bytes, integrity: integrity(prefix.copy().update(inserted.bytes).update(tail)) });
+    nextStates.set(chunk.path, { bytes: code.length, at: inserted.at, newline: inserted.bytes === withNewline, tail, prefix });
   }
   for (const { chunk, bytes, hash, at, newline, tail } of pending) {
-    const added = statements[newline ? 1 : 0];
+    const added = statement(newline);
     if (!store.writeFrom(chunk.path, at, [added, tail])) continue;
     finished.set(chunk.file, { bytes: bytes + added.length, integrity: integrity(hash.update(added).update(tail)) });
   }

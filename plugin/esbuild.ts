@@ -30,8 +30,8 @@ import { applicationEntries, commonDir, commonFolder, entryList, lazyTemplate, r
 import { createEntryLinks } from './entry-links.js';
 import { outputStore, type OutputStore } from './output-store.js';
 import { clearGuardSourceCache, findViolations, formatViolation, lineTextOf, type ImportEdge } from './laziness-guard.js';
-import { finalizeBuild, finishChunks, rememberable, type BuiltChunk, type ChunkToFinish } from './build-manifest.js';
-import { finishCache } from './finish-cache.js';
+import { finalizeBuild, type BuiltChunk, type ChunkToFinish } from './build-manifest.js';
+import { finishCache, NO_FINISH_CACHE } from './finish-cache.js';
 import { clearRealPaths, realFile, realPath } from './real-paths.js';
 import {
   DEFAULT_MANIFEST,
@@ -205,8 +205,8 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         // Each chunk read once: a lazy one gets its build id statement as it is read. The last
         // build into this folder spares hashing the chunks it already measured (on disk only).
         const manifestPath = resolve(outdir, validated.manifest ?? DEFAULT_MANIFEST);
-        const cache = result.outputFiles ? undefined : finishCache(current.loaded, 'esbuild', manifestPath);
-        const finished = finishChunks(store, toFinish, cache?.previous, cache?.states);
+        const cache = result.outputFiles ? NO_FINISH_CACHE : finishCache(current.loaded, 'esbuild', manifestPath);
+        const finished = cache.finish(store, toFinish);
         // esbuild wrote every output its metafile lists; one that is not there (another plugin's
         // onEnd removed it, or the paths were misread) would silently be missing from the manifest.
         const missing = toFinish.filter((c) => !finished.finished.has(c.file));
@@ -226,7 +226,6 @@ export default function genModules(options?: GenModulesPluginOptions): Plugin {
         }
         const finalized = finalizeBuild({ bundler: 'esbuild', chunks, entries, lazy: lazyChunks, drivers: current.result.drivers, buildId: finished.buildId });
         store.write(manifestPath, finalized.text);
-        cache?.remember(finished.buildId, rememberable(toFinish, finished.finished), finished.states);
         return { errors, warnings };
       }
     },

@@ -19,19 +19,21 @@ import type { LoadedConfig } from '../src/config/config.js';
 import { readIfExists, writeAtomic } from '../src/codegen/write-file.js';
 import { isRecord } from '../src/runtime/manifest.js';
 import { codeId, scanCacheEnabled, scanCacheFile } from '../src/scanner/scan-cache.js';
-import type { ChunkState, FinishedChunk, PreviousBuild } from './build-manifest.js';
+import { finishChunks, rememberable, type ChunkState, type ChunkToFinish, type FinishedChunk, type PreviousBuild } from './build-manifest.js';
+import type { ChunkFiles } from './output-store.js';
 import type { BundlerName } from './shared.js';
 
 export interface FinishCache {
-  /** The last build into this output folder, if one was recorded by this code. */
-  readonly previous: PreviousBuild | undefined;
-  /** The chunk states this process kept of the last build it finished into this folder. */
-  readonly states: ReadonlyMap<string, ChunkState> | undefined;
-  /** Records this build's lazy chunks (written only when they are not what the record holds) and keeps their states. */
-  remember(buildId: string, chunks: Iterable<readonly [string, FinishedChunk]>, states: ReadonlyMap<string, ChunkState>): void;
+  /**
+   * finishChunks with what the last build into this folder recorded and this process kept of it;
+   * records this build's lazy chunks for the next (the file written only when they are not what
+   * it holds).
+   */
+  finish(store: ChunkFiles, chunks: readonly ChunkToFinish[]): { buildId: string; finished: Map<string, FinishedChunk> };
 }
 
-const NO_CACHE: FinishCache = { previous: undefined, states: undefined, remember: () => {} };
+/** No cache: every chunk read and hashed (GEN_MODULES_CACHE=0, or outputs only in memory). */
+export const NO_FINISH_CACHE: FinishCache = { finish: (store, chunks) => finishChunks(store, chunks) };
 
 /**
  * This process's chunk states of the last build per output folder (the record's id), for the
@@ -45,37 +47,41 @@ const SRI_SHA384 = /^sha384-[A-Za-z0-9+/]{64}$/;
 
 /** The finish cache of the build that writes its manifest to `manifestPath`. */
 export function finishCache(loaded: LoadedConfig, bundler: BundlerName, manifestPath: string): FinishCache {
-  if (!scanCacheEnabled()) return NO_CACHE;
+  if (!scanCacheEnabled()) return NO_FINISH_CACHE;
   const id = createHash('sha256').update(`${bundler}\0${manifestPath}`).digest('hex').slice(0, 16);
   const scanFile = scanCacheFile(loaded);
   const file = scanFile === undefined ? undefined : join(dirname(scanFile), `finish-${id}.json`);
   const key = createHash('sha256').update(JSON.stringify([1, bundler, manifestPath, codeId()])).digest('hex');
-  const stored = file === undefined ? undefined : readRecord(file, key);
   return {
-    previous: stored,
-    states: kept.get(id),
-    remember(buildId, chunks, states) {
+    finish(store, chunks) {
+      const stored = file === undefined ? undefined : readRecord(file, key);
+      const { buildId, finished, states } = finishChunks(store, chunks, stored, kept.get(id));
       kept.delete(id);
       kept.set(id, states);
       if (kept.size > KEPT_FOLDERS) kept.delete(kept.keys().next().value!);
-      if (file === undefined) return;
-      const record: Record<string, [number, string]> = {};
-      let same = buildId === stored?.buildId;
-      let count = 0;
-      for (const [chunk, { bytes, integrity }] of chunks) {
-        record[chunk] = [bytes, integrity];
-        const known = stored?.chunks.get(chunk);
-        same &&= known?.bytes === bytes && known.integrity === integrity;
-        count++;
-      }
-      if (same && count === stored!.chunks.size) return;
-      try {
-        writeAtomic(file, JSON.stringify({ key, buildId, chunks: record }), { durable: false });
-      } catch {
-        // A cache that cannot be written only makes the next build slower.
-      }
+      if (file !== undefined) writeRecord(file, key, stored, buildId, rememberable(chunks, finished));
+      return { buildId, finished };
     },
   };
+}
+
+/** Writes the record, unless it already holds exactly these values. */
+function writeRecord(file: string, key: string, stored: PreviousBuild | undefined, buildId: string, chunks: readonly (readonly [string, FinishedChunk])[]): void {
+  const same =
+    buildId === stored?.buildId &&
+    chunks.length === stored.chunks.size &&
+    chunks.every(([chunk, { bytes, integrity }]) => {
+      const known = stored.chunks.get(chunk);
+      return known?.bytes === bytes && known.integrity === integrity;
+    });
+  if (same) return;
+  const record: Record<string, [number, string]> = {};
+  for (const [chunk, { bytes, integrity }] of chunks) record[chunk] = [bytes, integrity];
+  try {
+    writeAtomic(file, JSON.stringify({ key, buildId, chunks: record }), { durable: false });
+  } catch {
+    // A cache that cannot be written only makes the next build slower.
+  }
 }
 
 function readRecord(file: string, key: string): PreviousBuild | undefined {

@@ -9,7 +9,7 @@ import { writeAtomic } from '../src/codegen/write-file.js';
 import { watchTargets } from '../src/config/config.js';
 import { clearGuardSourceCache, findViolations, formatViolation, lineTextOf } from './laziness-guard.js';
 import { outputStore } from './output-store.js';
-import { finalizeBuild, finishChunks, rememberable, staticClosure, type BuiltChunk } from './build-manifest.js';
+import { finalizeBuild, staticClosure, type BuiltChunk } from './build-manifest.js';
 import { finishCache } from './finish-cache.js';
 import { clearRealPaths, followFileLink, realFile } from './real-paths.js';
 import {
@@ -414,8 +414,7 @@ export function createCore(core: CoreOptions) {
       return { file: chunk.file, path: resolve(dir, chunk.file), lazy, hashedName: chunk.hashedName, ...(size !== undefined ? { size } : {}) };
     });
     // The last build into this folder spares hashing the chunks it already measured.
-    const cache = finishCache(pending.loaded, bundler, manifestPath);
-    const { buildId, finished, states } = finishChunks(outputStore(undefined), toFinish, cache.previous, cache.states);
+    const { buildId, finished } = finishCache(pending.loaded, bundler, manifestPath).finish(outputStore(undefined), toFinish);
     // A chunk of the bundle that is not on disk (a plugin removed it) would silently be missing
     // from the manifest: the build fails instead, naming it.
     const missing = pending.chunks.filter((chunk) => !finished.has(chunk.file)).map((chunk) => chunk.file);
@@ -424,9 +423,7 @@ export function createCore(core: CoreOptions) {
       context.error(projectError({ message: `gen-modules: chunks of the bundle are not on disk in ${relativePosix(state.cwd, dir) || '.'}: ${missing.slice(0, 3).join(', ')}${more}; no manifest was written` }));
     }
     const chunks: BuiltChunk[] = pending.chunks.map((chunk) => ({ ...chunk, final: finished.get(chunk.file) }));
-    const { text } = finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers, buildId });
-    cache.remember(buildId, rememberable(toFinish, finished), states);
-    return text;
+    return finalizeBuild({ bundler, chunks, entries: pending.entries, lazy: pending.lazy, drivers: pending.drivers, buildId }).text;
   }
 
   return { hooks, state, prepare, beforeBundlerStarts, relativeToCwd: (file: string) => relativePosix(state.cwd, file) };

@@ -133,9 +133,8 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
     return done;
   }
 
-  /** One attempt: all chunks requested at once; rejects with the URL that failed first. */
-  async function attempt(chunk: string, shared: readonly string[], css: readonly string[]): Promise<unknown> {
-    const url = lazyUrlOf(chunk);
+  /** One attempt: all chunks requested at once (`url`: the chunk's, lazyUrlOf); rejects with the URL that failed first. */
+  async function attempt(chunk: string, url: string, shared: readonly string[], css: readonly string[]): Promise<unknown> {
     if (mode === 'modulepreload') {
       const links = [
         ...shared.map((file) => ({ file, href: urlOf(file), rel: 'modulepreload' as const })),
@@ -179,12 +178,12 @@ export function createManifestLoader(options: ManifestLoaderOptions): ManifestLo
     const url = lazyUrlOf(chunk);
     let module: unknown;
     try {
-      module = await attempt(chunk, shared, css);
+      module = await attempt(chunk, url, shared, css);
     } catch {
       // A missing file or a dropped connection succeeds on a second try of the same URL; a broken
       // module fails again (engines cache its evaluation) and is reported with both URLs.
       try {
-        module = await attempt(chunk, shared, css);
+        module = await attempt(chunk, url, shared, css);
       } catch (error) {
         const failure = error as ChunkFailure;
         const via = failure.url === url ? '' : ` (${failure.stylesheet ? 'stylesheet' : 'shared chunk'} ${failure.url} failed)`;
