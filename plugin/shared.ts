@@ -145,7 +145,7 @@ export async function prepareBuild(options: GenModulesPluginOptions, cwd: string
       true,
     );
   } else {
-    scanner = new ProjectScanner(loaded, { cache: scanCacheEnabled() });
+    scanner = new ProjectScanner(loaded, { cache: scanCacheEnabled(), literalReader: true });
   }
   // The scan cache is written while the bundler builds: the build does not read it.
   const result = await generateFromConfig(loaded, { scanner, cacheWrite: 'soon' });

@@ -53,6 +53,8 @@ export interface CachedScan {
   tsconfigs?: string[];
   /** The tables rendered from `drivers` (same config, same drivers: the same text). */
   tables?: RenderedTable[];
+  /** Some files were read by the literal reader: their syntax was not checked (scan.ts: ScanOptions.literalReader). */
+  unchecked?: true;
 }
 
 /**
@@ -64,6 +66,8 @@ export interface CachedScan {
 export interface CachedFile {
   candidate: boolean;
   deps: string[];
+  /** Read by the literal reader: the file's syntax was not checked. */
+  unchecked?: true;
 }
 
 /** The hash of an input's text: an input touched without a change (same text, new stamp) still holds. */
@@ -186,8 +190,12 @@ export type ScanCacheRead =
       hashes: ReadonlyMap<string, string>;
     };
 
-/** The cached scan when the listing and every input and folder are as they were; else what of it still holds. */
-export function readScanCache(loaded: LoadedConfig, listing: readonly string[]): ScanCacheRead | undefined {
+/**
+ * The cached scan when the listing and every input and folder are as they were; else what of it
+ * still holds. `unchecked`: the caller takes results whose syntax was not checked (a whole scan
+ * with such files is otherwise only a partial answer: the caller reads them again).
+ */
+export function readScanCache(loaded: LoadedConfig, listing: readonly string[], unchecked = false): ScanCacheRead | undefined {
   const file = scanCacheFile(loaded);
   if (!file) return undefined;
   let record: CacheRecord;
@@ -215,7 +223,8 @@ export function readScanCache(loaded: LoadedConfig, listing: readonly string[]):
     } else changed.add(path);
   });
   const foldersSame = record.folders.every(([path, mtime]) => folderTime(path) === mtime);
-  if (changed.size === 0 && foldersSame) {
+  const whole = unchecked || !record.scan.unchecked;
+  if (changed.size === 0 && foldersSame && whole) {
     if (restamped) refreshRecord(file, record, same);
     return { scan: record.scan };
   }
@@ -223,7 +232,7 @@ export function readScanCache(loaded: LoadedConfig, listing: readonly string[]):
   // No input changed and every path answers as it did: only a folder's mtime moved (an editor's
   // swap or lock file came or went beside a driver). The whole scan holds, and the compiler need
   // not even be loaded (60-130 ms of a fresh process here).
-  if (partial && changed.size === 0) {
+  if (partial && changed.size === 0 && whole) {
     refreshRecord(file, record, same);
     return { scan: record.scan };
   }

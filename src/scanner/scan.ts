@@ -30,6 +30,7 @@ import { ModuleGraph } from './module-graph.js';
 import { mayHoldDecorator } from './prefilter.js';
 import { ModuleResolver } from './module-resolver.js';
 import { toRegistryDriverInfo } from './registry-options.js';
+import { scanLiterally } from './literal-scan.js';
 import { scanModule, type FileScan } from './scan-file.js';
 import { readPathsConfig, type PathsConfig } from './tsconfig-paths.js';
 import { loadTypeScript } from './typescript.js';
@@ -63,6 +64,8 @@ export interface ScanStats {
   parsed: number;
   /** Files whose cached result was reused. */
   reused: number;
+  /** Candidates read by the literal reader instead of the parser (ScanOptions.literalReader). */
+  literal: number;
 }
 
 export interface ScanOptions {
@@ -76,6 +79,13 @@ export interface ScanOptions {
   onProgress?: (done: number, total: number) => void;
   /** Keep clean results on disk and reuse them while no input changed (scan-cache.ts). */
   cache?: boolean;
+  /**
+   * A compiler checks the syntax of every driver file anyway (a bundler build): files of the usual
+   * kind are then read by the literal reader, without the compiler (literal-scan.ts). Their syntax
+   * is not checked here, and a scan without this option does not take their results from the
+   * scan cache.
+   */
+  literalReader?: boolean;
 }
 
 /** Lists the driver files, config-relative with forward slashes, sorted. */
@@ -119,6 +129,8 @@ interface FileRecord {
   infos?: { drivers: DriverInfo[]; diagnostics: Diagnostic[] };
   /** Re-evaluate from the cached parse (a dependency or the set of files changed). */
   stale: boolean;
+  /** The result came from the literal reader: the file's syntax was not checked. */
+  unchecked?: boolean;
 }
 
 export class ProjectScanner {
@@ -194,29 +206,32 @@ export class ProjectScanner {
     const display = (absolute: string) => toPosixPath(relative(loaded.root, absolute)) || '.';
     this.listing ??= await this.list(display);
     const { files, packages } = this.listing;
-    const cached = this.seen && this.listing.diagnostics.length === 0 ? readScanCache(loaded, files.map((f) => f.path)) : undefined;
+    const literalReader = this.options.literalReader === true;
+    const cached = this.seen && this.listing.diagnostics.length === 0 ? readScanCache(loaded, files.map((f) => f.path), literalReader) : undefined;
     this.kept = undefined;
     if (cached && 'scan' in cached) {
       const hit = cached.scan;
-      const stats: ScanStats = { files: files.length, candidates: hit.candidates, read: 0, parsed: 0, reused: files.length };
+      const stats: ScanStats = { files: files.length, candidates: hit.candidates, read: 0, parsed: 0, reused: files.length, literal: 0 };
       return { drivers: hit.drivers, diagnostics: [], files: hit.files, sources: new Map(), inputs: hit.inputs, stats, ...(hit.tables ? { tables: hit.tables } : {}) };
     }
-    if (cached) this.reuse(files, cached, display);
+    if (cached) this.reuse(files, cached, display, literalReader);
     const previous = cached?.previous;
     // The compiler and the tsconfig paths are needed only to parse. A scan the cache partly
     // answers may parse nothing (the files that changed hold no decorator: a helper module beside
     // the drivers); it then loads neither (the compiler alone: 60-130 ms of a fresh process here),
-    // and the kept scan's list of tsconfig files stands in for the paths' own.
+    // and the kept scan's list of tsconfig files stands in for the paths' own. A scan whose
+    // candidates the literal reader reads loads no compiler either (a plain JSON tsconfig is
+    // read without it: tsconfig-paths.ts).
+    const pathsConfig = () => (this.paths ??= readPathsConfig(loaded.root, fs, loaded.config.tsconfig));
     const parser = (): ModuleGraph => {
       if (!this.graph) {
         loadTypeScript();
-        this.paths ??= readPathsConfig(loaded.root, fs, loaded.config.tsconfig);
-        this.resolver ??= new ModuleResolver(fs, this.paths);
+        this.resolver ??= new ModuleResolver(fs, pathsConfig());
         this.graph = new ModuleGraph(fs, this.resolver, display);
       }
       return this.graph;
     };
-    if (!previous?.tsconfigs) parser();
+    if (!previous?.tsconfigs) pathsConfig();
     else this.keptTsconfigs = previous.tsconfigs.map((f) => resolve(loaded.root, f));
     const parsesBefore = this.graph?.parses ?? 0;
     /** The tsconfig files the paths were read from (config-relative). */
@@ -232,7 +247,7 @@ export class ProjectScanner {
     // No pattern at all: a package without drivers, which GM9004 already reports.
     if (files.length === 0 && patterns.length > 0) diagnostics.push(d.noDriverFiles(display(loaded.file), patterns));
 
-    const stats: ScanStats = { files: files.length, candidates: 0, read: 0, parsed: 0, reused: 0 };
+    const stats: ScanStats = { files: files.length, candidates: 0, read: 0, parsed: 0, reused: 0, literal: 0 };
     const found: { listed: ListedFile; record: FileRecord }[] = [];
     const listingChanged = this.inputs === undefined;
     let inputsChanged = listingChanged;
@@ -245,21 +260,29 @@ export class ProjectScanner {
       stats.candidates++;
       // A result the scan cache vouched for comes as the file's drivers (infos), without a scan.
       if (record.stale || (!record.result && !record.infos)) {
+        // The literal reader's result depends on the file alone; anything else is parsed.
+        const literal = literalReader ? scanLiterally(listed.file, record.text!) : undefined;
         const deps = new Set<string>();
-        const graph = parser();
-        const module = graph.track(deps, () => graph.module(listed.path, record.text, false));
-        if ('error' in module) {
-          diagnostics.push(d.cannotReadFile(listed.file, module.error));
-          continue;
+        if (literal) {
+          stats.literal++;
+          record.result = literal;
+        } else {
+          const graph = parser();
+          const module = graph.track(deps, () => graph.module(listed.path, record.text, false));
+          if ('error' in module) {
+            diagnostics.push(d.cannotReadFile(listed.file, module.error));
+            continue;
+          }
+          record.result = graph.track(deps, () => scanModule(module, graph));
+          deps.delete(listed.path);
         }
-        record.result = graph.track(deps, () => scanModule(module, graph));
-        deps.delete(listed.path);
         const depInputs = [...deps].map(display);
         if (depInputs.join('\u0000') !== (record.depInputs ?? []).join('\u0000')) inputsChanged = true;
         record.deps = deps;
         record.depInputs = depInputs;
         record.infos = undefined;
         record.stale = false;
+        record.unchecked = literal !== undefined;
       } else stats.reused++;
       const result = record.result;
       if (result && result.diagnostics.length > 0) {
@@ -299,13 +322,15 @@ export class ProjectScanner {
     if (previous?.tables && diagnostics.length === 0 && sameDrivers(drivers, previous.drivers)) result.tables = previous.tables;
     if (this.seen && diagnostics.length === 0) {
       const perFile = new Map<string, CachedFile>();
+      let unchecked = false;
       for (const { path } of files) {
         const record = this.records.get(path);
-        if (record) perFile.set(path, { candidate: record.candidate, deps: [...record.deps] });
+        if (record) perFile.set(path, { candidate: record.candidate, deps: [...record.deps], ...(record.unchecked ? { unchecked: true } : {}) });
+        if (record?.unchecked) unchecked = true;
       }
       this.kept = {
         listing: files.map((f) => f.path),
-        scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates, tsconfigs: tsconfigs() },
+        scan: { drivers, files: result.files, inputs: result.inputs, candidates: stats.candidates, tsconfigs: tsconfigs(), ...(unchecked ? { unchecked: true } : {}) },
         files: perFile,
         startedMs,
         ...(cached ? { stamps: cached.stamps, hashes: cached.hashes } : {}),
@@ -323,6 +348,7 @@ export class ProjectScanner {
     files: readonly ListedFile[],
     { reusable, answers, previous }: { reusable: ReadonlyMap<string, CachedFile>; answers: ReadonlyMap<string, string | null>; previous: CachedScan },
     display: (absolute: string) => string,
+    literalReader: boolean,
   ): void {
     for (const [path, answer] of answers) {
       this.seen!.asked.add(path);
@@ -336,13 +362,15 @@ export class ProjectScanner {
     }
     for (const { path, file } of files) {
       const kept = reusable.get(path);
-      if (!kept || this.records.has(path)) continue;
+      // A result whose syntax no one checked serves only scans that do not check it either.
+      if (!kept || this.records.has(path) || (kept.unchecked && !literalReader)) continue;
       this.records.set(path, {
         candidate: kept.candidate,
         ...(kept.candidate ? { infos: { drivers: byFile.get(file) ?? [], diagnostics: [] } } : {}),
         deps: new Set(kept.deps),
         depInputs: kept.deps.map(display),
         stale: false,
+        ...(kept.unchecked ? { unchecked: true } : {}),
       });
     }
   }

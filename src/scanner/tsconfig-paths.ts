@@ -111,19 +111,33 @@ function parseTsconfig(file: string, fs: ScanFileSystem): { options: RawOptions;
   } catch (error) {
     return { problem: { file, message: `cannot read ${file}: ${(error as Error).message}`, line: 1, column: 1 } };
   }
-  // tsconfig is JSON with comments and trailing commas: TypeScript's own reader handles it.
-  const ts = loadTypeScript();
-  const result = ts.parseConfigFileTextToJson(file, text);
-  if (result.error) {
-    const start = result.error.start ?? 0;
-    const pos = result.error.file ? result.error.file.getLineAndCharacterOfPosition(start) : { line: 0, character: 0 };
-    return { problem: { file, message: `invalid tsconfig: ${ts.flattenDiagnosticMessageText(result.error.messageText, ' ').replace(/\.$/, '')}`, line: pos.line + 1, column: pos.character + 1 } };
+  // tsconfig is JSON with comments and trailing commas: TypeScript's own reader handles it. Plain
+  // JSON (what most tools write) is read without loading the compiler.
+  let config = plainJsonObject(text) as { compilerOptions?: RawOptions; extends?: unknown } | undefined;
+  if (!config) {
+    const ts = loadTypeScript();
+    const result = ts.parseConfigFileTextToJson(file, text);
+    if (result.error) {
+      const start = result.error.start ?? 0;
+      const pos = result.error.file ? result.error.file.getLineAndCharacterOfPosition(start) : { line: 0, character: 0 };
+      return { problem: { file, message: `invalid tsconfig: ${ts.flattenDiagnosticMessageText(result.error.messageText, ' ').replace(/\.$/, '')}`, line: pos.line + 1, column: pos.character + 1 } };
+    }
+    config = (result.config ?? {}) as { compilerOptions?: RawOptions; extends?: unknown };
   }
-  const config = (result.config ?? {}) as { compilerOptions?: RawOptions; extends?: unknown };
   const ext = config.extends;
   // TypeScript 5 accepts a list; later entries override earlier ones.
   const bases = typeof ext === 'string' ? [ext] : Array.isArray(ext) ? ext.filter((e): e is string => typeof e === 'string') : [];
   return { options: config.compilerOptions ?? {}, extends: bases };
+}
+
+/** The text as an object when it is plain JSON of one; undefined otherwise (comments, trailing commas, anything else). */
+function plainJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function resolveExtends(spec: string, dir: string, fs: ScanFileSystem): string | undefined {

@@ -103,7 +103,7 @@ describe('gen-modules CLI', () => {
       drivers: [{ registry: 'blockDriver', name: 'a', kind: 'format', state: 'module', file: 'src/drivers/a.ts', exportName: 'A' }],
       diagnostics: [],
       inputs: ['gen-modules.config.json', 'src/drivers/a.ts'],
-      stats: { files: 1, candidates: 1, read: 1, parsed: 1, reused: 0 },
+      stats: { files: 1, candidates: 1, read: 1, parsed: 1, reused: 0, literal: 0 },
     });
     const c = io(good);
     expect(await main(['--check', '--json'], c)).toBe(0);
