@@ -190,3 +190,41 @@ describe('scanner diagnostics as bundler errors', () => {
     }
   });
 });
+
+// The plugins read a driver file whose decorator takes plain literals without the compiler
+// (src/scanner/literal-scan.ts), which does not check the rest of the file's syntax: the bundler
+// parses every driver file, and its own error names the file and the line.
+describe('a syntax error outside the declaration is the bundler’s to report', () => {
+  let app: string | undefined;
+  beforeAll(() => {
+    app = copyApp('basic');
+    // Line 5 has the error.
+    writeFileSync(
+      join(app, 'src/drivers/omega.ts'),
+      [
+        `import { blockDriver } from 'gen-modules/runtime';`,
+        `@blockDriver({ format: 'omega', probe: { score: 100, match: [{ at: 0, bytes: 'OMEGA' }] } })`,
+        `export class OmegaDriver {`,
+        `  size(): number {`,
+        `    return 1 +;`,
+        `  }`,
+        `}`,
+        ``,
+      ].join('\n'),
+    );
+  });
+  afterAll(() => cleanup(app));
+
+  it.each(BUNDLERS)('%s: the build fails at the file and line', async (bundler) => {
+    const error = await buildError(bundler, app!);
+    // Not the scanner's GM1001: the plugin did not parse the file.
+    expect(`${error.message} ${JSON.stringify(error.errors ?? [])}`).not.toContain('GM1001');
+    if (bundler === 'esbuild') {
+      expect(error.errors!.map((e) => e.location && `${e.location.file}:${e.location.line}`)).toContain('src/drivers/omega.ts:5');
+    } else {
+      const text = `${error.message} ${JSON.stringify(error.loc ?? null)} ${error.id ?? ''}`;
+      expect(text).toContain('src/drivers/omega.ts');
+      expect(text).toMatch(/omega\.ts[^]*?(?::5:|"line":5)/);
+    }
+  });
+});

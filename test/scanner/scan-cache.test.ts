@@ -520,6 +520,32 @@ describe('scan cache', () => {
     expect(scanCacheFile(await loadConfig(undefined, join(workspace, 'packages/other')))).not.toBe(scanCacheFile(loaded));
   });
 
+  it('what the literal reader read (a bundler checks its syntax) serves only scans that use it: a checking scan parses it', async () => {
+    const root = project();
+    // Plain literals, and a syntax error in a method body: the literal reader reads the
+    // declaration (the bundler reports the error); the parser reports it.
+    writeFiles(root, { 'src/drivers/plain.ts': `${head}@blockDriver({ format: 'plain' })\nexport class Plain {\n  size() {\n    return 1 +;\n  }\n}\n` });
+    age(root, 60);
+    const loaded = await loadConfig(undefined, root);
+    const bundler = await scan(loaded, { cache: true, literalReader: true });
+    expect(bundler.stats).toMatchObject({ read: 3, literal: 1, parsed: 4 });
+    expect(bundler.diagnostics).toEqual([]);
+    expect(bundler.drivers.map((d) => d.name)).toEqual(['alpha', 'beta', 'plain']);
+    expect((await scan(loaded, { cache: true, literalReader: true })).stats, 'another bundler scan: the whole cache').toMatchObject({ read: 0, literal: 0, parsed: 0 });
+
+    // The CLI checks syntax: alpha and beta come from the cache, plain is parsed again.
+    const checking = await scan(loaded, { cache: true });
+    expect(checking.stats).toMatchObject({ read: 1, literal: 0, parsed: 1, reused: 2 });
+    expect(checking.diagnostics.map((d) => `${d.code} ${d.file}:${d.line}`)).toEqual(['GM1001 src/drivers/plain.ts:5']);
+
+    // Mended, and checked by a checking scan: its result then serves both kinds.
+    writeFiles(root, { 'src/drivers/plain.ts': `${head}@blockDriver({ format: 'plain' })\nexport class Plain {}\n` });
+    age(root, 30);
+    expect((await scan(loaded, { cache: true })).stats).toMatchObject({ read: 1, parsed: 1 });
+    expect((await scan(loaded, { cache: true })).stats).toMatchObject({ read: 0, parsed: 0 });
+    expect((await scan(loaded, { cache: true, literalReader: true })).stats).toMatchObject({ read: 0, literal: 0, parsed: 0 });
+  });
+
   it('the CLI uses it, --no-cache and GEN_MODULES_CACHE=0 do not', async () => {
     const root = project();
     const stats = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
