@@ -118,6 +118,7 @@ export interface ChunkToFinish {
   /** Path relative to the output folder, forward slashes (the manifest's name for it). */
   file: string;
   path: string;
+  /** Its size as the bundler wrote it, when the bundler says (esbuild's metafile). */
   size?: number;
   lazy: boolean;
   /**
@@ -174,10 +175,10 @@ export interface ChunkState {
  * `states`: what this process kept of the lazy chunks with hashed names it last finished into this
  * folder, by path (a watch, a dev server, an esbuild context, a script that builds more than once).
  * A lazy chunk at the same path (whose name carries the bundler's hash of its contents) with the
- * size the bundler reports for it now holds the same bytes, so it is neither read nor hashed
- * again, whatever the build id: the statement is written at its place (over whatever follows it,
- * so a file the bundler did not rewrite still ends up right) and the SRI value comes from the kept
- * SHA-384 state. One edited driver then costs the 199 others a write each instead of reading and
+ * size the bundler reports for it now (or, when it reports none, with that size on disk) holds the
+ * same bytes, so it is neither read nor hashed again, whatever the build id: the statement is
+ * written at its place (over whatever follows it, so a file the bundler did not rewrite still ends
+ * up right, given the bundler's size) and the SRI value comes from the kept SHA-384 state. One edited driver then costs the 199 others a write each instead of reading and
  * hashing 2.4 MB. A chunk whose values came from `previous` was not hashed and leaves no state.
  */
 export function finishChunks(
@@ -225,14 +226,18 @@ export function finishChunks(
     return true;
   };
   for (const chunk of byName) {
-    const kept = chunk.size === undefined ? undefined : states?.get(chunk.path);
-    if (kept !== undefined && kept.bytes === chunk.size) {
+    const kept = states?.get(chunk.path);
+    if (kept !== undefined && (chunk.size === undefined || kept.bytes === chunk.size)) {
       const added = statement(kept.newline);
-      if (!store.writeFrom(chunk.path, kept.at, [added, kept.tail])) continue;
-      const bytes = kept.bytes + added.length;
-      if (!fromRecord(chunk, bytes)) finished.set(chunk.file, { bytes, integrity: integrity(kept.prefix.copy().update(added).update(kept.tail)) });
-      nextStates.set(chunk.path, kept);
-      continue;
+      // Without the bundler's size, the file's own tells (checked as it is written).
+      const outcome = store.writeFrom(chunk.path, kept.at, [added, kept.tail], chunk.size === undefined ? kept.bytes : undefined);
+      if (outcome === 'missing') continue;
+      if (outcome === 'written') {
+        const bytes = kept.bytes + added.length;
+        if (!fromRecord(chunk, bytes)) finished.set(chunk.file, { bytes, integrity: integrity(kept.prefix.copy().update(added).update(kept.tail)) });
+        nextStates.set(chunk.path, kept);
+        continue;
+      }
     }
     const done = store.patch(
       chunk.path,
@@ -253,7 +258,7 @@ export function finishChunks(
   }
   for (const { chunk, bytes, hash, at, newline, tail } of pending) {
     const added = statement(newline);
-    if (!store.writeFrom(chunk.path, at, [added, tail])) continue;
+    if (store.writeFrom(chunk.path, at, [added, tail]) === 'missing') continue;
     finished.set(chunk.file, { bytes: bytes + added.length, integrity: integrity(hash.update(added).update(tail)) });
   }
   return { buildId, finished, states: nextStates };

@@ -18,6 +18,8 @@ export function applyInsertion(contents: Uint8Array, { at, bytes }: Insertion): 
   return Buffer.concat([contents.subarray(0, at), bytes, contents.subarray(at)]);
 }
 
+export type WriteFromOutcome = 'written' | 'missing' | 'other-size';
+
 /** Reads and changes the build's outputs, on disk or in `outputFiles` (write: false). */
 export interface OutputStore {
   /**
@@ -28,8 +30,11 @@ export interface OutputStore {
   write(path: string, contents: string | Uint8Array): void;
   /** Inserts the bytes `insertionFor` asks for into the output; returns its contents before (valid as `read`'s) and the insertion. */
   patch(path: string, insertionFor: (contents: Uint8Array) => Insertion, size?: number): { code: Uint8Array; inserted: Insertion } | undefined;
-  /** Replaces the output's bytes from offset `at` on with `parts`; false when there is no such output. */
-  writeFrom(path: string, at: number, parts: readonly Uint8Array[]): boolean;
+  /**
+   * Replaces the output's bytes from offset `at` on with `parts`: 'missing' when there is no such
+   * output; with `size`, only when the output has that many bytes ('other-size' otherwise).
+   */
+  writeFrom(path: string, at: number, parts: readonly Uint8Array[], size?: number): WriteFromOutcome;
   rename(from: string, to: string): void;
   remove(path: string): void;
 }
@@ -91,12 +96,15 @@ export function outputStore(outputFiles: OutputFile[] | undefined): OutputStore 
           writeParts(fd, inserted.at, [inserted.bytes, code.subarray(inserted.at)]);
           return { code, inserted };
         }),
-      writeFrom: (path, at, parts) =>
-        withFile(path, 'r+', (fd) => {
-          // The file is never shorter than the end written; longer only if the new bytes are fewer than the old.
-          ftruncateSync(fd, writeParts(fd, at, parts));
-          return true;
-        }) ?? false,
+      writeFrom: (path, at, parts, size) =>
+        withFile(path, 'r+', (fd): WriteFromOutcome => {
+          if (size !== undefined && fstatSync(fd).size !== size) return 'other-size';
+          // The file is never shorter than the end written; longer only if the new bytes are fewer
+          // than the old (never, when its size was checked: the parts replace its end and add to it).
+          const end = writeParts(fd, at, parts);
+          if (size === undefined || end < size) ftruncateSync(fd, end);
+          return 'written';
+        }) ?? 'missing',
       rename: (from, to) => {
         if (existsSync(from)) renameSync(from, to);
       },
@@ -156,10 +164,12 @@ function inMemory(get: (path: string) => Uint8Array | undefined, put: (path: str
       put(path, applyInsertion(code, inserted));
       return { code, inserted };
     },
-    writeFrom: (path, at, parts) => {
+    writeFrom: (path, at, parts, size) => {
       const code = get(path);
-      if (code !== undefined) put(path, Buffer.concat([code.subarray(0, at), ...parts]));
-      return code !== undefined;
+      if (code === undefined) return 'missing';
+      if (size !== undefined && code.length !== size) return 'other-size';
+      put(path, Buffer.concat([code.subarray(0, at), ...parts]));
+      return 'written';
     },
   };
 }

@@ -85,6 +85,32 @@ describe('finishChunks on disk', () => {
     expect(second.states.get(join(dir!, A))!.bytes).toBe(codeA.length);
   });
 
+  it('without the bundler’s size (Vite), the file’s size on disk decides whether the kept state holds', () => {
+    const out = outputFolder({ 'main.js': 'import("./drivers/a-HASHA.js");\n', [A]: codeA, [B]: codeB });
+    const chunks = () => [out.chunk('main.js', false), { ...out.chunk(A), size: undefined }, { ...out.chunk(B), size: undefined }];
+    const first = finishChunks(outputStore(undefined), chunks());
+    // Rewritten by the bundler, same bytes: finished from the states (a same-size forgery of A
+    // keeps the state's value, so A was not read).
+    out.write('main.js', 'import("./drivers/a-HASHA.js"); // edited\n');
+    out.write(A, 'export const x = 9;\n');
+    out.write(B, codeB);
+    const second = finishChunks(outputStore(undefined), chunks(), undefined, first.states);
+    expect(second.finished.get(A)!.integrity).toBe(sri(codeA + statement(second.buildId)));
+    expect(second.finished.get(B)).toEqual({ bytes: Buffer.byteLength(out.read(B)), integrity: sri(out.read(B)) });
+    expect(out.read(B)).toBe(`export const b = 2;\n${statement(second.buildId)}//# sourceMappingURL=b-HASHB.js.map\n`);
+
+    // Another size on disk: read and hashed, whatever the state says; its statement in the right place.
+    out.write('main.js', 'import("./drivers/a-HASHA.js"); // edited again\n');
+    const longer = 'export const a = 10;\n//# sourceMappingURL=a-HASHA.js.map\n';
+    out.write(A, longer);
+    out.write(B, codeB);
+    const third = finishChunks(outputStore(undefined), chunks(), undefined, second.states);
+    expect(out.read(A)).toBe(`export const a = 10;\n${statement(third.buildId)}//# sourceMappingURL=a-HASHA.js.map\n`);
+    expect(third.finished.get(A)).toEqual({ bytes: Buffer.byteLength(out.read(A)), integrity: sri(out.read(A)) });
+    expect(third.states.get(join(dir!, A))!.bytes).toBe(longer.length);
+    expect(third.states.get(join(dir!, B))).toBe(first.states.get(join(dir!, B)));
+  });
+
   it('a chunk that is not on disk is left out, with or without a kept state', () => {
     const out = outputFolder({ 'main.js': 'import("./drivers/a-HASHA.js");\n', [A]: codeA });
     const chunks = [out.chunk('main.js', false), out.chunk(A)];
