@@ -407,7 +407,8 @@ class Reader {
       const where = this.at(starts[first]!, ends[this.k - 1]!);
       this.valueLocations[inner] = where;
       if (depth === 0) this.optionLocations[key] = { ...where };
-      Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+      // A plain own property, as the evaluator's defineOwn makes ('__proto__' never gets here).
+      object[key] = value;
       if (!this.take(COMMA) && !isPunctuator(this.t, this.k, CLOSE_BRACE)) return undefined;
     }
     return object;
