@@ -155,22 +155,24 @@ describe('plugin options', () => {
   });
 });
 
+/** A copy of the basic app with one more driver file, src/drivers/omega.ts, of these lines. */
+function appWithOmega(lines: string[]): string {
+  const app = copyApp('basic');
+  writeFileSync(join(app, 'src/drivers/omega.ts'), [...lines, ''].join('\n'));
+  return app;
+}
+
 describe('scanner diagnostics as bundler errors', () => {
   let app: string | undefined;
   beforeAll(() => {
-    app = copyApp('basic');
     // Line 4 has the misspelt option key.
-    writeFileSync(
-      join(app, 'src/drivers/omega.ts'),
-      [
-        `import { blockDriver } from 'gen-modules/runtime';`,
-        ``,
-        `@blockDriver({ format: 'omega',`,
-        `  prob: { score: 100, match: [{ at: 0, bytes: 'OMEGA' }] } })`,
-        `export class OmegaDriver {}`,
-        ``,
-      ].join('\n'),
-    );
+    app = appWithOmega([
+      `import { blockDriver } from 'gen-modules/runtime';`,
+      ``,
+      `@blockDriver({ format: 'omega',`,
+      `  prob: { score: 100, match: [{ at: 0, bytes: 'OMEGA' }] } })`,
+      `export class OmegaDriver {}`,
+    ]);
   });
   afterAll(() => cleanup(app));
 
@@ -197,21 +199,16 @@ describe('scanner diagnostics as bundler errors', () => {
 describe('a syntax error outside the declaration is the bundler’s to report', () => {
   let app: string | undefined;
   beforeAll(() => {
-    app = copyApp('basic');
     // Line 5 has the error.
-    writeFileSync(
-      join(app, 'src/drivers/omega.ts'),
-      [
-        `import { blockDriver } from 'gen-modules/runtime';`,
-        `@blockDriver({ format: 'omega', probe: { score: 100, match: [{ at: 0, bytes: 'OMEGA' }] } })`,
-        `export class OmegaDriver {`,
-        `  size(): number {`,
-        `    return 1 +;`,
-        `  }`,
-        `}`,
-        ``,
-      ].join('\n'),
-    );
+    app = appWithOmega([
+      `import { blockDriver } from 'gen-modules/runtime';`,
+      `@blockDriver({ format: 'omega', probe: { score: 100, match: [{ at: 0, bytes: 'OMEGA' }] } })`,
+      `export class OmegaDriver {`,
+      `  size(): number {`,
+      `    return 1 +;`,
+      `  }`,
+      `}`,
+    ]);
   });
   afterAll(() => cleanup(app));
 
