@@ -382,13 +382,13 @@ export function createCore(core: CoreOptions) {
     // First, so that other plugins' writeBundle (compression, say) see the final files.
     writeBundle: {
       order: 'pre' as const,
-      handler(this: PluginContext, output: NormalizedOutputOptions, bundle: OutputBundle) {
+      handler(this: PluginContext, output: NormalizedOutputOptions) {
         const dir = outputDir(output);
         const pending = pendingWrites.get(dir);
         if (pending === undefined) return;
         pendingWrites.delete(dir);
         const manifestPath = resolve(dir, options.manifest ?? DEFAULT_MANIFEST);
-        const text = typeof pending === 'string' ? pending : finishOnDisk(this, dir, pending, manifestPath, bundle);
+        const text = typeof pending === 'string' ? pending : finishOnDisk(this, dir, pending, manifestPath);
         // Atomically, as the esbuild plugin does (output-store.ts).
         writeAtomic(manifestPath, text, { durable: false });
       },
@@ -400,7 +400,7 @@ export function createCore(core: CoreOptions) {
    * generateBundle would from `code`), the build id statement written into each lazy chunk in
    * place (build-manifest.ts: finishChunks). Returns the manifest's text.
    */
-  function finishOnDisk(context: Pick<PluginContext, 'error'>, dir: string, pending: PendingChunks, manifestPath: string, bundle: OutputBundle): string {
+  function finishOnDisk(context: Pick<PluginContext, 'error'>, dir: string, pending: PendingChunks, manifestPath: string): string {
     const lazyFiles = new Set(pending.lazy.map((l) => l.chunk));
     // No sizes: a lazy chunk this process finished before, under the same name, is finished again
     // without reading it when the file has the size it had (finishChunks' states). The bundle's
