@@ -107,18 +107,20 @@ function tokenize(text: string): Tokens | undefined {
     starts.push(start);
     ends.push(end);
   };
-  /** From after a '`' or a substitution's '}': to the closing '`' (true) or a '${' (false); -1 when unterminated. */
-  let templateEscaped = false;
-  const templateEnd = (from: number): [number, boolean] | undefined => {
-    templateEscaped = false;
+  /**
+   * From after a '`' or a substitution's '}': the end of the template's text, whether a '`' closed
+   * it (else a '${'), and whether it held an escape or a CR (its value is then not its text: the
+   * value turns CR LF into LF); undefined when unterminated.
+   */
+  const templateEnd = (from: number): [end: number, closed: boolean, escaped: boolean] | undefined => {
+    let escaped = false;
     for (let j = from; j < n; j++) {
       const c = text.charCodeAt(j);
-      if (c === BACKTICK) return [j + 1, true];
+      if (c === BACKTICK) return [j + 1, true, escaped];
       if (c === BACKSLASH || c === CR) {
-        // An escape, or a CR that the template's value turns into LF.
-        templateEscaped = true;
+        escaped = true;
         if (c === BACKSLASH) j++;
-      } else if (c === DOLLAR && text.charCodeAt(j + 1) === OPEN_BRACE) return [j + 2, false];
+      } else if (c === DOLLAR && text.charCodeAt(j + 1) === OPEN_BRACE) return [j + 2, false, escaped];
     }
     return undefined;
   };
@@ -182,7 +184,7 @@ function tokenize(text: string): Tokens | undefined {
       if (!end) return undefined;
       i = end[0];
       if (!end[1]) stack.push(SUBSTITUTION);
-      push(!end[1] ? Kind.TemplatePart : templateEscaped ? Kind.Escaped : Kind.Template, start, i);
+      push(!end[1] ? Kind.TemplatePart : end[2] ? Kind.Escaped : Kind.Template, start, i);
       continue;
     }
     if (isIdentifierPart(c)) {
