@@ -292,12 +292,14 @@ class Reader {
   readonly valueLocations: Record<string, At> = {};
   readonly optionLocations: Record<string, At> = {};
 
+  private readonly text: string;
+
   constructor(
-    private readonly text: string,
     private readonly file: string,
     private readonly t: Tokens,
     start: number,
   ) {
+    this.text = t.text;
     this.k = start;
   }
 
@@ -467,7 +469,7 @@ export function scanLiterally(file: string, text: string): FileScan | undefined 
   const word = (k: number) => wordAt(tokens, k);
   const punctuator = (k: number, code: number) => isPunctuator(tokens, k, code);
 
-  const reader = new Reader(text, file, tokens, atToken);
+  const reader = new Reader(file, tokens, atToken);
   const local = reader.decoratorName();
   if (local === undefined) return undefined;
   // The name is bound once, by the import below, and used once, here: nothing else (a local
