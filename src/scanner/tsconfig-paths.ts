@@ -1,6 +1,7 @@
 // tsconfig `paths` (and `baseUrl`), as TypeScript applies them: the nearest tsconfig.json above the
 // config (or the one the config names), its `extends` chain merged, `paths` relative to `baseUrl`
 // when set, else to the tsconfig that declares them; the longest matching prefix wins.
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { ScanFileSystem } from './file-system.js';
 import { loadTypeScript } from './typescript.js';
@@ -111,9 +112,10 @@ function parseTsconfig(file: string, fs: ScanFileSystem): { options: RawOptions;
   } catch (error) {
     return { problem: { file, message: `cannot read ${file}: ${(error as Error).message}`, line: 1, column: 1 } };
   }
-  // tsconfig is JSON with comments and trailing commas: TypeScript's own reader handles it. Plain
-  // JSON (what most tools write) is read without loading the compiler.
-  let config = plainJsonObject(text) as { compilerOptions?: RawOptions; extends?: unknown } | undefined;
+  // tsconfig is JSON with comments and trailing commas. Read without the compiler (60-150 ms of a
+  // fresh process to load) when it parses cleanly; anything else goes to TypeScript's own reader,
+  // whose message and place a broken file is reported with.
+  let config = jsonObject(text) as { compilerOptions?: RawOptions; extends?: unknown } | undefined;
   if (!config) {
     const ts = loadTypeScript();
     const result = ts.parseConfigFileTextToJson(file, text);
@@ -130,15 +132,25 @@ function parseTsconfig(file: string, fs: ScanFileSystem): { options: RawOptions;
   return { options: config.compilerOptions ?? {}, extends: bases };
 }
 
-/** The text as an object when it is plain JSON of one; undefined otherwise (comments, trailing commas, anything else). */
-function plainJsonObject(text: string): Record<string, unknown> | undefined {
+/**
+ * The text's object when it is one, as JSON or as JSON with comments and trailing commas (Microsoft's
+ * jsonc-parser, VS Code's; loaded only for such a file); undefined for anything else.
+ */
+function jsonObject(text: string): Record<string, unknown> | undefined {
+  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return isObject(value) ? value : undefined;
   } catch {
-    return undefined;
+    // Comments or trailing commas, or broken.
   }
+  jsonc ??= createRequire(import.meta.url)('jsonc-parser') as typeof import('jsonc-parser');
+  const errors: import('jsonc-parser').ParseError[] = [];
+  const value: unknown = jsonc.parse(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
+  return errors.length === 0 && isObject(value) ? value : undefined;
 }
+
+let jsonc: typeof import('jsonc-parser') | undefined;
 
 function resolveExtends(spec: string, dir: string, fs: ScanFileSystem): string | undefined {
   if (spec.startsWith('.') || isAbsolute(spec)) {

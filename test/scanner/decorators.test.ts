@@ -47,6 +47,16 @@ describe('where the decorator comes from', () => {
     expect(found(tree)).toEqual(['blockDriver:D']);
   });
 
+  it('a re-export found through tsconfig paths given in JSON with comments and trailing commas, through extends', () => {
+    const tree: Tree = {
+      'tsconfig.base.json': `{\n  // Where the app's modules are.\n  "compilerOptions": { "paths": { "@app/*": ["./src/app/*",], }, },\n}\n`,
+      'tsconfig.json': `/* The project. */ { "extends": "./tsconfig.base.json", "compilerOptions": { "strict": true, }, }`,
+      'src/app/registry.ts': `import { blockDriver } from 'gen-modules/runtime';\nexport { blockDriver };\n`,
+      'src/drivers/d.ts': `import { blockDriver } from '@app/registry';\n@blockDriver${opts} export class D {}`,
+    };
+    expect(found(tree)).toEqual(['blockDriver:D']);
+  });
+
   it('ignores a decorator of the same name from elsewhere', () => {
     const tree: Tree = {
       'node_modules/other-lib/package.json': '{ "name": "other-lib", "types": "index.d.ts" }',
