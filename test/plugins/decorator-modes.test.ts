@@ -11,11 +11,13 @@ import { join, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../src/runtime/manifest.js';
 import { repoRoot } from '../support/paths.js';
+import { noteCompilerReads } from '../support/compiler-reads.js';
 import { runNode } from '../support/run-node.js';
 import { BUNDLERS, buildApp, cleanup } from './support/build-app.js';
 import { clearTransformSettings, transformSettings } from '../../plugin/tsconfig.js';
 import { createCore } from '../../plugin/rollup-core.js';
 import { typescriptTransform } from '../../plugin/typescript-transform.js';
+import { registryFromManifest } from '../support/app-main.js';
 import { writeFiles } from '../support/files.js';
 
 // A second decorator on each driver records the call it got: standard decorators receive a
@@ -29,11 +31,7 @@ const files: Record<string, string> = {
   'src/drivers/old.ts': `import { blockDriver } from 'gen-modules/runtime';\nimport { mode } from '../shared/mode.js';\n@blockDriver({ format: 'old' })\n@mode\nexport class OldDriver {}\n`,
   'src/drivers/modern/new.ts': `import { blockDriver } from 'gen-modules/runtime';\nimport { mode } from '../../shared/mode.js';\n@blockDriver({ format: 'new' })\n@mode\nexport class NewDriver {}\n`,
   'src/main.ts': [
-    `import { readFileSync } from 'node:fs';`,
-    `import { createDriverRegistry, parseManifest } from 'gen-modules/runtime';`,
-    `import { driverTable } from './generated/drivers.gen.js';`,
-    `const manifest = parseManifest(readFileSync(new URL('./gen-modules-manifest.json', import.meta.url), 'utf8'));`,
-    `const registry = createDriverRegistry(driverTable, { manifest, baseUrl: new URL('./', import.meta.url).href });`,
+    ...registryFromManifest,
     `const modeOf = async (name: string) => ((await registry.load(name)) as unknown as { mode: string }).mode;`,
     `process.stdout.write(JSON.stringify({ old: await modeOf('old'), new: await modeOf('new') }) + '\\n');`,
     ``,
@@ -212,12 +210,7 @@ it('a Vite build whose scan cache answers loads no TypeScript compiler to read t
     mkdirSync(join(app, 'node_modules'));
     backdate();
     const script = [
-      `import fs from 'node:fs';`,
-      `import { syncBuiltinESMExports } from 'node:module';`,
-      `const read = fs.readFileSync;`,
-      `let compiler = false;`,
-      `fs.readFileSync = function (file, ...rest) { if (/typescript\\.js$/.test(String(file))) compiler = true; return read.call(this, file, ...rest); };`,
-      `syncBuiltinESMExports();`,
+      ...noteCompilerReads,
       `const { build } = await import('vite');`,
       `const { default: genModules } = await import(${JSON.stringify(`${repoRoot}dist/vite.js`)});`,
       `const app = ${JSON.stringify(app)};`,

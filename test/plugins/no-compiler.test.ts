@@ -6,8 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { registryFromManifest } from '../support/app-main.js';
 import { writeFiles } from '../support/files.js';
 import { repoRoot } from '../support/paths.js';
+import { noteCompilerReads } from '../support/compiler-reads.js';
 import { runNode } from '../support/run-node.js';
 
 const dirs: string[] = [];
@@ -27,11 +29,7 @@ function app(drivers: Record<string, string>): string {
     'src/shared/magic.ts': `export const MAGIC = 'CONST';\n`,
     ...drivers,
     'src/main.ts': [
-      `import { readFileSync } from 'node:fs';`,
-      `import { createDriverRegistry, parseManifest } from 'gen-modules/runtime';`,
-      `import { driverTable } from './generated/drivers.gen.js';`,
-      `const manifest = parseManifest(readFileSync(new URL('./gen-modules-manifest.json', import.meta.url), 'utf8'));`,
-      `const registry = createDriverRegistry(driverTable, { manifest, baseUrl: new URL('./', import.meta.url).href });`,
+      ...registryFromManifest,
       `const bytes = new TextEncoder().encode('PLAIN-01' + ' '.repeat(504));`,
       `process.stdout.write(JSON.stringify({ probed: (await registry.probe({ head: bytes, tail: new Uint8Array(0), size: bytes.length, filename: 'x.img' })).format, loaded: typeof (await registry.load('plain')) }) + '\\n');`,
       ``,
@@ -43,12 +41,7 @@ function app(drivers: Record<string, string>): string {
 /** Builds the app with the published esbuild plugin in a fresh process, every file scanned; whether the compiler's file was read. */
 async function build(dir: string): Promise<{ compiler: boolean }> {
   const script = [
-    `import fs from 'node:fs';`,
-    `import { syncBuiltinESMExports } from 'node:module';`,
-    `const read = fs.readFileSync;`,
-    `let compiler = false;`,
-    `fs.readFileSync = function (file, ...rest) { if (/typescript\\.js$/.test(String(file))) compiler = true; return read.call(this, file, ...rest); };`,
-    `syncBuiltinESMExports();`,
+    ...noteCompilerReads,
     `const { build } = await import('esbuild');`,
     `const { default: genModules } = await import(${JSON.stringify(`${repoRoot}dist/esbuild.js`)});`,
     `const app = ${JSON.stringify(dir)};`,
