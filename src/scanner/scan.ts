@@ -260,8 +260,9 @@ export class ProjectScanner {
       stats.candidates++;
       // A result the scan cache vouched for comes as the file's drivers (infos), without a scan.
       if (record.stale || (!record.result && !record.infos)) {
-        // The literal reader's result depends on the file alone; anything else is parsed.
-        const literal = literalReader ? scanLiterally(listed.file, record.text!) : undefined;
+        // The literal reader's result depends on the file alone; anything else is parsed (so is a
+        // file whose result came from the scan cache and whose text was not read: the graph reads it).
+        const literal = literalReader && record.text !== undefined ? scanLiterally(listed.file, record.text) : undefined;
         const deps = new Set<string>();
         if (literal) {
           stats.literal++;

@@ -546,6 +546,24 @@ describe('scan cache', () => {
     expect((await scan(loaded, { cache: true, literalReader: true })).stats).toMatchObject({ read: 0, literal: 0, parsed: 0 });
   });
 
+  it('a plugin scanner whose results came from the cache parses a file it never read when a module it imports changes', async () => {
+    const root = project();
+    const loaded = await loadConfig(undefined, root);
+    await scan(loaded, { cache: true, literalReader: true });
+    // beta edited: the cache answers for alpha only, whose text the scanner then never reads.
+    writeFiles(root, { 'src/drivers/beta.ts': `${head}@blockDriver({ format: 'beta', probe: { score: 100, match: { at: 0, bytes: 'BET2' } } }) export class Beta {}\n` });
+    age(root, 60);
+    const scanner = new ProjectScanner(loaded, { cache: true, literalReader: true });
+    const first = await scanner.scan();
+    expect(first.stats).toMatchObject({ read: 1, literal: 1, parsed: 0, reused: 1 });
+    // The constant alpha imports changes: alpha is scanned again, by the parser (it names a constant).
+    writeFiles(root, { 'src/shared/index.ts': `export const ALPHA = 'ALP3';\n` });
+    scanner.invalidate([join(root, 'src/shared/index.ts')]);
+    const again = await scanner.scan();
+    expect(again.diagnostics).toEqual([]);
+    expect(JSON.stringify(again.drivers.find((d) => d.name === 'alpha')!.probes)).toContain('ALP3');
+  });
+
   it('the CLI uses it, --no-cache and GEN_MODULES_CACHE=0 do not', async () => {
     const root = project();
     const stats = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
