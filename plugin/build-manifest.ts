@@ -179,7 +179,8 @@ export interface ChunkState {
  * same bytes, so it is neither read nor hashed again, whatever the build id: the statement is
  * written at its place (over whatever follows it, so a file the bundler did not rewrite still ends
  * up right, given the bundler's size) and the SRI value comes from the kept SHA-384 state. One
- * edited driver then costs the 199 others a write each instead of reading and hashing 2.4 MB. A chunk whose values came from `previous` was not hashed and leaves no state.
+ * edited driver then costs the 199 others a write each instead of reading and hashing 2.4 MB. A
+ * chunk whose values came from `previous` was not hashed and leaves no state.
  */
 export function finishChunks(
   store: ChunkFiles,

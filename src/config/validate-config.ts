@@ -2,6 +2,7 @@
 // each names the key it is about and, when the text is known, where that key is.
 import { posix } from 'node:path';
 import { NAME_PATTERN, NAME_PATTERN_TEXT, type DriverState } from '../model.js';
+import { isRecord } from '../runtime/manifest.js';
 import type { ProbeBufferMode } from '../runtime/probe.js';
 import { closest } from './closest.js';
 import type { ConfigPath } from './json-location.js';
@@ -303,10 +304,6 @@ function checkRegistries(value: unknown, drivers: string[], mainOut: string, pro
     registries[name] = registry;
   }
   return registries;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function show(value: unknown): string {

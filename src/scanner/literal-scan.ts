@@ -66,6 +66,7 @@ const MINUS = 45;
 const DOT = 46;
 const SLASH = 47;
 const COLON = 58;
+const SEMICOLON = 59;
 const AT = 64;
 const EXCLAMATION = 33;
 const PLUS = 43;
@@ -476,7 +477,7 @@ export function scanLiterally(file: string, text: string): FileScan | undefined 
   // declaration, a parameter, another import, a re-export) may name it.
   let uses = 0;
   for (let k = 0; k < kinds.length; k++) if (kinds[k] === Kind.Identifier && ends[k]! - starts[k]! === local.length && text.startsWith(local, starts[k]!)) uses++;
-  if (uses !== 2 || !importsBlockDriver(tokens, text, local)) return undefined;
+  if (uses !== 2 || !importsBlockDriver(tokens, local)) return undefined;
   const open = reader.next;
   if (!punctuator(open, OPEN_BRACE)) return undefined;
   const options = reader.value('', 0);
@@ -506,7 +507,7 @@ export function scanLiterally(file: string, text: string): FileScan | undefined 
     }
   }
   if (!exported || word(after) !== 'class') return undefined;
-  if (before >= 0 && !punctuator(before, 59 /* ; */) && !punctuator(before, CLOSE_BRACE)) {
+  if (before >= 0 && !punctuator(before, SEMICOLON) && !punctuator(before, CLOSE_BRACE)) {
     // After a statement ended by a line break (an import without a semicolon).
     if (kinds[before] === Kind.Punctuator || text.slice(ends[before], starts[before + 1]).search(/[\n\r]/) < 0) return undefined;
   }
@@ -530,8 +531,8 @@ export function scanLiterally(file: string, text: string): FileScan | undefined 
 }
 
 /** Whether a top-level `import { blockDriver [as local] } from 'gen-modules/runtime'` binds `local` as a value. */
-function importsBlockDriver(tokens: Tokens, text: string, local: string): boolean {
-  const { kinds, starts, ends } = tokens;
+function importsBlockDriver(tokens: Tokens, local: string): boolean {
+  const { text, kinds, starts, ends } = tokens;
   const word = (k: number) => wordAt(tokens, k);
   const punctuator = (k: number, code: number) => isPunctuator(tokens, k, code);
   for (const first of tokens.imports) {

@@ -192,10 +192,10 @@ export type ScanCacheRead =
 
 /**
  * The cached scan when the listing and every input and folder are as they were; else what of it
- * still holds. `unchecked`: the caller takes results whose syntax was not checked (a whole scan
- * with such files is otherwise only a partial answer: the caller reads them again).
+ * still holds. `acceptUnchecked`: the caller takes results whose syntax was not checked (a whole
+ * scan with such files is otherwise only a partial answer: the caller reads them again).
  */
-export function readScanCache(loaded: LoadedConfig, listing: readonly string[], unchecked = false): ScanCacheRead | undefined {
+export function readScanCache(loaded: LoadedConfig, listing: readonly string[], acceptUnchecked = false): ScanCacheRead | undefined {
   const file = scanCacheFile(loaded);
   if (!file) return undefined;
   let record: CacheRecord;
@@ -223,7 +223,7 @@ export function readScanCache(loaded: LoadedConfig, listing: readonly string[], 
     } else changed.add(path);
   });
   const foldersSame = record.folders.every(([path, mtime]) => folderTime(path) === mtime);
-  const whole = unchecked || !record.scan.unchecked;
+  const whole = acceptUnchecked || !record.scan.unchecked;
   if (changed.size === 0 && foldersSame && whole) {
     if (restamped) refreshRecord(file, record, same);
     return { scan: record.scan };

@@ -3,6 +3,7 @@
 // when set, else to the tsconfig that declares them; the longest matching prefix wins.
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isRecord } from '../runtime/manifest.js';
 import type { ScanFileSystem } from './file-system.js';
 import { loadTypeScript } from './typescript.js';
 
@@ -137,17 +138,16 @@ function parseTsconfig(file: string, fs: ScanFileSystem): { options: RawOptions;
  * jsonc-parser, VS Code's; loaded only for such a file); undefined for anything else.
  */
 function jsonObject(text: string): Record<string, unknown> | undefined {
-  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
   try {
     const value: unknown = JSON.parse(text);
-    return isObject(value) ? value : undefined;
+    return isRecord(value) ? value : undefined;
   } catch {
     // Comments or trailing commas, or broken.
   }
   jsonc ??= createRequire(import.meta.url)('jsonc-parser') as typeof import('jsonc-parser');
   const errors: import('jsonc-parser').ParseError[] = [];
   const value: unknown = jsonc.parse(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
-  return errors.length === 0 && isObject(value) ? value : undefined;
+  return errors.length === 0 && isRecord(value) ? value : undefined;
 }
 
 let jsonc: typeof import('jsonc-parser') | undefined;

@@ -47,6 +47,9 @@ describe('literal reader', () => {
   const driver = (decorator: string, { before = '', after = '', head = "import { blockDriver } from 'gen-modules/runtime';\n" } = {}) =>
     `${head}${before}${decorator}\nexport class Raw {\n  open(): number {\n    return 1;\n  }\n}\n${after}`;
 
+  /** The plain driver, with text `before` or `after` it or another `head`. */
+  const plain = (parts: Parameters<typeof driver>[1]) => driver("@blockDriver({ format: 'raw' })", parts);
+
   const read: [string, string][] = [
     ['plain', driver("@blockDriver({ format: 'raw' })")],
     ['every literal kind', driver("@blockDriver({ format: \"raw\", n: 0, f: 1.5, e: 2e3, h: 0xFF, neg: -7, z: -0, t: true, no: false, nil: null, tpl: `x y`, list: [1, 'a', [2, [3]], { b: 4 }], nested: { a: { b: { c: [] } } }, empty: {} })")],
@@ -57,16 +60,16 @@ describe('literal reader', () => {
     ['comments inside the literal', driver("@blockDriver(/* a */ { /* b */ format: /* c */ 'raw' /* d */, // e\n probe: { score: 1, match: [ /* f */ { at: 0, bytes: 'X' } ] } })")],
     ['spread over lines with CRLF', driver("@blockDriver({\r\n  format: 'raw',\r\n  probe: {\r\n    score: 100,\r\n    match: [{ at: 0, bytes: 'AB' }],\r\n  },\r\n})").replace(/\n/g, '\r\n')],
     ['lone CR line breaks', driver("@blockDriver({\r  format: 'raw',\r  probe: { score: 1, match: { at: 0, bytes: 'A' } } })")],
-    ['line separators before the decorator', driver("@blockDriver({ format: 'raw' })", { before: "const s = 'a\u2028b';\n" })],
+    ['line separators before the decorator', plain({ before: "const s = 'a\u2028b';\n" })],
     ['renamed import', driver("@bd({ format: 'raw' })", { head: "import { type X, blockDriver as bd, type as typeName } from 'gen-modules/runtime';\n" })],
-    ['no semicolons', driver("@blockDriver({ format: 'raw' })", { head: "import { blockDriver } from 'gen-modules/runtime'\nimport { x } from './x.js'\n" })],
+    ['no semicolons', plain({ head: "import { blockDriver } from 'gen-modules/runtime'\nimport { x } from './x.js'\n" })],
     ['decorator after export', "import { blockDriver } from 'gen-modules/runtime';\nexport @blockDriver({ format: 'raw' }) class Raw {}\n"],
     ['export default class', "import { blockDriver } from 'gen-modules/runtime';\n@blockDriver({ format: 'raw' })\nexport default class Raw {}\n"],
     ['anonymous default class', "import { blockDriver } from 'gen-modules/runtime';\nexport default @blockDriver({ format: 'raw' }) class extends Object {}\n"],
-    ['after a function', driver("@blockDriver({ format: 'raw' })", { before: 'function f(a: number) {\n  if (a) /x{/.test(`${a}`);\n  return a / 2 / 3;\n}\n' })],
+    ['after a function', plain({ before: 'function f(a: number) {\n  if (a) /x{/.test(`${a}`);\n  return a / 2 / 3;\n}\n' })],
     [
       'regular expressions, templates and division around it',
-      driver("@blockDriver({ format: 'raw' })", {
+      plain({
         after: "const re = /['\"`@{]/g;\nconst t = `a ${`b ${1 + 2}`} @ ${re.source.split(/[/]/)}`;\nlet x = 4 / 2 / 1;\nx = (x) / 2;\nconst y = [1][0]! / 2;\nexport const z = t.length / x;\nconst w = typeof /a/;\n",
       }),
     ],
@@ -136,31 +139,31 @@ describe('literal reader', () => {
     ['two arguments', driver("@blockDriver({ format: 'raw' }, 1)")],
     ['a bare decorator', driver('@blockDriver')],
     ['a namespace import', driver("@gm.blockDriver({ format: 'raw' })", { head: "import * as gm from 'gen-modules/runtime';\n" })],
-    ['a type-only import', driver("@blockDriver({ format: 'raw' })", { head: "import type { blockDriver } from 'gen-modules/runtime';\n" })],
-    ['a type-only specifier', driver("@blockDriver({ format: 'raw' })", { head: "import { type blockDriver } from 'gen-modules/runtime';\n" })],
-    ['another module', driver("@blockDriver({ format: 'raw' })", { head: "import { blockDriver } from './runtime.js';\n" })],
+    ['a type-only import', plain({ head: "import type { blockDriver } from 'gen-modules/runtime';\n" })],
+    ['a type-only specifier', plain({ head: "import { type blockDriver } from 'gen-modules/runtime';\n" })],
+    ['another module', plain({ head: "import { blockDriver } from './runtime.js';\n" })],
     ['another export of the runtime', driver("@createDriverDecorator({ format: 'raw' })", { head: "import { createDriverDecorator } from 'gen-modules/runtime';\n" })],
-    ['a shadowing declaration', driver("@blockDriver({ format: 'raw' })", { after: 'function g(blockDriver: unknown) { return blockDriver; }\n' })],
-    ['a re-export of the name', driver("@blockDriver({ format: 'raw' })", { after: 'export { blockDriver };\n' })],
-    ['a second decorator', driver("@blockDriver({ format: 'raw' })", { after: "@blockDriver({ format: 'qcow' })\nexport class Q {}\n" })],
-    ['a member decorator', driver("@blockDriver({ format: 'raw' })", { after: 'export class M {\n  @dec x = 1;\n}\n' })],
+    ['a shadowing declaration', plain({ after: 'function g(blockDriver: unknown) { return blockDriver; }\n' })],
+    ['a re-export of the name', plain({ after: 'export { blockDriver };\n' })],
+    ['a second decorator', plain({ after: "@blockDriver({ format: 'qcow' })\nexport class Q {}\n" })],
+    ['a member decorator', plain({ after: 'export class M {\n  @dec x = 1;\n}\n' })],
     ['a class that is not exported', "import { blockDriver } from 'gen-modules/runtime';\n@blockDriver({ format: 'raw' })\nclass Raw {}\nexport { Raw };\n"],
     ['an abstract class', "import { blockDriver } from 'gen-modules/runtime';\n@blockDriver({ format: 'raw' })\nexport abstract class Raw {}\n"],
     ['a class expression', "import { blockDriver } from 'gen-modules/runtime';\nexport const Raw = @blockDriver({ format: 'raw' }) class {};\n"],
     ['a decorator inside a function', "import { blockDriver } from 'gen-modules/runtime';\nexport function f() {\n  @blockDriver({ format: 'raw' })\n  class Raw {}\n  return Raw;\n}\n"],
-    ["a '/' after a block", driver("@blockDriver({ format: 'raw' })", { after: 'if (1) {}\n/x/.test("");\n' })],
-    ['a name beyond ASCII', driver("@blockDriver({ format: 'raw' })", { after: 'const café = 1;\n' })],
-    ['an escaped name', driver("@blockDriver({ format: 'raw' })", { after: 'const \\u0061 = 1;\n' })],
-    ['an unterminated string', driver("@blockDriver({ format: 'raw' })", { after: "const s = 'a\n';\n" })],
-    ['an unterminated comment', driver("@blockDriver({ format: 'raw' })", { after: '/* never closed\n' })],
-    ['brackets that do not match', driver("@blockDriver({ format: 'raw' })", { after: 'const a = [1, 2);\n' })],
-    ["a '/' after a postfix '++'", driver("@blockDriver({ format: 'raw' })", { after: 'let i = 0;\ni++ / 2;\n' })],
-    ['a regular expression across lines', driver("@blockDriver({ format: 'raw' })", { after: 'const r = (/a\n/);\n' })],
+    ["a '/' after a block", plain({ after: 'if (1) {}\n/x/.test("");\n' })],
+    ['a name beyond ASCII', plain({ after: 'const café = 1;\n' })],
+    ['an escaped name', plain({ after: 'const \\u0061 = 1;\n' })],
+    ['an unterminated string', plain({ after: "const s = 'a\n';\n" })],
+    ['an unterminated comment', plain({ after: '/* never closed\n' })],
+    ['brackets that do not match', plain({ after: 'const a = [1, 2);\n' })],
+    ["a '/' after a postfix '++'", plain({ after: 'let i = 0;\ni++ / 2;\n' })],
+    ['a regular expression across lines', plain({ after: 'const r = (/a\n/);\n' })],
   ];
   for (const [name, text] of declined) {
     it(`leaves ${name} to the parser`, () => {
       const file = text === 'tsx' ? 'src/drivers/raw.tsx' : 'src/drivers/raw.ts';
-      const source = text === 'tsx' ? driver("@blockDriver({ format: 'raw' })", { after: "export const v = <div>it's</div>;\n" }) : text;
+      const source = text === 'tsx' ? plain({ after: "export const v = <div>it's</div>;\n" }) : text;
       expect(scanLiterally(file, source)).toBeUndefined();
     });
   }
